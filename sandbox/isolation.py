@@ -1,0 +1,159 @@
+"""What isolation this host offers, and the bubblewrap command line that builds it.
+
+`detect_isolation()` probes once (a real `bwrap` run, a memory-cgroup mkdir, the uid) and returns an
+`IsolationReport`; `sandbox.pool.Sandbox` refuses to start without isolation unless the caller sets
+`unsafe_allow_unisolated=True`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import shutil
+import subprocess
+import sys
+
+SANDBOX_DIR = os.path.dirname(os.path.abspath(__file__))
+WORKER_MOUNT = "/opt/codeloop/sandbox"
+CGROUP_MOUNT = "/sys/fs/cgroup/codeloop"
+# Capabilities the worker keeps inside bwrap: switch to the run uid, kill it, clean up its files.
+WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN")
+
+
+@dataclasses.dataclass
+class IsolationReport:
+    backend: str  # "bwrap", "docker" or "unsafe-process"
+    level: str  # "full", "partial" or "none"
+    namespaces: bool  # mount/pid/net/ipc/uts namespaces
+    uid_separation: bool  # runs as a distinct non-root uid per worker
+    memory_cgroup: bool  # aggregate memory limit per run
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        parts = [self.backend]
+        if self.uid_separation:
+            parts.append("uid")
+        if self.memory_cgroup:
+            parts.append("cgroup")
+        return "+".join(parts)
+
+    def describe(self) -> str:
+        text = f"sandbox isolation: {self.level} ({self.label})"
+        return text + ("; " + "; ".join(self.notes) if self.notes else "")
+
+
+def python_prefix() -> str:
+    """The real directory holding the interpreter that runs workers (a venv's base installation)."""
+    return os.path.realpath(sys.base_prefix)
+
+
+def python_executable() -> str:
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    candidate = os.path.join(python_prefix(), "bin", version)
+    return candidate if os.path.exists(candidate) else os.path.realpath(sys.executable)
+
+
+def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int) -> list[str]:
+    """The bwrap command that starts one worker: read-only system dirs, nothing of /root, /home or the project
+    except the worker code, private /tmp, new pid/net/ipc/uts/cgroup namespaces, minimal capabilities."""
+    argv = ["bwrap", "--ro-bind", "/usr", "/usr"]
+    # Directories bwrap creates for mount points default to 0700: open them so the run uid can traverse.
+    prefix = python_prefix()
+    parents = {"/etc", os.path.dirname(WORKER_MOUNT)}
+    if not prefix.startswith("/usr/"):
+        parent = os.path.dirname(prefix)
+        while parent not in ("/", ""):
+            parents.add(parent)
+            parent = os.path.dirname(parent)
+    for path in sorted(parents):
+        argv += ["--perms", "0755", "--dir", path]
+    for top in ("bin", "lib", "lib64", "lib32", "sbin"):
+        path = "/" + top
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    if not prefix.startswith("/usr/"):
+        argv += ["--ro-bind", prefix, prefix]
+    for path in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+                 "/etc/ssl/openssl.cnf"):
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--ro-bind", SANDBOX_DIR, WORKER_MOUNT]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    argv += ["--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv",
+             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
+    if os.getuid() == 0:
+        argv += ["--cap-drop", "ALL"]
+        for cap in WORKER_CAPS:
+            argv += ["--cap-add", cap]
+    if cgroup_dir:
+        argv += ["--bind", cgroup_dir, CGROUP_MOUNT]
+    argv += [python_executable(), "-I", "-S", "-B", f"{WORKER_MOUNT}/worker.py", "--uid", str(uid), "--root", "/tmp"]
+    if cgroup_dir:
+        argv += ["--cgroup", CGROUP_MOUNT]
+    return argv
+
+
+def memory_cgroup_root() -> str | None:
+    """This process's memory cgroup directory if we may create children in it (v1 or v2), else None."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base = os.path.join("/sys/fs/cgroup/memory", path.lstrip("/"))
+            if os.path.exists(os.path.join(base, "memory.limit_in_bytes")):
+                return base if os.access(base, os.W_OK) else None
+    for line in lines:  # cgroup v2: unified hierarchy
+        if line.startswith("0::"):
+            base = os.path.join("/sys/fs/cgroup", line[3:].lstrip("/"))
+            try:
+                with open(os.path.join(base, "cgroup.subtree_control")) as f:
+                    if "memory" in f.read().split() and os.access(base, os.W_OK):
+                        return base
+            except OSError:
+                return None
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_works() -> tuple[bool, str]:
+    if shutil.which("bwrap") is None:
+        return False, "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
+    argv = bwrap_argv(60999, None, 16)
+    argv = argv[: argv.index(python_executable())] + [python_executable(), "-I", "-S", "-c", "import os; print(os.getuid())"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bwrap failed to start: {exc}"
+    if proc.returncode != 0:
+        return False, f"bwrap failed: {proc.stderr.strip()[:300]}"
+    return True, ""
+
+
+def detect_isolation(backend: str = "auto") -> IsolationReport:
+    """Probe the host. backend "auto" picks bwrap when it works, else reports no isolation."""
+    root = os.getuid() == 0
+    cgroup = memory_cgroup_root() is not None
+    if backend in ("auto", "bwrap"):
+        ok, why = _bwrap_works()
+        if ok:
+            notes = []
+            if not root:
+                notes.append("not root: all runs share this uid (no per-worker uid, no uid-wide kill)")
+            if not cgroup:
+                notes.append("no writable memory cgroup: memory is bounded per process (RLIMIT_AS) only")
+            level = "full" if (root and cgroup) else "partial"
+            return IsolationReport("bwrap", level, True, root, cgroup, notes)
+        if backend == "bwrap":
+            return IsolationReport("bwrap", "none", False, False, False, [why])
+        return IsolationReport("unsafe-process", "none", False, root, cgroup, [why])
+    if backend == "docker":
+        return IsolationReport("docker", "full", True, True, True, ["per-worker container, network none, read-only root"])
+    return IsolationReport("unsafe-process", "none", False, root, cgroup, ["isolation disabled by configuration"])

@@ -1,0 +1,178 @@
+"""Request and result types of the sandbox (shared by the Python API and the HTTP service).
+
+A request names a language, the program, optional tests in one of three styles and per-request limits:
+
+    ExecRequest(language="python", code="def add(a, b):\n    return a + b\n",
+                tests=FunctionTests(test_code="def check(f):\n    assert f(1, 2) == 3\n", entry_point="add"))
+
+The result is a plain dataclass (`ExecResult`) with a status from `STATUSES`, bounded stdout/stderr and one
+`TestVerdict` per test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LANGUAGES = ("python", "cpp", "javascript")
+LANGUAGE_ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cxx": "cpp", "js": "javascript", "node": "javascript"}
+
+# Every status a result can have. Only "passed" counts as a pass; "sandbox-error" means the infrastructure failed
+# (worker died, isolation broke) and says nothing about the program: callers retry it, never count it as a fail.
+STATUSES = ("passed", "failed", "timeout", "memory", "runtime-error", "compile-error", "sandbox-error")
+
+MAX_CODE_BYTES = 1_000_000
+MAX_STDIN_BYTES = 16_000_000
+MAX_TEST_CASES = 10_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    """Per-request resource limits; each applies to one execution (one test case for stdin/stdout tests)."""
+
+    wall_time_s: float = Field(10.0, gt=0, le=600, description="Wall-clock limit per execution, seconds.")
+    cpu_time_s: float = Field(10.0, gt=0, le=600, description="CPU-time limit per execution (RLIMIT_CPU), seconds.")
+    memory_mb: int = Field(1024, ge=16, le=65536, description="Memory limit (address space and memory cgroup), MiB.")
+    output_bytes: int = Field(65536, ge=0, le=16_000_000, description="Bytes of stdout and of stderr kept; the rest is dropped and `truncated` set.")
+    max_processes: int = Field(64, ge=1, le=4096, description="Processes and threads the program may have at once (RLIMIT_NPROC on its own uid).")
+    file_size_mb: int = Field(16, ge=0, le=4096, description="Largest file the program may write (RLIMIT_FSIZE), MiB.")
+    compile_time_s: float = Field(30.0, gt=0, le=600, description="Wall-clock limit for compiling (C++), seconds.")
+
+
+class FunctionTests(_Strict):
+    """HumanEval style: `test_code` defines `check(candidate)`, called with the program's `entry_point`.
+
+    For C++ and JavaScript, `test_code` is appended to the program and run (C++: it holds `main()`); the
+    program passes if that code completes, which is signalled on the verdict channel, not by the exit status.
+    """
+
+    kind: Literal["function"] = "function"
+    test_code: str = Field(..., min_length=1, description="Test program; for Python it must define `check`.")
+    entry_point: str = Field("", description="Name of the function under test (Python: passed to `check`).")
+    strict_return_types: bool = Field(
+        True,
+        description="Python: values returned by the program's functions to the tests must be plain data "
+        "(None/bool/int/float/complex/str/bytes and lists/tuples/dicts/sets of them); anything else fails the "
+        "test. This defeats objects whose __eq__ always answers True.",
+    )
+
+    @field_validator("entry_point")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if v and not v.isidentifier():
+            raise ValueError(f"entry_point must be an identifier, got {v!r}")
+        return v
+
+
+class AssertionTests(_Strict):
+    """MBPP style: a list of assertion statements, each one test (Python and JavaScript)."""
+
+    kind: Literal["assertions"] = "assertions"
+    assertions: list[str] = Field(..., min_length=1, max_length=MAX_TEST_CASES, description="One statement per test.")
+    setup_code: str = Field("", description="Code run after the program and before the assertions (MBPP test_setup_code).")
+    strict_return_types: bool = Field(True, description="As in FunctionTests.")
+
+
+class StdioCase(_Strict):
+    input: str = Field("", max_length=MAX_STDIN_BYTES, description="Bytes fed to stdin (UTF-8 text).")
+    output: str = Field(..., max_length=MAX_STDIN_BYTES, description="Expected stdout.")
+
+
+class StdioTests(_Strict):
+    """LiveCodeBench/TACO style: run the program once per case on `input`, compare stdout with `output`."""
+
+    kind: Literal["stdio"] = "stdio"
+    cases: list[StdioCase] = Field(..., min_length=1, max_length=MAX_TEST_CASES, description="Test cases.")
+    float_tolerance: float = Field(1e-6, ge=0, description="Tokens that both parse as numbers match within this absolute/relative tolerance.")
+    stop_on_first_failure: bool = Field(False, description="Skip the remaining cases after the first failure.")
+
+
+Tests = Annotated[Union[FunctionTests, AssertionTests, StdioTests], Field(discriminator="kind")]
+
+
+class ExecRequest(_Strict):
+    """One program to run, optionally against tests."""
+
+    language: str = Field("python", description=f"One of {LANGUAGES} (aliases: {sorted(LANGUAGE_ALIASES)}).")
+    code: str = Field(..., description="The program source (UTF-8).")
+    tests: Tests | None = Field(None, description="Tests to run; None runs the program once on `stdin`.")
+    stdin: str = Field("", max_length=MAX_STDIN_BYTES, description="stdin when there are no stdio tests.")
+    limits: Limits = Field(default_factory=Limits, description="Resource limits.")
+    request_id: str = Field("", max_length=256, description="Opaque id echoed in the result.")
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, v):
+        if not isinstance(v, str):
+            raise ValueError(f"language must be a string, one of {LANGUAGES}")
+        name = LANGUAGE_ALIASES.get(v.strip().lower(), v.strip().lower())
+        if name not in LANGUAGES:
+            raise ValueError(f"unknown language {v!r}; expected one of {LANGUAGES} (aliases {sorted(LANGUAGE_ALIASES)})")
+        return name
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("code is empty")
+        if len(v.encode("utf-8", "surrogatepass")) > MAX_CODE_BYTES:
+            raise ValueError(f"code is larger than {MAX_CODE_BYTES} bytes")
+        return v
+
+    @model_validator(mode="after")
+    def _tests_fit_language(self):
+        if isinstance(self.tests, AssertionTests) and self.language == "cpp":
+            raise ValueError("assertion-list tests are supported for python and javascript; for cpp use function tests whose test_code holds main()")
+        if isinstance(self.tests, FunctionTests) and self.language == "python" and not self.tests.entry_point:
+            raise ValueError("python function tests need entry_point (the function passed to check)")
+        return self
+
+
+@dataclasses.dataclass
+class TestVerdict:
+    """The verdict of one test: an assertion, one `check` call, or one stdin/stdout case."""
+
+    index: int
+    name: str
+    passed: bool
+    status: str  # passed / failed / timeout / memory / runtime-error / skipped
+    error: str = ""
+    duration_s: float = 0.0
+    expected: str | None = None  # stdio: expected output (bounded)
+    actual: str | None = None  # stdio: actual output (bounded)
+
+
+@dataclasses.dataclass
+class ExecResult:
+    """What one request produced. `passed` is True only when every test passed (or, without tests, exit 0)."""
+
+    status: str
+    passed: bool
+    exit_code: int | None = None
+    signal: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    truncated: bool = False
+    duration_s: float = 0.0
+    tests: list[TestVerdict] = dataclasses.field(default_factory=list)
+    error: str = ""  # short human-readable reason for a non-passed status
+    request_id: str = ""
+    isolation: str = ""  # backend that ran it, e.g. "bwrap+uid+cgroup"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExecResult":
+        d = dict(d)
+        d["tests"] = [TestVerdict(**t) for t in d.get("tests", [])]
+        return cls(**d)
+
+
+def sandbox_error(message: str, request_id: str = "", isolation: str = "") -> ExecResult:
+    return ExecResult(status="sandbox-error", passed=False, error=message, request_id=request_id, isolation=isolation)
