@@ -61,7 +61,7 @@ def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int) -> list[str]:
     argv = ["bwrap", "--ro-bind", "/usr", "/usr"]
     # Directories bwrap creates for mount points default to 0700: open them so the run uid can traverse.
     prefix = python_prefix()
-    parents = {"/etc", os.path.dirname(WORKER_MOUNT)}
+    parents = {"/etc", "/etc/ssl", os.path.dirname(WORKER_MOUNT)}
     if not prefix.startswith("/usr/"):
         parent = os.path.dirname(prefix)
         while parent not in ("/", ""):

@@ -20,9 +20,7 @@ import json
 import os
 import resource
 import select
-import shutil
 import signal
-import socket
 import struct
 import sys
 import time
@@ -34,6 +32,7 @@ import harness  # noqa: E402
 MIB = 1024 * 1024
 VERDICT_FD = 3
 DRAIN_SECONDS = 1.0
+KILL_TIMEOUT_S = 20.0
 MAX_VERDICT_BYTES = 4 * MIB
 TEST_STATUS_ORDER = ("failed", "runtime-error", "memory", "timeout")
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
@@ -69,6 +68,7 @@ class Worker:
         self.cgroup = cgroup
         self.root = root
         self.runs = 0
+        self._reaped: dict[int, int] = {}
         if cgroup:
             self._cgroup_join()
 
@@ -97,7 +97,8 @@ class Worker:
                 self._limit = limit
             except OSError:  # EBUSY: usage above the new limit right now; keep the old one for this run
                 pass
-        self._oom_baseline = self._oom_count()
+        if not hasattr(self, "_oom_baseline"):
+            self._oom_baseline = self._oom_count()
 
     def _oom_count(self) -> int:
         path = self._cg_file("memory.oom_control", "memory.events")
@@ -109,7 +110,11 @@ class Worker:
         return int(fields.get("oom_kill", 0))
 
     def _cgroup_oom(self) -> bool:
-        return bool(self.cgroup) and self._oom_count() > getattr(self, "_oom_baseline", 0)
+        if not self.cgroup:
+            return False
+        count = self._oom_count()
+        hit, self._oom_baseline = count > self._oom_baseline, count
+        return hit
 
     # -- process control -----------------------------------------------------------------------------------------
     def kill_uid(self) -> None:
@@ -119,26 +124,38 @@ class Worker:
         scan finds none alive. A process that is forking when it is killed cannot complete the fork (the kernel
         aborts fork on a pending SIGKILL), so each round leaves only processes that the next round sees.
         """
-        for _ in range(100):
-            victims = [pid for pid in _live_pids_of_uid(self.uid)]
+        deadline, pause = time.monotonic() + KILL_TIMEOUT_S, 0.0005
+        while True:
+            victims = _live_pids_of_uid(self.uid)
             if not victims:
                 return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"processes {victims} of uid {self.uid} survived SIGKILL for {KILL_TIMEOUT_S}s")
             for pid in victims:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             self.reap()
-        raise RuntimeError(f"processes of uid {self.uid} survived 100 kill rounds")
+            # A killed process may take a while to exit (e.g. while its cgroup reclaims memory).
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def reap(self) -> None:
+        """Collect exited children; remember their statuses for `_wait`."""
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            self._reaped[pid] = status
+
+    def _wait(self, pid: int) -> int:
+        if pid in self._reaped:
+            return self._reaped.pop(pid)
+        return os.waitpid(pid, 0)[1]
 
     # -- the fork ---------------------------------------------------------------------------------------------
     def execute(self, *, run_dir: str, stdin: bytes, limits: dict, target, keep_bytes: int,
@@ -149,9 +166,12 @@ class Worker:
         cpu_s = cpu_s or limits["cpu_time_s"]
         memory_mb = memory_mb or limits["memory_mb"]
         self._cgroup_prepare(memory_mb)
-        stdin_fd = os.memfd_create("stdin", 0)
-        os.write(stdin_fd, stdin) if stdin else None
-        os.lseek(stdin_fd, 0, os.SEEK_SET)
+        if stdin:
+            stdin_fd = os.memfd_create("stdin", 0)
+            os.write(stdin_fd, stdin)
+            os.lseek(stdin_fd, 0, os.SEEK_SET)
+        else:
+            stdin_fd = os.open(os.devnull, os.O_RDONLY)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         ver_r, ver_w = os.pipe()
@@ -185,8 +205,12 @@ class Worker:
                     outcome.output_exceeded = True
                     break
             outcome.duration_s = time.monotonic() - start
+            if exited:
+                status = self._wait(pid)
             self.kill_uid()
-            _, status = os.waitpid(pid, 0)
+            if not exited:
+                status = self._wait(pid)
+            self._reaped.clear()
             if os.WIFEXITED(status):
                 outcome.exit_code = os.WEXITSTATUS(status)
             elif os.WIFSIGNALED(status):
@@ -241,8 +265,6 @@ class Worker:
             os.set_inheritable(VERDICT_FD, True)
             # Close every other inherited descriptor: the job channel to the host must be unreachable.
             os.closerange(VERDICT_FD + 1, 65536)
-            for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # Python ignores these; ignored stays ignored across exec
-                signal.signal(sig, signal.SIG_DFL)
             cpu = max(1, int(cpu_s + 0.999))
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
             if memory_as:
@@ -262,7 +284,8 @@ class Worker:
             os.environ["HOME"] = run_dir  # the rest of the environment was scrubbed once at worker start
             os.environ["TMPDIR"] = run_dir
             if callable(target):
-                harness.setup_stdio()
+                # sys.stdin/stdout/stderr already wrap fds 0-2 with empty buffers (the worker never uses them).
+                sys.argv = ["solution.py"]
                 status = target(nonce)
                 harness.flush_stdio()
                 os._exit(status)
@@ -279,8 +302,11 @@ class Worker:
     def make_run_dir(self) -> str:
         self.runs += 1
         path = os.path.join(self.root, f"run{self.runs}")
-        shutil.rmtree(path, ignore_errors=True)
-        os.mkdir(path, 0o700)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            _rmtree(path)
+            os.mkdir(path, 0o700)
         if os.getuid() == 0:
             os.chown(path, self.uid, self.uid)
         return path
@@ -294,11 +320,28 @@ class Worker:
             self.kill_uid()  # every execute() kills after itself; this covers a failure in between
             raise
         finally:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            try:
+                os.rmdir(run_dir)  # the common case: the program left nothing behind
+            except OSError:
+                _rmtree(run_dir)
             self.reap()
         result["duration_s"] = time.monotonic() - start
         result["request_id"] = request.get("request_id", "")
         return result
+
+
+def _rmtree(path: str) -> None:
+    import shutil  # imported lazily: every module the worker holds makes each fork slower
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _which(name: str, default: str) -> str:
+    for directory in CHILD_ENV["PATH"].split(":"):
+        candidate = os.path.join(directory, name)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return default
 
 
 def _live_pids_of_uid(uid: int) -> list[int]:
@@ -309,18 +352,18 @@ def _live_pids_of_uid(uid: int) -> list[int]:
         if not entry.isdigit() or int(entry) == me:
             continue
         try:
-            with open(f"/proc/{entry}/status", "rb") as f:
-                status = f.read(2048)
+            fd = os.open(f"/proc/{entry}/status", os.O_RDONLY)
         except OSError:
             continue
-        state = uid_line = None
-        for line in status.split(b"\n"):
-            if line.startswith(b"State:"):
-                state = line.split()[1:2]
-            elif line.startswith(b"Uid:"):
-                uid_line = line.split()
-                break
-        if uid_line and int(uid_line[1]) == uid and state != [b"Z"]:
+        try:
+            status = os.read(fd, 2048)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        state = status.partition(b"State:")[2].split(None, 1)[:1]
+        uids = status.partition(b"\nUid:")[2].split(None, 1)[:1]
+        if uids and int(uids[0]) == uid and state != [b"Z"]:
             found.append(int(entry))
     return found
 
@@ -381,7 +424,7 @@ class Request:
             f.write(source)
         os.chown(src, self.w.uid, self.w.uid) if os.getuid() == 0 else None
         o = self.w.execute(run_dir=self.run_dir, stdin=b"", limits=self.limits, keep_bytes=self.keep,
-                           target=[shutil.which("g++") or "/usr/bin/g++", *CPP_FLAGS, "-o", binary, src],
+                           target=[_which("g++", "/usr/bin/g++"), *CPP_FLAGS, "-o", binary, src],
                            wall_s=self.limits["compile_time_s"], cpu_s=self.limits["compile_time_s"],
                            memory_mb=max(self.limits["memory_mb"], 2048))
         if o.timed_out:
@@ -401,7 +444,7 @@ class Request:
         with open(path, "w") as f:
             f.write(source)
         # V8 reserves far more address space than it uses: bound its heap and rely on the cgroup, not RLIMIT_AS.
-        node = shutil.which("node") or "/usr/bin/node"
+        node = _which("node", "/usr/bin/node")
         return [node, f"--max-old-space-size={self.limits['memory_mb']}", "--stack-size=8192", path], False, None
 
     # -- the three shapes of request -----------------------------------------------------------------------------
@@ -640,19 +683,28 @@ class Channel:
             data = data[n:]
 
 
+def _parse_args(argv: list[str]) -> dict:
+    """--uid N [--cgroup DIR] [--root DIR] [--socket PATH] (no argparse: it would weigh on every fork)."""
+    args = {"uid": None, "cgroup": None, "root": "/tmp", "socket": None}
+    it = iter(argv)
+    for flag in it:
+        key = flag.lstrip("-")
+        if key not in args:
+            raise SystemExit(f"worker.py: unknown option {flag}")
+        args[key] = next(it, None)
+    if args["uid"] is None:
+        raise SystemExit("worker.py: --uid is required")
+    args["uid"] = int(args["uid"])
+    return args
+
+
 def main(argv: list[str]) -> int:
-    import argparse
+    args = _parse_args(argv)
+    if args["socket"]:
+        import socket
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uid", type=int, required=True)
-    parser.add_argument("--cgroup", default=None, help="a memory cgroup directory the worker may manage")
-    parser.add_argument("--root", default="/tmp", help="where per-run working directories are created")
-    parser.add_argument("--socket", default=None, help="unix socket to connect to instead of stdin/stdout")
-    args = parser.parse_args(argv)
-
-    if args.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(args.socket)
+        sock.connect(args["socket"])
         rfd = wfd = os.dup(sock.fileno())
         sock.close()
     else:
@@ -660,19 +712,19 @@ def main(argv: list[str]) -> int:
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
-    try:  # Orphans of a run are re-parented to us, so reap() can collect them.
-        import ctypes
-
-        ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except Exception:  # noqa: BLE001 - best effort; bwrap/docker init reap otherwise
-        pass
     os.umask(0o022)
+    # Python ignores SIGPIPE and SIGXFSZ; children must get the default actions (ignored stays ignored over exec).
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     os.environ.clear()  # once here, so that children inherit only CHILD_ENV
     os.environ.update(CHILD_ENV)
-    worker = Worker(args.uid, args.cgroup, args.root)
+    worker = Worker(args["uid"], args["cgroup"], args["root"])
+    import gc
+
+    gc.freeze()  # keep the collector from touching (and so copying) the worker's objects in every forked child
     channel = Channel(rfd, wfd)
-    channel.send({"ready": True, "uid": os.getuid(), "run_uid": args.uid, "pid": os.getpid(),
-                  "cgroup": bool(args.cgroup), "python": sys.version.split()[0]})
+    channel.send({"ready": True, "uid": os.getuid(), "run_uid": args["uid"], "pid": os.getpid(),
+                  "cgroup": bool(args["cgroup"]), "python": sys.version.split()[0]})
     while True:
         try:
             job = channel.recv()
