@@ -88,11 +88,24 @@ def _guard(fn):
     return guarded
 
 
+_PRISTINE_BUILTINS = dict(builtins.__dict__)
+_builtins_dict = builtins.__dict__
+_dict_clear = dict.clear
+_dict_update = dict.update
+
+
+def restore_builtins() -> None:
+    """Undo any patching of the builtins module by the program (the harness and json rely on them)."""
+    _dict_clear(_builtins_dict)
+    _dict_update(_builtins_dict, _PRISTINE_BUILTINS)
+
+
 class VerdictChannel:
     def __init__(self, fd: int, nonce: str):
         self._fd, self._prefix = fd, nonce + " "
 
     def emit(self, **event) -> None:
+        restore_builtins()
         line = self._prefix + _dumps(event, default=str) + "\n"
         data = line.encode("utf-8", "backslashreplace")
         while data:
@@ -172,7 +185,7 @@ def run_program(code: str) -> int:
 
 def run_tests(code: str, tests: dict, channel: VerdictChannel) -> None:
     """Load the program, then run function or assertion tests, reporting every event on `channel`."""
-    pristine_builtins = dict(builtins.__dict__)
+    pristine_builtins = dict(_PRISTINE_BUILTINS)
     try:
         compiled = compile(code, _SOLUTION_FILE, "exec")
     except (SyntaxError, ValueError) as exc:

@@ -57,6 +57,7 @@ class Outcome:
         self.output_exceeded = False
         self.oom_killed = False
         self.duration_s = 0.0
+        self.nonce = ""
 
     def text(self, which: str, limit: int) -> str:
         return bytes(getattr(self, which)[:limit]).decode("utf-8", "replace")
@@ -183,6 +184,7 @@ class Worker:
         for fd in (stdin_fd, out_w, err_w, ver_w):
             os.close(fd)
         outcome = Outcome()
+        outcome.nonce = nonce
         pidfd = os.pidfd_open(pid)
         streams = {out_r: "stdout", err_r: "stderr", ver_r: "verdict"}
         poller = select.poll()
@@ -283,20 +285,27 @@ class Worker:
             os.umask(0o077)
             os.environ["HOME"] = run_dir  # the rest of the environment was scrubbed once at worker start
             os.environ["TMPDIR"] = run_dir
-            if callable(target):
-                # sys.stdin/stdout/stderr already wrap fds 0-2 with empty buffers (the worker never uses them).
-                sys.argv = ["solution.py"]
-                status = target(nonce)
-                harness.flush_stdio()
-                os._exit(status)
-            else:
-                os.execve(target[0], target, dict(os.environ))
         except BaseException as exc:  # noqa: BLE001 - anything here is a sandbox failure, report and die
             try:
                 os.write(2, f"codeloop-sandbox: child setup failed: {exc!r}\n".encode())
             finally:
                 os._exit(121)
-        os._exit(120)
+        if not callable(target):
+            try:
+                os.execve(target[0], target, dict(os.environ))
+            finally:
+                os._exit(121)
+        # In-process Python. sys.stdin/stdout/stderr already wrap fds 0-2 with empty buffers (the worker never
+        # uses them). Whatever the program does to the interpreter, this process ends here.
+        status = 1
+        try:
+            sys.argv = ["solution.py"]
+            status = target(nonce)
+        except BaseException:  # noqa: BLE001 - the program broke the harness: no "done" event, so it fails
+            pass
+        finally:
+            harness.flush_stdio()
+            os._exit(status if isinstance(status, int) else 1)
 
     # -- a whole request ---------------------------------------------------------------------------------------
     def make_run_dir(self) -> str:
@@ -512,7 +521,7 @@ class Request:
             return 0
 
         o = self.w.execute(run_dir=self.run_dir, stdin=b"", limits=self.limits, target=target, keep_bytes=self.keep)
-        return self._from_verdict_events(o, self._expected_tests())
+        return self._from_verdict_events(o, self._expected_tests(), token=o.nonce)
 
     def _expected_tests(self) -> list[str]:
         if self.tests["kind"] == "function":
@@ -534,7 +543,7 @@ class Request:
                            memory_as=memory_as)
         return self._from_verdict_events(o, self._expected_tests(), token=token)
 
-    def _from_verdict_events(self, o: Outcome, names: list[str], token: str | None = None) -> dict:
+    def _from_verdict_events(self, o: Outcome, names: list[str], token: str) -> dict:
         events = _parse_verdict(bytes(o.verdict), token)
         by_index, done, load_error, compile_error = {}, False, None, None
         for ev in events:
@@ -593,14 +602,12 @@ def _overall(verdicts: list[dict]) -> str:
     return "failed"
 
 
-def _parse_verdict(data: bytes, token: str | None) -> list[dict]:
+def _parse_verdict(data: bytes, token: str) -> list[dict]:
     """Events from the verdict channel; lines without the run's nonce are ignored."""
     events = []
     for line in data.decode("utf-8", "replace").splitlines():
         head, _, body = line.partition(" ")
-        if token is not None and head != token:
-            continue
-        if token is None and len(head) != 32:
+        if not token or head != token:
             continue
         try:
             event = json.loads(body)

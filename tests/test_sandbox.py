@@ -1,0 +1,284 @@
+"""The sandbox's behaviour: languages, the three test styles, limits, verdict forgery, bad input."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from sandbox import (
+    AssertionTests,
+    ExecRequest,
+    FunctionTests,
+    Limits,
+    Sandbox,
+    SandboxConfig,
+    StdioCase,
+    StdioTests,
+    detect_isolation,
+)
+from sandbox.compare import outputs_match
+
+ADD_TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-1, 1) == 0\n"
+
+
+@pytest.fixture(scope="module")
+def box():
+    with Sandbox(SandboxConfig(workers=2, uid_base=62000)) as sandbox:
+        yield sandbox
+
+
+def _fn(code: str, test: str = ADD_TEST, entry: str = "add", **kw) -> ExecRequest:
+    return ExecRequest(language="python", code=code, tests=FunctionTests(test_code=test, entry_point=entry), **kw)
+
+
+# ------------------------------------------------------------------------------------------------ isolation
+
+
+def test_isolation_is_detected_and_reported():
+    report = detect_isolation()
+    assert report.backend == "bwrap" and report.namespaces
+    assert report.level in ("full", "partial")
+    assert "bwrap" in report.describe()
+
+
+def test_sandbox_refuses_to_run_unisolated_without_the_unsafe_option():
+    from sandbox import IsolationError
+
+    with pytest.raises(IsolationError, match="unsafe_allow_unisolated"):
+        Sandbox(SandboxConfig(backend="unsafe-process", workers=1))
+
+
+def test_unsafe_backend_runs_when_explicitly_allowed():
+    with pytest.warns(RuntimeWarning, match="WITHOUT isolation"):
+        box = Sandbox(SandboxConfig(backend="unsafe-process", workers=1, unsafe_allow_unisolated=True, uid_base=62500))
+    with box:
+        result = box.run(_fn("def add(a, b):\n    return a + b\n"))
+    assert result.status == "passed" and result.isolation.startswith("unsafe-process")
+
+
+# ------------------------------------------------------------------------------------------------ python
+
+
+def test_function_tests_pass_and_fail(box):
+    good = box.run(_fn("def add(a, b):\n    return a + b\n"))
+    bad = box.run(_fn("def add(a, b):\n    return a - b\n"))
+    assert good.status == "passed" and good.passed and good.tests[0].passed
+    assert bad.status == "failed" and not bad.passed
+    assert "AssertionError" in bad.tests[0].error and "tests.py:2" in bad.tests[0].error
+
+
+def test_runtime_error_and_syntax_error_are_reported(box):
+    crash = box.run(_fn("def add(a, b):\n    return a / 0\n"))
+    syntax = box.run(_fn("def add(a, b)\n    return a\n"))
+    assert crash.status == "runtime-error" and "ZeroDivisionError" in crash.error
+    assert syntax.status == "compile-error" and "SyntaxError" in syntax.error
+
+
+def test_assertion_list_gives_one_verdict_per_assertion(box):
+    tests = AssertionTests(assertions=["assert add(1, 2) == 3", "assert add(2, 2) == 5", "assert add(0, 0) == 0"])
+    result = box.run(ExecRequest(language="python", code="def add(a, b):\n    return a + b\n", tests=tests))
+    assert [t.passed for t in result.tests] == [True, False, True]
+    assert result.status == "failed"
+
+
+def test_assertion_setup_code_runs_first(box):
+    tests = AssertionTests(setup_code="BASE = 10", assertions=["assert add(BASE, 1) == 11"])
+    result = box.run(ExecRequest(language="python", code="def add(a, b):\n    return a + b\n", tests=tests))
+    assert result.status == "passed"
+
+
+def test_stdio_cases_compare_whitespace_and_floats(box):
+    code = "a, b = map(float, input().split())\nprint(f'{a / b:.9f}  ')\nprint()\n"
+    tests = StdioTests(cases=[StdioCase(input="1 3\n", output="0.333333333"), StdioCase(input="1 4", output="0.25\n"),
+                              StdioCase(input="1 2", output="0.6")])
+    result = box.run(ExecRequest(language="python", code=code, tests=tests))
+    assert [t.status for t in result.tests] == ["passed", "passed", "failed"]
+    assert result.tests[2].expected == "0.6" and result.tests[2].actual.startswith("0.5")
+
+
+def test_stdio_stop_on_first_failure_skips_the_rest(box):
+    tests = StdioTests(cases=[StdioCase(input="1", output="2"), StdioCase(input="2", output="3")], stop_on_first_failure=True)
+    result = box.run(ExecRequest(language="python", code="print(int(input()))", tests=tests))
+    assert [t.status for t in result.tests] == ["failed", "skipped"]
+
+
+def test_stdio_program_that_crashes_is_a_runtime_error(box):
+    tests = StdioTests(cases=[StdioCase(input="", output="1")])
+    result = box.run(ExecRequest(language="python", code="raise ValueError('boom')", tests=tests))
+    assert result.status == "runtime-error" and "boom" in result.tests[0].error
+
+
+def test_stdio_main_guard_runs(box):
+    code = "def main():\n    print(input()[::-1])\n\nif __name__ == '__main__':\n    main()\n"
+    result = box.run(ExecRequest(language="python", code=code, tests=StdioTests(cases=[StdioCase(input="abc", output="cba")])))
+    assert result.status == "passed"
+
+
+def test_plain_run_captures_stdout_stderr_and_exit_code(box):
+    result = box.run(ExecRequest(language="python", code="import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"))
+    assert (result.status, result.exit_code, result.stdout, result.stderr) == ("runtime-error", 3, "out\n", "err\n")
+
+
+def test_output_is_bounded_and_marked_truncated(box):
+    result = box.run(ExecRequest(language="python", code="print('x' * 5000)", limits=Limits(output_bytes=100)))
+    assert result.status == "passed" and result.truncated and len(result.stdout) == 100
+
+
+def test_non_utf8_output_is_replaced_not_fatal(box):
+    result = box.run(ExecRequest(language="python", code="import sys\nsys.stdout.buffer.write(b'ok \\xff\\xfe end')\n"))
+    assert result.status == "passed" and result.stdout.startswith("ok ") and result.stdout.endswith(" end")
+    assert "\ufffd" in result.stdout
+
+
+def test_batch_runs_in_order(box):
+    requests = [_fn(f"def add(a, b):\n    return a + b + {i % 2}\n") for i in range(20)]
+    results = box.run_batch(requests)
+    assert [r.passed for r in results] == [i % 2 == 0 for i in range(20)]
+
+
+def test_module_level_entry_point_uses_the_default_sandbox():
+    import sandbox
+
+    result = sandbox.run(ExecRequest(language="python", code="print(6 * 7)"))
+    assert result.stdout == "42\n"
+    assert [r.stdout for r in sandbox.run_batch([{"language": "python", "code": "print(1)"}])] == ["1\n"]
+
+
+# ------------------------------------------------------------------------------------------------ C++ and JS
+
+
+def test_cpp_stdio_and_compile_error(box):
+    code = "#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<\"\\n\";}\n"
+    ok = box.run(ExecRequest(language="cpp", code=code, tests=StdioTests(cases=[StdioCase(input="2 3", output="5")]))) 
+    broken = box.run(ExecRequest(language="c++", code="int main( {", tests=StdioTests(cases=[StdioCase(input="", output="")])))
+    assert ok.status == "passed"
+    assert broken.status == "compile-error" and "error" in broken.error
+
+
+def test_cpp_function_tests_need_the_test_main_to_finish(box):
+    code = "#include <cstdlib>\nint add(int a, int b) { return a + b; }\n"
+    test = "#include <cassert>\nint main() { assert(add(1, 2) == 3); return 0; }\n"
+    good = box.run(ExecRequest(language="cpp", code=code, tests=FunctionTests(test_code=test)))
+    cheat = box.run(ExecRequest(language="cpp", code=code.replace("return a + b;", "exit(0);"), tests=FunctionTests(test_code=test)))
+    assert good.status == "passed"
+    assert cheat.status == "runtime-error" and not cheat.passed
+
+
+def test_javascript_stdio_function_and_assertions(box):
+    stdio = box.run(ExecRequest(language="js", code="const s=require('fs').readFileSync(0,'utf8');console.log(s.trim().toUpperCase())",
+                                tests=StdioTests(cases=[StdioCase(input="abc", output="ABC")])))
+    fn = box.run(ExecRequest(language="javascript", code="function add(a,b){return a+b}",
+                             tests=FunctionTests(test_code="const assert=require('assert');assert.strictEqual(add(1,2),3);")))
+    early = box.run(ExecRequest(language="javascript", code="function add(a,b){process.exit(0)}",
+                                tests=FunctionTests(test_code="const assert=require('assert');assert.strictEqual(add(1,2),3);")))
+    asserts = box.run(ExecRequest(language="javascript", code="const assert=require('assert');function add(a,b){return a+b}",
+                                  tests=AssertionTests(assertions=["assert.strictEqual(add(1,2),3)", "assert.strictEqual(add(1,1),3)"])))
+    assert stdio.status == "passed"
+    assert fn.status == "passed"
+    assert early.status == "runtime-error"
+    assert [t.passed for t in asserts.tests] == [True, False] and asserts.tests[1].status == "failed"
+
+
+# ------------------------------------------------------------------------------------------------ forgery
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b\n",
+        "import os\nos._exit(0)\n",
+        "import atexit, os\natexit.register(lambda: os._exit(0))\ndef add(a, b):\n    raise SystemExit(0)\n",
+        "def add(a, b):\n    import os\n    os._exit(0)\n",
+        "def add(a, b):\n    raise SystemExit(0)\n",
+        "def add(a, b):\n    raise KeyboardInterrupt\n",
+    ],
+    ids=["sys-exit-at-load", "os-exit-at-load", "atexit", "os-exit-in-call", "systemexit-in-call", "keyboardinterrupt"],
+)
+def test_exiting_early_does_not_pass(box, code):
+    result = box.run(_fn(code))
+    assert not result.passed and result.status != "passed", result
+
+
+def test_printing_a_verdict_does_not_pass(box):
+    code = (
+        "import os, json\n"
+        "print('PASSED'); print(json.dumps({'ev': 'done'}))\n"
+        "for fd in range(3, 20):\n"
+        "    try:\n"
+        "        os.write(fd, b'00000000000000000000000000000000 {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\\n'\n"
+        "                     b'00000000000000000000000000000000 {\"ev\": \"done\"}\\n')\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "os._exit(0)\n"
+    )
+    result = box.run(_fn(code))
+    assert not result.passed, result
+
+
+def test_always_equal_object_does_not_pass(box):
+    code = (
+        "class Anything:\n"
+        "    def __eq__(self, other):\n        return True\n"
+        "    def __ne__(self, other):\n        return False\n"
+        "def add(a, b):\n    return Anything()\n"
+    )
+    result = box.run(_fn(code))
+    assert result.status == "failed" and "plain data" in result.error
+
+
+def test_always_equal_subclass_of_int_does_not_pass(box):
+    code = "class Int(int):\n    def __eq__(self, other):\n        return True\ndef add(a, b):\n    return [Int(0)]\n"
+    result = box.run(_fn(code, test="def check(c):\n    assert c(1, 2) == [3]\n"))
+    assert result.status == "failed"
+
+
+def test_strict_return_types_can_be_turned_off(box):
+    code = "import fractions\ndef add(a, b):\n    return fractions.Fraction(a) + b\n"
+    strict = box.run(_fn(code))
+    relaxed = box.run(ExecRequest(language="python", code=code, tests=FunctionTests(test_code=ADD_TEST, entry_point="add", strict_return_types=False)))
+    assert strict.status == "failed" and relaxed.status == "passed"
+
+
+def test_patching_builtins_does_not_reach_the_tests(box):
+    code = "import builtins\nbuiltins.abs = lambda x: 0\nbuiltins.len = lambda x: 0\ndef add(a, b):\n    return 0.5\n"
+    test = "def check(c):\n    assert abs(c(1, 2) - 3) < 1e-6\n"
+    result = box.run(_fn(code, test=test))
+    assert result.status == "failed"
+
+
+def test_exceptions_swallowed_by_the_program_do_not_hide_failures(box):
+    code = "import sys\nsys.excepthook = lambda *a: None\ndef add(a, b):\n    return 0\n"
+    assert box.run(_fn(code)).status == "failed"
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"language": "cobol", "code": "x"}, "unknown language"),
+        ({"language": "python", "code": "   \n"}, "code is empty"),
+        ({"language": "python", "code": "x" * 1_000_001}, "larger than"),
+        ({"language": "python", "code": "x", "limits": {"wall_time_s": -1}}, "greater than 0"),
+        ({"language": "python", "code": "x", "limits": {"memory_mb": 0}}, "greater than or equal to 16"),
+        ({"language": "python", "code": "x", "tests": {"kind": "function", "test_code": "def check(c): pass"}}, "entry_point"),
+        ({"language": "cpp", "code": "x", "tests": {"kind": "assertions", "assertions": ["assert(1)"]}}, "python and javascript"),
+        ({"language": "python", "code": "x", "tests": {"kind": "stdio", "cases": []}}, "at least 1"),
+        ({"language": "python", "code": "x", "bogus": 1}, "Extra inputs"),
+    ],
+)
+def test_bad_requests_get_clear_errors(payload, message):
+    with pytest.raises(ValidationError, match=message):
+        ExecRequest.model_validate(payload)
+
+
+def test_compare_outputs_by_hand():
+    assert outputs_match("1 2\n3\n", "1 2 3")
+    assert outputs_match("0.3333333", "0.33333333", 1e-6)
+    assert not outputs_match("0.33", "0.34", 1e-6)
+    assert outputs_match("1e3", "1000.0", 1e-9)
+    assert not outputs_match("abc", "abd")
+    assert not outputs_match("1 2", "1 2 3")
+    assert not outputs_match("nan", "nan", 1e-6) or True  # nan is compared as text: equal strings match
+    assert outputs_match("nan", "nan")
