@@ -106,7 +106,8 @@ class VerdictChannel:
 
     def emit(self, **event) -> None:
         restore_builtins()
-        line = self._prefix + _dumps(event, default=str) + "\n"
+        # Leading newline: bytes the program wrote to this descriptor cannot run into our line.
+        line = "\n" + self._prefix + _dumps(event, default=str) + "\n"
         data = line.encode("utf-8", "backslashreplace")
         while data:
             n = _write(self._fd, data)
@@ -114,6 +115,7 @@ class VerdictChannel:
 
 
 def _describe(exc: BaseException) -> str:
+    restore_builtins()  # traceback formatting relies on the real builtins
     text = "".join(_format_exc(_type(exc), exc)).strip()
     frames = [f for f in _extract_tb(exc.__traceback__) if f.filename in (_SOLUTION_FILE, "tests.py")]
     if frames:
@@ -197,7 +199,7 @@ def run_tests(code: str, tests: dict, channel: VerdictChannel) -> None:
     except BaseException as exc:  # SystemExit included: leaving during load is a failure, not a pass
         channel.emit(ev="load-error", status=_classify(exc), error=_describe(exc))
         return
-    channel.emit(ev="loaded")
+    restore_builtins()
     sys.settrace(None)
     sys.setprofile(None)
 
@@ -216,10 +218,23 @@ def run_tests(code: str, tests: dict, channel: VerdictChannel) -> None:
     channel.emit(ev="done")
 
 
+_compiled_tests: dict = {}
+
+
+def compile_test(source: str):
+    """Compile trusted test code once per worker (cached), so forked children reuse the code object."""
+    code = _compiled_tests.get(source)
+    if code is None:
+        if len(_compiled_tests) > 4096:
+            _compiled_tests.clear()
+        code = _compiled_tests[source] = compile(source, "tests.py", "exec")
+    return code
+
+
 def _exec_test(source: str, test_globals: dict, channel: VerdictChannel, index: int, name: str) -> None:
     start = _perf()
     try:
-        exec(compile(source, "tests.py", "exec"), test_globals)
+        exec(compile_test(source), test_globals)
     except BaseException as exc:
         channel.emit(ev="test", index=index, name=name, passed=False, status=_classify(exc), error=_describe(exc), duration_s=_perf() - start)
         return
@@ -230,7 +245,7 @@ def _run_check(tests: dict, test_globals: dict, channel: VerdictChannel) -> None
     entry_point = tests["entry_point"]
     start = _perf()
     try:
-        exec(compile(tests["test_code"], "tests.py", "exec"), test_globals)
+        exec(compile_test(tests["test_code"]), test_globals)
         check = test_globals.get("check")
         if check is None:
             raise NameError("test_code does not define check(candidate)")
@@ -246,7 +261,7 @@ def _run_check(tests: dict, test_globals: dict, channel: VerdictChannel) -> None
 def _run_assertions(tests: dict, test_globals: dict, channel: VerdictChannel) -> None:
     if tests.get("setup_code"):
         try:
-            exec(compile(tests["setup_code"], "tests.py", "exec"), test_globals)
+            exec(compile_test(tests["setup_code"]), test_globals)
         except BaseException as exc:
             channel.emit(ev="load-error", status=_classify(exc), error="setup_code: " + _describe(exc))
             return
