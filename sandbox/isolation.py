@@ -137,7 +137,22 @@ def _bwrap_works() -> tuple[bool, str]:
     return True, ""
 
 
-def detect_isolation(backend: str = "auto") -> IsolationReport:
+def _docker_report(image: str) -> IsolationReport:
+    try:
+        from sandbox.docker_backend import docker_client, image_exists
+
+        docker_client().ping()
+    except Exception as exc:  # noqa: BLE001 - no engine, no docker-py, no permission: all mean "not available"
+        return IsolationReport("docker", "none", False, False, False,
+                               [f"no Docker engine reachable ({exc}); run sandbox/docker/ensure_docker.sh"])
+    if not image_exists(image):
+        return IsolationReport("docker", "none", False, False, False,
+                               [f"image {image} is missing; build it with sandbox/docker/build_image.sh"])
+    return IsolationReport("docker", "full", True, True, True,
+                           ["one container per worker: own read-only root, network none, memory and pid limits"])
+
+
+def detect_isolation(backend: str = "auto", docker_image: str = "codeloop-sandbox:1") -> IsolationReport:
     """Probe the host. backend "auto" picks bwrap when it works, else reports no isolation."""
     root = os.getuid() == 0
     cgroup = memory_cgroup_root() is not None
@@ -155,5 +170,5 @@ def detect_isolation(backend: str = "auto") -> IsolationReport:
             return IsolationReport("bwrap", "none", False, False, False, [why])
         return IsolationReport("unsafe-process", "none", False, root, cgroup, [why])
     if backend == "docker":
-        return IsolationReport("docker", "full", True, True, True, ["per-worker container, network none, read-only root"])
+        return _docker_report(docker_image)
     return IsolationReport("unsafe-process", "none", False, root, cgroup, ["isolation disabled by configuration"])

@@ -203,7 +203,9 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None, **overrides):
         self.config = config or SandboxConfig(**overrides)
-        self.report = isolation.detect_isolation(self.config.backend)
+        self.report = isolation.detect_isolation(self.config.backend, self.config.docker_image)
+        if self.report.backend == "docker" and self.report.level == "none":
+            raise IsolationError("docker backend unavailable: " + "; ".join(self.report.notes))
         if self.report.level == "none" and not self.config.unsafe_allow_unisolated:
             raise IsolationError(
                 f"no sandbox isolation available ({'; '.join(self.report.notes)}). Install bubblewrap "
@@ -218,7 +220,8 @@ class Sandbox:
         if not self.config.memory_cgroup:
             self.report.memory_cgroup = False
             self.report.level = "partial" if self.report.level == "full" else self.report.level
-        root = isolation.memory_cgroup_root() if self.report.memory_cgroup else None
+        local_cgroup = self.report.memory_cgroup and self.report.backend != "docker"  # docker: the container's own
+        root = isolation.memory_cgroup_root() if local_cgroup else None
         if root:
             self._cgroup_root = os.path.join(root, f"codeloop-{os.getpid()}-{id(self):x}")
             os.makedirs(self._cgroup_root, exist_ok=True)

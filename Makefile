@@ -1,0 +1,43 @@
+# codeloop: `make demo` runs the main job, `make test` runs the test suite; both install first if needed.
+#
+#   make install   idempotent: system packages if missing, .venv/, CPU torch, then `pip install -e '.[dev,serve]'`
+#   make test      install, then pytest (its exit code is make's; "no tests collected" (5) fails too)
+#                  PYTEST_ARGS="-k config -x" passes arguments through
+#   make demo      install, then the main job
+#
+# The install is stamped with the hash of pyproject.toml (.venv/.stamp-<sha>), so it is skipped until that changes.
+# torch==2.13.0 is installed before the package so that no dependency can pull a multi-GB CUDA torch.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+APT_PACKAGES := bubblewrap g++ nodejs
+# command that proves each apt package is present, in the same order as APT_PACKAGES
+APT_COMMANDS := bwrap g++ node
+STAMP := $(VENV)/.stamp-$(shell sha256sum pyproject.toml | cut -c1-16)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: install system-packages test demo
+
+install: system-packages $(STAMP)
+
+system-packages:
+	@missing=""; pkgs=($(APT_PACKAGES)); cmds=($(APT_COMMANDS)); \
+	for i in "$${!pkgs[@]}"; do command -v "$${cmds[$$i]}" >/dev/null || missing="$$missing $${pkgs[$$i]}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		$(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install torch==2.13.0
+	$(VENV)/bin/pip install -e '.[dev,serve]'
+	rm -f $(VENV)/.stamp-*
+	touch $@
+
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(VENV)/bin/python jobs/sandbox_demo.py
