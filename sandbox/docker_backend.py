@@ -80,7 +80,8 @@ class DockerWorker:
             init=True,  # an init reaps whatever the programs orphan
             network_mode="none",
             read_only=True,
-            tmpfs={"/tmp": f"size={self.config.tmp_size_mb}m,mode=755"},
+            # Docker's tmpfs default is noexec; compiled C++ programs run from their working directory in /tmp.
+            tmpfs={"/tmp": f"size={self.config.tmp_size_mb}m,mode=755,exec,nosuid,nodev"},
             mem_limit=f"{CONTAINER_MEMORY_MB}m",
             memswap_limit=f"{CONTAINER_MEMORY_MB}m",
             pids_limit=1024,

@@ -312,6 +312,8 @@ class Worker:
         if not callable(target):
             try:
                 os.execve(target[0], target, dict(os.environ))
+            except BaseException as exc:  # noqa: BLE001
+                os.write(2, f"codeloop-sandbox: cannot execute {target[0]}: {exc!r}\n".encode())
             finally:
                 os._exit(121)
         # In-process Python. sys.stdin/stdout/stderr already wrap fds 0-2 with empty buffers (the worker never
@@ -624,6 +626,8 @@ def _overall(verdicts: list[dict]) -> str:
     statuses = {v["status"] for v in verdicts}
     if statuses <= {"passed"}:
         return "passed"
+    if "sandbox-error" in statuses:  # the infrastructure failed: say so, so that callers retry
+        return "sandbox-error"
     for status in TEST_STATUS_ORDER:
         if status in statuses:
             return status

@@ -26,19 +26,16 @@ say() { echo "[ensure_docker] $*"; }
 
 docker_ok() { docker -H "$DOCKER_HOST_FLAG" info >/dev/null 2>&1; }
 
-if [ "$(id -u)" != 0 ]; then
-  if docker_ok; then say "docker daemon already running"; exit 0; fi
-  say "must run as root to install/start dockerd"; exit 1
-fi
-
-# Serialise concurrent callers (two CI steps, two test sessions).
-exec 9>/var/lock/codeloop-ensure-docker.lock
-flock 9
-
 if command -v docker >/dev/null && docker_ok; then
   say "docker daemon already running ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
   exit 0
 fi
+if [ "$(id -u)" != 0 ]; then say "must run as root to install/start dockerd"; exit 1; fi
+
+# Serialise concurrent callers (two CI steps, two test sessions); re-check once we hold the lock.
+exec 9>/var/lock/codeloop-ensure-docker.lock
+flock 9
+if command -v docker >/dev/null && docker_ok; then say "docker daemon started by another caller"; exit 0; fi
 
 # --- 1. install ---------------------------------------------------------------------------------
 if ! command -v dockerd >/dev/null || ! command -v containerd >/dev/null || ! command -v runc >/dev/null; then
@@ -80,7 +77,7 @@ start_dockerd() {  # $1 = storage driver
       --host="$DOCKER_HOST_FLAG" \
       --storage-driver="$1" \
       --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
-      >>"$LOG" 2>&1 </dev/null &
+      >>"$LOG" 2>&1 </dev/null 9>&- &   # 9>&-: the daemon must not inherit (and hold) the lock
   local pid=$! t0
   t0=$(date +%s)
   for _ in $(seq "$WAIT"); do
