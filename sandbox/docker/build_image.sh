@@ -70,7 +70,10 @@ if [ ! -s "$ROOTFS_TAR" ]; then
   rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* \
          "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
          "$rootfs"/usr/share/locale/* "$rootfs"/var/cache/debconf/*-old "$rootfs"/tmp/*
-  find "$rootfs"/usr/lib/python3* -name __pycache__ -prune -exec rm -rf {} +
+  # Keep (and complete) the stdlib .pyc files: the container root is read-only, so Python could never
+  # cache them at run time and every interpreter start would recompile what it imports.
+  chroot "$rootfs" python3 -m compileall -q -j0 /usr/lib/python3.11 /usr/lib/python3/dist-packages \
+    >/dev/null 2>&1 || true
   : >"$rootfs"/etc/resolv.conf   # network is off in the sandbox; docker bind-mounts its own anyway
   echo "$IMAGE built $(date -u +%FT%TZ) from $SUITE $INCLUDE" >"$rootfs"/etc/codeloop-sandbox-release
   say "rootfs size after strip: $(du -sh "$rootfs" | cut -f1)"
