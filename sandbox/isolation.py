@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import glob
 import os
 import shutil
 import subprocess
@@ -44,23 +45,69 @@ class IsolationReport:
         return text + ("; " + "; ".join(self.notes) if self.notes else "")
 
 
-def python_prefix() -> str:
-    """The real directory holding the interpreter that runs workers (a venv's base installation)."""
-    return os.path.realpath(sys.base_prefix)
+@dataclasses.dataclass(frozen=True)
+class Interpreter:
+    """The CPython that runs workers and, in-process, the Python programs."""
+
+    executable: str
+    prefix: str  # its installation directory (bound read-only into the sandbox)
+    version: str
 
 
-def python_executable() -> str:
+@functools.lru_cache(maxsize=None)
+def _probe(executable: str) -> Interpreter | None:
+    try:
+        out = subprocess.run([executable, "-I", "-S", "-c", "import sys; print(sys.base_prefix); print(sys.version.split()[0])"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2:
+        return None
+    return Interpreter(os.path.realpath(executable), os.path.realpath(lines[0]), lines[1])
+
+
+def _version_key(interpreter: Interpreter) -> tuple[int, ...]:
+    return tuple(int(part) for part in interpreter.version.split(".")[:2] if part.isdigit())
+
+
+def host_interpreter() -> Interpreter:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    candidate = os.path.join(python_prefix(), "bin", version)
-    return candidate if os.path.exists(candidate) else os.path.realpath(sys.executable)
+    candidate = os.path.join(os.path.realpath(sys.base_prefix), "bin", version)
+    executable = candidate if os.path.exists(candidate) else os.path.realpath(sys.executable)
+    return Interpreter(executable, os.path.realpath(sys.base_prefix), sys.version.split()[0])
 
 
-def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int) -> list[str]:
+@functools.lru_cache(maxsize=None)
+def find_interpreter(preference: str = "host") -> Interpreter:
+    """Resolve SandboxConfig.python: "host" (this interpreter), a path, or "newest": the newest CPython >= 3.12
+    installed here (pyenv or system), else this one."""
+    if preference == "host":
+        return host_interpreter()
+    if preference != "newest":
+        found = _probe(preference)
+        if found is None:
+            raise ValueError(f"sandbox python {preference!r} is not a runnable CPython")
+        return found
+    candidates = set(glob.glob(os.path.join(os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv")), "versions", "3.*", "bin", "python3.[1-9]*")))
+    for name in ("python3.14", "python3.13", "python3.12"):
+        path = shutil.which(name, path="/usr/local/bin:/usr/bin")
+        if path:
+            candidates.add(path)
+    found = [i for i in (_probe(c) for c in sorted(candidates) if not c.endswith("-config")) if i is not None]
+    found = [i for i in found if (3, 12) <= _version_key(i) < (4, 0)]
+    if not found:
+        return host_interpreter()
+    return max(found, key=_version_key)
+
+
+def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int, interpreter: Interpreter | None = None) -> list[str]:
     """The bwrap command that starts one worker: read-only system dirs, nothing of /root, /home or the project
     except the worker code, private /tmp, new pid/net/ipc/uts/cgroup namespaces, minimal capabilities."""
+    interpreter = interpreter or host_interpreter()
     argv = ["bwrap", "--ro-bind", "/usr", "/usr"]
     # Directories bwrap creates for mount points default to 0700: open them so the run uid can traverse.
-    prefix = python_prefix()
+    prefix = interpreter.prefix
     parents = {"/etc", "/etc/ssl", os.path.dirname(WORKER_MOUNT)}
     if not prefix.startswith("/usr/"):
         parent = os.path.dirname(prefix)
@@ -91,7 +138,7 @@ def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int) -> list[str]:
             argv += ["--cap-add", cap]
     if cgroup_dir:
         argv += ["--bind", cgroup_dir, CGROUP_MOUNT]
-    argv += [python_executable(), "-I", "-S", "-B", f"{WORKER_MOUNT}/worker.py", "--uid", str(uid), "--root", "/tmp"]
+    argv += [interpreter.executable, "-I", "-S", "-B", f"{WORKER_MOUNT}/worker.py", "--uid", str(uid), "--root", "/tmp"]
     if cgroup_dir:
         argv += ["--cgroup", CGROUP_MOUNT]
     return argv
@@ -126,8 +173,9 @@ def memory_cgroup_root() -> str | None:
 def _bwrap_works() -> tuple[bool, str]:
     if shutil.which("bwrap") is None:
         return False, "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
-    argv = bwrap_argv(60999, None, 16)
-    argv = argv[: argv.index(python_executable())] + [python_executable(), "-I", "-S", "-c", "import os; print(os.getuid())"]
+    interpreter = host_interpreter()
+    argv = bwrap_argv(60999, None, 16, interpreter)
+    argv = argv[: argv.index(interpreter.executable)] + [interpreter.executable, "-I", "-S", "-c", "import os; print(os.getuid())"]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:

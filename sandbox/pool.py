@@ -42,6 +42,9 @@ class SandboxConfig(BaseModel):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256, description="Worker processes (parallel executions).")
     uid_base: int = Field(60000, ge=1000, description="Worker i runs programs as uid uid_base + i (must be unused on the host).")
     tmp_size_mb: int = Field(512, ge=16, description="Size of each worker's private /tmp (tmpfs), MiB.")
+    python: str = Field(
+        "host", description="CPython that runs the workers and the Python programs: 'host' (this interpreter's "
+        "installation), 'newest' (the newest CPython >= 3.12 installed here) or a path to a python executable.")
     memory_cgroup: bool = Field(True, description="Bound each run's total memory with a memory cgroup when the host allows.")
     retries: int = Field(1, ge=0, le=5, description="Re-runs of a request whose worker died (infrastructure failure).")
     docker_image: str = Field("codeloop-sandbox:1", description="Image for the docker backend (see sandbox/docker/).")
@@ -94,8 +97,9 @@ class _Frames:
 class _ProcessWorker:
     """One worker as a local process (inside bwrap, or unisolated)."""
 
-    def __init__(self, index: int, config: SandboxConfig, report: isolation.IsolationReport, cgroup_root: str | None):
-        self.index, self.config, self.report = index, config, report
+    def __init__(self, index: int, config: SandboxConfig, report: isolation.IsolationReport, cgroup_root: str | None,
+                 interpreter: isolation.Interpreter):
+        self.index, self.config, self.report, self.interpreter = index, config, report, interpreter
         self.uid = config.uid_base + index
         self.cgroup_dir = None
         if cgroup_root:
@@ -108,12 +112,12 @@ class _ProcessWorker:
 
     def start(self) -> None:
         if self.report.backend == "bwrap":
-            argv = isolation.bwrap_argv(self.uid, self.cgroup_dir, self.config.tmp_size_mb)
+            argv = isolation.bwrap_argv(self.uid, self.cgroup_dir, self.config.tmp_size_mb, self.interpreter)
             env = {"PATH": "/usr/bin:/bin"}
         else:
             self._tmp_root = tempfile.mkdtemp(prefix=f"codeloop-w{self.index}-")
             os.chmod(self._tmp_root, 0o755)
-            argv = [isolation.python_executable(), "-I", "-S", "-B", os.path.join(isolation.SANDBOX_DIR, "worker.py"),
+            argv = [self.interpreter.executable, "-I", "-S", "-B", os.path.join(isolation.SANDBOX_DIR, "worker.py"),
                     "--uid", str(self.uid), "--root", self._tmp_root]
             if self.cgroup_dir:
                 argv += ["--cgroup", self.cgroup_dir]
@@ -225,6 +229,9 @@ class Sandbox:
         if root:
             self._cgroup_root = os.path.join(root, f"codeloop-{os.getpid()}-{id(self):x}")
             os.makedirs(self._cgroup_root, exist_ok=True)
+        self.interpreter = isolation.find_interpreter(self.config.python) if self.report.backend != "docker" else None
+        if self.interpreter is not None:
+            self.report.notes.append(f"python programs run on CPython {self.interpreter.version}")
         self._workers = [self._make_worker(i) for i in range(self.config.workers)]
         self._idle: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
@@ -248,7 +255,7 @@ class Sandbox:
             from sandbox.docker_backend import DockerWorker
 
             return DockerWorker(index, self.config)
-        return _ProcessWorker(index, self.config, self.report, self._cgroup_root)
+        return _ProcessWorker(index, self.config, self.report, self._cgroup_root, self.interpreter)
 
     @staticmethod
     def _try_start(worker):

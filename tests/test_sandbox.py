@@ -282,3 +282,19 @@ def test_compare_outputs_by_hand():
     assert not outputs_match("1 2", "1 2 3")
     assert not outputs_match("nan", "nan", 1e-6) or True  # nan is compared as text: equal strings match
     assert outputs_match("nan", "nan")
+
+
+def test_programs_can_run_on_another_installed_interpreter():
+    from sandbox.isolation import find_interpreter, host_interpreter
+
+    other = find_interpreter("newest")
+    if other == host_interpreter():
+        pytest.skip("no CPython >= 3.12 installed besides the host interpreter")
+    with Sandbox(SandboxConfig(workers=1, python=other.executable, uid_base=62700)) as box:
+        result = box.run(ExecRequest(language="python", code="import sys\nprint(sys.version.split()[0])"))
+    assert result.stdout.strip() == other.version
+
+
+def test_an_unusable_interpreter_is_a_clear_error():
+    with pytest.raises(ValueError, match="not a runnable CPython"):
+        Sandbox(SandboxConfig(workers=1, python="/nonexistent/python3"))
