@@ -13,6 +13,7 @@ one worker, sequential, measured from the caller).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -73,7 +74,8 @@ def run_reference(problems: dict, samples: list[dict], workers: int) -> tuple[fl
         write_jsonl(sample_file, [{"task_id": s["task_id"], "completion": s["completion"]} for s in samples])
         write_jsonl(problem_file, list(problems.values()))
         start = time.perf_counter()
-        evaluate_functional_correctness(sample_file, k=[1], n_workers=workers, timeout=3.0, problem_file=problem_file)
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):  # its tqdm bars
+            evaluate_functional_correctness(sample_file, k=[1], n_workers=workers, timeout=3.0, problem_file=problem_file)
         elapsed = time.perf_counter() - start
         with open(sample_file + "_results.jsonl") as f:
             rows = [json.loads(line) for line in f]

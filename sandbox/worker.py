@@ -26,8 +26,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Load the sibling modules from source, never from a __pycache__ someone left beside them: measured here, a worker
+# whose harness came from a .pyc made every forked run take about twice as long (4.6 ms -> 9-10 ms, BENCHMARKS.md).
+sys.pycache_prefix = "/nonexistent/codeloop-no-bytecode"
 import compare  # noqa: E402  (stdlib-only sibling module)
 import harness  # noqa: E402
+
+sys.pycache_prefix = None
 
 MIB = 1024 * 1024
 VERDICT_FD = 3
