@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import logging
 import os
 import queue
 import select
@@ -215,6 +216,7 @@ class Sandbox:
                 f"no sandbox isolation available ({'; '.join(self.report.notes)}). Install bubblewrap "
                 "(apt-get install bubblewrap), use backend='docker', or - only for code you trust - set "
                 "unsafe_allow_unisolated=True.")
+        logging.getLogger("codeloop.sandbox").info(self.report.describe())
         if self.report.level == "none":
             import warnings
 
