@@ -77,11 +77,12 @@ class Worker:
         self.uid = uid
         self.cgroup = cgroup
         self.root = root
-        self.runs = 0
+        self.run_dir = os.path.join(root, "run")
         self._reaped: dict[int, int] = {}
         if cgroup:
             self._cgroup_join()
             self._procs_path = os.path.join(cgroup, "cgroup.procs")
+            self._oom_path = self._cg_file("memory.oom_control", "memory.events")
             self._my_pid = str(os.getpid()).encode()
 
     # -- memory cgroup (v1 or v2 file names) ------------------------------------------------------------------
@@ -113,13 +114,12 @@ class Worker:
             self._oom_baseline = self._oom_count()
 
     def _oom_count(self) -> int:
-        path = self._cg_file("memory.oom_control", "memory.events")
         try:
-            with open(path) as f:
-                fields = dict(line.split()[:2] for line in f.read().splitlines() if line.strip())
-        except (OSError, TypeError, ValueError):
+            text = _read_small(self._oom_path)
+        except (OSError, TypeError):
             return 0
-        return int(fields.get("oom_kill", 0))
+        _, found, rest = text.partition(b"oom_kill ")
+        return int(rest.split(None, 1)[0]) if found else 0
 
     def _cgroup_oom(self) -> bool:
         if not self.cgroup:
@@ -161,8 +161,7 @@ class Worker:
         if not self.cgroup:
             return False
         try:
-            with open(self._procs_path, "rb") as f:
-                return f.read().split() == [self._my_pid]
+            return _read_small(self._procs_path).split() == [self._my_pid]
         except OSError:
             return False
 
@@ -253,7 +252,6 @@ class Worker:
         finally:
             for fd in (out_r, err_r, ver_r, pidfd):
                 os.close(fd)
-            self.reap()
         return outcome
 
     @staticmethod
@@ -282,8 +280,7 @@ class Worker:
     def _child(self, run_dir, stdin_fd, out_w, err_w, ver_w, limits, target, nonce, memory_as, cpu_s, memory_mb):
         try:
             os.setsid()
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write("1000")
+            _write_small("/proc/self/oom_score_adj", b"1000")
             os.dup2(stdin_fd, 0)
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
@@ -307,8 +304,6 @@ class Worker:
             resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"]))
             os.chdir(run_dir)
             os.umask(0o077)
-            os.environ["HOME"] = run_dir  # the rest of the environment was scrubbed once at worker start
-            os.environ["TMPDIR"] = run_dir
         except BaseException as exc:  # noqa: BLE001 - anything here is a sandbox failure, report and die
             try:
                 os.write(2, f"codeloop-sandbox: child setup failed: {exc!r}\n".encode())
@@ -335,8 +330,8 @@ class Worker:
 
     # -- a whole request ---------------------------------------------------------------------------------------
     def make_run_dir(self) -> str:
-        self.runs += 1
-        path = os.path.join(self.root, f"run{self.runs}")
+        # Always the same path (runs on a worker are sequential): HOME and TMPDIR are set once, at start.
+        path = self.run_dir
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:
@@ -359,10 +354,26 @@ class Worker:
                 os.rmdir(run_dir)  # the common case: the program left nothing behind
             except OSError:
                 _rmtree(run_dir)
-            self.reap()
         result["duration_s"] = time.monotonic() - start
         result["request_id"] = request.get("request_id", "")
         return result
+
+
+def _read_small(path: str) -> bytes:
+    """Read a small file with raw syscalls: no Python file objects (each run's allocations cost page faults)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 65536)
+    finally:
+        os.close(fd)
+
+
+def _write_small(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _rmtree(path: str) -> None:
@@ -763,6 +774,7 @@ def main(argv: list[str]) -> int:
     os.environ.clear()  # once here, so that children inherit only CHILD_ENV
     os.environ.update(CHILD_ENV)
     worker = Worker(args["uid"], args["cgroup"], args["root"])
+    os.environ["HOME"] = os.environ["TMPDIR"] = worker.run_dir
     import gc
     import importlib
 
