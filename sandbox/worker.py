@@ -16,6 +16,7 @@ working directory, so the next run starts clean.
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import resource
@@ -78,6 +79,7 @@ class Worker:
         self.cgroup = cgroup
         self.root = root
         self.run_dir = os.path.join(root, "run")
+        self.forks = 0
         self._reaped: dict[int, int] = {}
         if cgroup:
             self._cgroup_join()
@@ -201,6 +203,11 @@ class Worker:
         ver_r, ver_w = os.pipe()
         nonce = os.urandom(16).hex()
         start = time.monotonic()
+        self.forks += 1
+        if self.forks % 1000 == 0:  # frozen objects are never collected: now and then, collect the worker's cycles
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()  # O(1): objects made since the last run are not walked (and so copied) by the child's collector
         pid = os.fork()
         if pid == 0:  # child: never returns
             self._child(run_dir, stdin_fd, out_w, err_w, ver_w, limits, target, nonce, memory_as, cpu_s, memory_mb)
@@ -775,7 +782,6 @@ def main(argv: list[str]) -> int:
     os.environ.update(CHILD_ENV)
     worker = Worker(args["uid"], args["cgroup"], args["root"])
     os.environ["HOME"] = os.environ["TMPDIR"] = worker.run_dir
-    import gc
     import importlib
 
     for name in PRELOAD:
