@@ -79,6 +79,7 @@ class DockerWorker:
             detach=True,
             init=True,  # an init reaps whatever the programs orphan
             network_mode="none",
+            ipc_mode="none",  # own ipc namespace and no /dev/shm (Docker's default one is world-writable)
             read_only=True,
             # Docker's tmpfs default is noexec; compiled C++ programs run from their working directory in /tmp.
             tmpfs={"/tmp": f"size={self.config.tmp_size_mb}m,mode=755,exec,nosuid,nodev"},

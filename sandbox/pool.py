@@ -176,14 +176,41 @@ class _ProcessWorker:
     def close(self) -> None:
         self.kill()
         if self.cgroup_dir:
-            try:
-                os.rmdir(self.cgroup_dir)
-            except OSError:
-                pass
+            _rmdir_cgroup(self.cgroup_dir)
         try:
             os.unlink(self.log_path)
         except OSError:
             pass
+
+
+def _rmdir_cgroup(path: str, wait_s: float = 3.0) -> None:
+    """Remove a cgroup directory (and its empty children); a dying worker may still be leaving it: retry."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            for entry in os.scandir(path):
+                if entry.is_dir():
+                    _rmdir_cgroup(entry.path, max(0.0, deadline - time.monotonic()))
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
+
+def _remove_stale_cgroups(root: str) -> None:
+    """Cgroups left by sandboxes whose process died without closing (e.g. killed): remove them."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        parts = entry.name.split("-")
+        if len(parts) == 3 and parts[0] == "codeloop" and parts[1].isdigit() and not os.path.exists(f"/proc/{parts[1]}"):
+            _rmdir_cgroup(entry.path, wait_s=0.0)
 
 
 def _kill_uid(uid: int) -> None:
@@ -229,6 +256,7 @@ class Sandbox:
         local_cgroup = self.report.memory_cgroup and self.report.backend != "docker"  # docker: the container's own
         root = isolation.memory_cgroup_root() if local_cgroup else None
         if root:
+            _remove_stale_cgroups(root)
             self._cgroup_root = os.path.join(root, f"codeloop-{os.getpid()}-{id(self):x}")
             os.makedirs(self._cgroup_root, exist_ok=True)
         self.interpreter = isolation.find_interpreter(self.config.python) if self.report.backend != "docker" else None
@@ -320,10 +348,7 @@ class Sandbox:
         if spawner is not None:
             spawner.shutdown(wait=True)
         if self._cgroup_root:
-            try:
-                os.rmdir(self._cgroup_root)
-            except OSError:
-                pass
+            _rmdir_cgroup(self._cgroup_root)
 
     def __enter__(self) -> "Sandbox":
         return self

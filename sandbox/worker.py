@@ -79,6 +79,8 @@ class Worker:
         self.cgroup = cgroup
         self.root = root
         self.run_dir = os.path.join(root, "run")
+        if os.getuid() == 0:
+            os.chmod(root, 0o755)  # programs write only to their run dir (Docker makes a tmpfs /tmp 1777)
         self.forks = 0
         self._reaped: dict[int, int] = {}
         if cgroup:
@@ -183,6 +185,22 @@ class Worker:
             return self._reaped.pop(pid)
         return os.waitpid(pid, 0)[1]
 
+    def remove_ipc_objects(self) -> None:
+        """SysV shared memory, semaphores and message queues outlive their processes (the ipc namespace is the
+        worker's, not the run's): remove whatever the run uid left, so nothing reaches the next program."""
+        if not any(len(_read_small(f"/proc/sysvipc/{kind}").splitlines()) > 1 for kind in ("shm", "sem", "msg")):
+            return
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+                os.execv(_which("ipcrm", "/usr/bin/ipcrm"), ["ipcrm", "--all"])
+            finally:
+                os._exit(121)
+        os.waitpid(pid, 0)
+
     # -- the fork ---------------------------------------------------------------------------------------------
     def execute(self, *, run_dir: str, stdin: bytes, limits: dict, target, keep_bytes: int,
                 memory_as: bool = True, wall_s: float | None = None, cpu_s: float | None = None,
@@ -240,6 +258,7 @@ class Worker:
             if exited:
                 status = self._wait(pid)
             self.kill_uid()
+            self.remove_ipc_objects()
             if not exited:
                 status = self._wait(pid)
             self._reaped.clear()

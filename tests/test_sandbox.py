@@ -298,3 +298,17 @@ def test_programs_can_run_on_another_installed_interpreter():
 def test_an_unusable_interpreter_is_a_clear_error():
     with pytest.raises(ValueError, match="not a runnable CPython"):
         Sandbox(SandboxConfig(workers=1, python="/nonexistent/python3"))
+
+
+def test_closing_a_sandbox_removes_its_cgroups():
+    import os
+
+    box = Sandbox(SandboxConfig(workers=2, uid_base=62800))
+    root = box._cgroup_root
+    if root is None:
+        box.close()
+        pytest.skip("no writable memory cgroup on this host")
+    assert box.run(ExecRequest(language="python", code="print(1)")).stdout == "1\n"
+    assert os.path.isdir(os.path.join(root, "w0"))
+    box.close()
+    assert not os.path.exists(root)

@@ -299,3 +299,20 @@ def test_tests_cannot_be_skipped_by_a_crashing_worker_channel(box):
                                  tests=FunctionTests(test_code="def check(c):\n    assert c() == 2\n", entry_point="f")))
     assert result.status == "failed"
     _assert_clean(box)
+
+
+def test_sysv_shared_memory_does_not_survive_into_the_next_run(box):
+    create = (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None)\n"
+        "libc.shmat.restype = ctypes.c_void_p\n"
+        "shmid = libc.shmget(0x1234, 4096, 0o1666)\n"
+        "ctypes.memmove(libc.shmat(shmid, None, 0), b'secret', 6)\n"
+        "print(shmid >= 0)\n"
+    )
+    probe = "import ctypes\nprint(ctypes.CDLL(None).shmget(0x1234, 4096, 0o666))\nprint(open('/proc/sysvipc/shm').read().count('\\n'))\n"
+    first, _ = _run(box, create)
+    second, _ = _run(box, probe)
+    assert first.stdout.strip() == "True"
+    assert second.stdout.split() == ["-1", "1"], second.stdout  # not found; only the header line is left
+    _assert_clean(box)

@@ -104,3 +104,26 @@ def test_docker_has_no_network_and_no_host_files(dbox):
     out = dbox.run(ExecRequest(language="python", code=code)).stdout.splitlines()
     assert out[0] == "['lo']"
     assert out[1].startswith("False False")
+
+
+def test_docker_runs_leave_nothing_for_the_next_program(dbox):
+    leave = (
+        "import ctypes, os\n"
+        "for d in ('/dev/shm', '/tmp', '/var/tmp', '/run', '/ipc'):\n"
+        "    try:\n"
+        "        open(os.path.join(d, 'left'), 'w').write('x')\n"
+        "        print('wrote', d)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "libc = ctypes.CDLL(None)\n"
+        "print('shm', libc.shmget(0x4321, 4096, 0o1666) >= 0)\n"
+    )
+    find = (
+        "import ctypes, os\n"
+        "print([d for d in ('/dev/shm', '/tmp', '/var/tmp', '/run', '/ipc') if os.path.exists(os.path.join(d, 'left'))])\n"
+        "print(ctypes.CDLL(None).shmget(0x4321, 4096, 0o666))\n"
+    )
+    first = dbox.run(ExecRequest(language="python", code=leave))
+    second = dbox.run(ExecRequest(language="python", code=find))
+    assert "wrote" not in first.stdout, first.stdout
+    assert second.stdout.split("\n")[:2] == ["[]", "-1"], second.stdout
