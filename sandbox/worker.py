@@ -4,12 +4,13 @@ Stdlib only, started by `sandbox.pool` as `python -I -S worker.py --uid N [--cgr
 (inside bubblewrap, inside a Docker container, or - unsafe - as a plain process). It reads length-prefixed JSON
 jobs (an `ExecRequest` as a dict) on stdin or a unix socket and answers each with an `ExecResult` dict.
 
-Per execution the worker forks a child that: starts a new session, joins the per-run memory cgroup, closes every
-inherited descriptor, redirects stdin/stdout/stderr, sets rlimits (CPU, address space, file size, processes,
-no core files), drops to the worker's non-root uid, enters a fresh private working directory and scrubs its
-environment; then it runs Python in-process (a fork of this warm interpreter: no interpreter start-up) or execs
-g++/the binary/node. The worker waits on a pidfd and bounded pipes with a wall-clock deadline, then kills every
-process of that uid (children that called setsid or double-forked included), reaps, drains and removes the
+Per execution the worker forks a child that: starts a new session, raises its OOM score (the worker and its children
+share one memory cgroup, joined once at start), closes every inherited descriptor, redirects stdin/stdout/stderr,
+sets rlimits (CPU, address space, file size, processes, no core files), drops to the worker's non-root uid and
+enters the private working directory (the environment was scrubbed once, at worker start); then it runs Python
+in-process (a fork of this warm interpreter: no interpreter start-up) or execs g++/the binary/node. The worker waits
+on a pidfd and bounded pipes with a wall-clock deadline, then kills every live process of that uid (children that
+called setsid or double-forked included), removes SysV IPC objects the run left, drains the pipes and removes the
 working directory, so the next run starts clean.
 """
 
