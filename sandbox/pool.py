@@ -309,7 +309,7 @@ class Sandbox:
         timeout = _host_timeout(request)
         last_error = "no attempt made"
         for _attempt in range(self.config.retries + 1):
-            worker = self._idle.get()
+            worker = self._next_worker()
             try:
                 answer = worker.call(payload, timeout)
             except (TimeoutError, EOFError, OSError, ValueError, struct.error) as exc:
@@ -321,6 +321,16 @@ class Sandbox:
             result.isolation = self.report.label
             return result
         return sandbox_error(last_error, request.request_id, self.report.label)
+
+    def _next_worker(self):
+        while True:
+            try:
+                return self._idle.get(timeout=1.0)
+            except queue.Empty:
+                if self._closed:
+                    raise RuntimeError("sandbox is closed") from None
+                if not any(w.alive for w in self._workers):
+                    raise RuntimeError("every sandbox worker died and none could be restarted") from None
 
     def _restart(self, worker) -> None:
         worker.kill()

@@ -312,3 +312,14 @@ def test_closing_a_sandbox_removes_its_cgroups():
     assert os.path.isdir(os.path.join(root, "w0"))
     box.close()
     assert not os.path.exists(root)
+
+
+def test_a_worker_killed_from_outside_is_replaced_and_the_request_retried():
+    import os
+    import signal
+
+    with Sandbox(SandboxConfig(workers=1, uid_base=62900)) as box:
+        assert box.run(ExecRequest(language="python", code="print(1)")).stdout == "1\n"
+        os.killpg(box._workers[0].proc.pid, signal.SIGKILL)  # the whole bwrap process group: worker gone
+        result = box.run(ExecRequest(language="python", code="print(2)"))
+        assert result.status == "passed" and result.stdout == "2\n"  # retried on the restarted worker
