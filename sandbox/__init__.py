@@ -21,13 +21,18 @@ What it protects against (each has an attack test in tests/test_sandbox_attacks.
   - other processes: new pid/ipc/uts namespaces; the worker is root-owned, the program is not, so it cannot signal,
     trace or read the worker (or its parent on the host);
   - forging a verdict: verdicts travel on a channel separate from stdout/stderr/exit status, tagged with a per-run
-    nonce; early exits (sys.exit, os._exit, atexit), printed "PASSED" lines and always-equal objects fail.
+    nonce; early exits (sys.exit, os._exit, atexit), printed "PASSED" lines and always-equal objects fail - also
+    when returned by lambdas, exec-made functions, partials, callable objects or helpers the tests call, and after
+    the program patched the builtins or the `json` module (the harness has its own builtins and serialiser and is
+    not importable from the program).
 
 What it does not protect against:
   - a program written to target this harness specifically (introspecting the test harness's own memory in its
     process to learn the nonce, or patching stdlib modules the tests import): Python function and assertion tests
     run in the program's process, as in every HumanEval/MBPP harness. stdin/stdout verdicts are computed outside
     the program's process and are not affected;
+  - instances of the program's own classes that assertion tests construct themselves (MBPP's `Pair(1, 2)`) compare
+    by the program's rules: only what functions return is held to plain data;
   - kernel exploits (the isolation is namespaces + rlimits + cgroups on a shared kernel: for hostile multi-tenant
     use put the workers in VMs, e.g. the docker backend on gVisor/Kata);
   - CPU contention between workers and timing side channels.

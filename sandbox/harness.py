@@ -9,8 +9,13 @@ cannot pass: passing needs a "test passed" event for every test followed by "don
 
 Against operator tricks ("always-equal" objects whose __eq__ answers True), the program's functions are handed to
 the tests wrapped: a returned value must be plain data (exact builtin scalar/container types, checked
-recursively), else the test fails. The tests also run with a copy of the builtins taken before the program ran,
-so patching builtins does not reach them.
+recursively), else the test fails.
+
+What the program can patch cannot reach this file: the worker loads it (`worker.load_isolated`) with a private copy
+of the builtins, taken before any program ran, as its `__builtins__` - the tests run with that copy too - and keeps
+it out of `sys.modules`; events are serialised by `_encode_event` from C functions bound at load, not by the `json`
+module (whose Python classes a program could patch). Never having to restore the builtins also keeps every forked
+run from touching (and so copying) the pages of every builtin object.
 
 Not defended here (see sandbox/__init__.py): a program that deliberately inspects this harness's memory (frames,
 gc, /proc/self/fd) to learn the nonce and fake the channel, or that patches stdlib modules the tests import.
@@ -20,24 +25,30 @@ from __future__ import annotations
 
 import builtins
 import io
-import json
 import os
 import sys
 import time
 import traceback
 import types
+from _json import encode_basestring_ascii as _quote  # C: a program cannot patch it in place
 
-# Bound before any candidate code runs, so later patches of builtins or modules do not reach the harness.
+# Bound before any candidate code runs, so later patches of modules do not reach the harness.
 _write = os.write
-_dumps = json.dumps
 _perf = time.perf_counter
 _type = type
 _id = id
 _FunctionType = types.FunctionType
-_format_exc = traceback.format_exception_only
-_extract_tb = traceback.extract_tb
+_format_exc = traceback.format_exception_only  # only before the program runs (compile errors)
+_settrace = sys.settrace
+_setprofile = sys.setprofile
+_float_repr = float.__repr__
+_int_repr = int.__repr__
+# The builtins this module's functions see: a private copy when loaded by `worker.load_isolated`.
+OWN_BUILTINS = __builtins__ if _type(__builtins__) is dict else __builtins__.__dict__
+ISOLATED = OWN_BUILTINS is not builtins.__dict__
 _PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
 _PLAIN_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+_WITHHELD = object()
 _MAX_ITEMS = 10_000_000
 _SOLUTION_FILE = "solution.py"
 
@@ -71,33 +82,60 @@ def _is_plain(value) -> str:
 
 
 def _guard(fn):
+    """`fn` for the tests: what it returns must be plain data, else the test fails (UntrustedReturn)."""
+    name = getattr(fn, "__name__", None) or _type(fn).__name__
+
     def guarded(*args, **kwargs):
         result = fn(*args, **kwargs)
         bad = _is_plain(result)
         if bad:
             raise UntrustedReturn(
-                f"{fn.__name__} returned a value of type {bad}; tests only accept plain data "
+                f"{name} returned a value of type {bad}; tests only accept plain data "
                 "(set strict_return_types=False to allow other types)"
             )
         return result
 
-    guarded.__name__ = fn.__name__
-    guarded.__qualname__ = getattr(fn, "__qualname__", fn.__name__)
-    guarded.__doc__ = fn.__doc__
+    guarded.__name__ = name
+    guarded.__qualname__ = getattr(fn, "__qualname__", name)
+    guarded.__doc__ = getattr(fn, "__doc__", None)
     guarded.__wrapped__ = fn
     return guarded
 
 
-_PRISTINE_BUILTINS = dict(builtins.__dict__)
-_builtins_dict = builtins.__dict__
-_dict_clear = dict.clear
-_dict_update = dict.update
+def _for_tests(value, entry_point: bool):
+    """What the tests see of one name the program defined and the tests use (strict mode).
+
+    Callables, however they were made (def, exec, lambda, partial, an instance with __call__), are guarded; so is
+    the entry point of function tests even when it is a class. Other classes pass as they are (assertion tests
+    construct the program's helper classes, e.g. MBPP's `Pair`); modules too. Any other value must be plain data,
+    else the name is withheld and a test that uses it fails with a NameError."""
+    if _type(value) is types.ModuleType:
+        return value
+    if isinstance(value, type) and not entry_point:
+        return value
+    if callable(value):
+        return _guard(value)
+    return value if not _is_plain(value) else _WITHHELD
 
 
-def restore_builtins() -> None:
-    """Undo any patching of the builtins module by the program (the harness and json rely on them)."""
-    _dict_clear(_builtins_dict)
-    _dict_update(_builtins_dict, _PRISTINE_BUILTINS)
+def _encode_value(value) -> str:
+    t = _type(value)
+    if t is str:
+        return _quote(value)
+    if t is bool:
+        return "true" if value else "false"
+    if t is int:
+        return _int_repr(value)
+    if t is float:
+        return _float_repr(value)
+    if value is None:
+        return "null"
+    return _quote("<unserialisable " + t.__name__ + ">")
+
+
+def _encode_event(event: dict) -> str:
+    """JSON for a flat event of scalars, built only from C functions bound at load (see the module docstring)."""
+    return "{" + ", ".join([_quote(key) + ": " + _encode_value(value) for key, value in event.items()]) + "}"
 
 
 class VerdictChannel:
@@ -105,26 +143,44 @@ class VerdictChannel:
         self._fd, self._prefix = fd, nonce + " "
 
     def emit(self, **event) -> None:
-        restore_builtins()
         # Leading newline: bytes the program wrote to this descriptor cannot run into our line.
-        line = "\n" + self._prefix + _dumps(event, default=str) + "\n"
+        line = "\n" + self._prefix + _encode_event(event) + "\n"
         data = line.encode("utf-8", "backslashreplace")
         while data:
             n = _write(self._fd, data)
             data = data[n:]
 
 
+_sources: dict = {}  # file name -> source text, for the line an error points at
+
+
 def _describe(exc: BaseException) -> str:
-    restore_builtins()  # traceback formatting relies on the real builtins
-    text = "".join(_format_exc(_type(exc), exc)).strip()
-    frames = [f for f in _extract_tb(exc.__traceback__) if f.filename in (_SOLUTION_FILE, "tests.py")]
-    if frames:
-        f = frames[-1]
-        where = f"{f.filename}:{f.lineno}"
-        if f.line:
-            where += f": {f.line.strip()}"
-        text = f"{text} ({where})"
+    """`Type: message (file:line: source)`, at the innermost frame in the program or the tests.
+
+    Written without `traceback`/`linecache`: after the program ran, those modules may be patched."""
+    name = _type(exc).__name__
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 - the program's own exception class
+        message = "<exception message raised an error>"
+    text = f"{name}: {message}" if message else f"{name}"
+    where, tb = None, exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename in _sources:
+            where = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if where is not None:
+        filename, lineno = where
+        lines = _sources[filename].splitlines()
+        line = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+        text = f"{text} ({filename}:{lineno}: {line})" if line else f"{text} ({filename}:{lineno})"
     return text[:2000]
+
+
+def _describe_compile_error(exc: BaseException) -> str:
+    # Before the program ran: traceback is untouched, and it renders the offending line and caret.
+    return "".join(_format_exc(_type(exc), exc)).strip()[:2000]
 
 
 def _classify(exc: BaseException) -> str:
@@ -162,9 +218,12 @@ def run_program(code: str) -> int:
     except (SyntaxError, ValueError) as exc:
         sys.stderr.write("".join(_format_exc(_type(exc), exc)))
         return 1
-    namespace = {"__name__": "__main__", "__builtins__": builtins, "__file__": _SOLUTION_FILE}
+    main = _type(sys)("__main__")
+    main.__file__ = _SOLUTION_FILE
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
     try:
-        exec(compiled, namespace)
+        exec(compiled, main.__dict__)
     except SystemExit as exc:
         code_ = exc.code
         if code_ is None:
@@ -187,11 +246,11 @@ def run_program(code: str) -> int:
 
 def run_tests(code: str, tests: dict, channel: VerdictChannel) -> None:
     """Load the program, then run function or assertion tests, reporting every event on `channel`."""
-    pristine_builtins = dict(_PRISTINE_BUILTINS)
+    _sources[_SOLUTION_FILE] = code
     try:
         compiled = compile(code, _SOLUTION_FILE, "exec")
     except (SyntaxError, ValueError) as exc:
-        channel.emit(ev="compile-error", error=_describe(exc))
+        channel.emit(ev="compile-error", error=_describe_compile_error(exc))
         return
     program_globals = {"__name__": "solution", "__builtins__": builtins, "__file__": _SOLUTION_FILE}
     try:
@@ -199,39 +258,74 @@ def run_tests(code: str, tests: dict, channel: VerdictChannel) -> None:
     except BaseException as exc:  # SystemExit included: leaving during load is a failure, not a pass
         channel.emit(ev="load-error", status=_classify(exc), error=_describe(exc))
         return
-    restore_builtins()
-    sys.settrace(None)
-    sys.setprofile(None)
+    _settrace(None)
+    _setprofile(None)
 
     strict = tests.get("strict_return_types", True)
-    test_globals = {"__name__": "tests", "__builtins__": pristine_builtins}
-    for name, value in program_globals.items():
+    function_tests = tests["kind"] == "function"
+    entry = tests.get("entry_point") if function_tests else None
+    used = referenced_names(tests)
+    test_globals = {"__name__": "tests", "__builtins__": OWN_BUILTINS}
+    for name, value in list(program_globals.items()):
         if name == "__builtins__":
             continue
-        is_program_function = _type(value) is _FunctionType and value.__code__.co_filename == _SOLUTION_FILE
-        test_globals[name] = _guard(value) if (strict and is_program_function) else value
+        if strict and (name == entry or name in used):
+            value = _for_tests(value, entry_point=name == entry)
+            if value is _WITHHELD:
+                continue
+        test_globals[name] = value
 
-    if tests["kind"] == "function":
+    if function_tests:
         _run_check(tests, test_globals, channel)
     else:
         _run_assertions(tests, test_globals, channel)
     channel.emit(ev="done")
 
 
-_compiled_tests: dict = {}
+_compiled_tests: dict = {}  # source -> (code object, names it uses)
+_TESTS_FILE = "tests.py"
 
 
 def compile_test(source: str):
     """Compile trusted test code once per worker (cached), so forked children reuse the code object."""
-    code = _compiled_tests.get(source)
-    if code is None:
+    return _compiled(source)[0]
+
+
+def _compiled(source: str) -> tuple:
+    entry = _compiled_tests.get(source)
+    if entry is None:
         if len(_compiled_tests) > 4096:
             _compiled_tests.clear()
-        code = _compiled_tests[source] = compile(source, "tests.py", "exec")
-    return code
+        code = compile(source, _TESTS_FILE, "exec")
+        entry = _compiled_tests[source] = (code, frozenset(_names_in(code)))
+    return entry
+
+
+def _names_in(code) -> set:
+    """Every name a code object and the code nested in it may look up (a superset of the globals it reads)."""
+    names, stack = set(), [code]
+    while stack:
+        item = stack.pop()
+        names.update(item.co_names)
+        stack.extend(c for c in item.co_consts if _type(c) is types.CodeType)
+    return names
+
+
+def referenced_names(tests: dict) -> frozenset:
+    """Names the tests may read from the program's namespace: only those need guarding."""
+    sources = [tests.get("test_code", ""), tests.get("setup_code", ""), *tests.get("assertions", ())]
+    found = frozenset()
+    for source in sources:
+        if source:
+            try:
+                found = found | _compiled(source)[1]
+            except (SyntaxError, ValueError):
+                pass  # reported when the test runs
+    return found
 
 
 def _exec_test(source: str, test_globals: dict, channel: VerdictChannel, index: int, name: str) -> None:
+    _sources[_TESTS_FILE] = source
     start = _perf()
     try:
         exec(compile_test(source), test_globals)
@@ -243,6 +337,7 @@ def _exec_test(source: str, test_globals: dict, channel: VerdictChannel, index: 
 
 def _run_check(tests: dict, test_globals: dict, channel: VerdictChannel) -> None:
     entry_point = tests["entry_point"]
+    _sources[_TESTS_FILE] = tests["test_code"]
     start = _perf()
     try:
         exec(compile_test(tests["test_code"]), test_globals)
@@ -260,6 +355,7 @@ def _run_check(tests: dict, test_globals: dict, channel: VerdictChannel) -> None
 
 def _run_assertions(tests: dict, test_globals: dict, channel: VerdictChannel) -> None:
     if tests.get("setup_code"):
+        _sources[_TESTS_FILE] = tests["setup_code"]
         try:
             exec(compile_test(tests["setup_code"]), test_globals)
         except BaseException as exc:

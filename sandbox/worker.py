@@ -17,6 +17,7 @@ working directory, so the next run starts clean.
 from __future__ import annotations
 
 import errno
+import builtins
 import gc
 import json
 import os
@@ -27,14 +28,28 @@ import struct
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# Load the sibling modules from source, never from a __pycache__ someone left beside them: measured here, a worker
-# whose harness came from a .pyc made every forked run take about twice as long (4.6 ms -> 9-10 ms, BENCHMARKS.md).
-sys.pycache_prefix = "/nonexistent/codeloop-no-bytecode"
-import compare  # noqa: E402  (stdlib-only sibling module)
-import harness  # noqa: E402
 
-sys.pycache_prefix = None
+
+def load_isolated(name: str, private_builtins: bool = False):
+    """Load the sibling module `name`.py from source, out of `sys.modules` (a program cannot `import` the live copy).
+
+    With `private_builtins` its functions see a copy of the builtins taken now, so a program that patches the
+    builtins does not reach them. Always from source, never from a __pycache__ beside it: measured here, a worker
+    whose harness came from a .pyc made every forked run take about twice as long (4.6 -> 9-10 ms, BENCHMARKS.md).
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    module = type(sys)(name)
+    module.__file__ = path
+    module.__dict__["__builtins__"] = dict(builtins.__dict__) if private_builtins else builtins
+    exec(compile(source, path, "exec"), module.__dict__)
+    return module
+
+
+compare = load_isolated("compare")
+harness = load_isolated("harness", private_builtins=True)
+assert harness.ISOLATED, "the harness must see its own copy of the builtins"
 
 MIB = 1024 * 1024
 VERDICT_FD = 3
@@ -348,6 +363,7 @@ class Worker:
         status = 1
         try:
             sys.argv = ["solution.py"]
+            sys.modules["__main__"] = type(sys)("__main__")  # `import __main__` must not reach this worker module
             status = target(nonce)
         except BaseException:  # noqa: BLE001 - the program broke the harness: no "done" event, so it fails
             pass

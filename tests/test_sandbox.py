@@ -246,6 +246,88 @@ def test_patching_builtins_does_not_reach_the_tests(box):
     assert result.status == "failed"
 
 
+ALWAYS_EQUAL = (
+    "class Anything:\n"
+    "    def __eq__(self, other):\n        return True\n"
+    "    def __ne__(self, other):\n        return False\n"
+)
+
+
+def test_patching_builtins_does_not_switch_off_the_plain_data_check(box):
+    # A replaced `set` whose `in` always answers True would make the check skip the returned list.
+    code = ALWAYS_EQUAL + (
+        "import builtins\n"
+        "class AlwaysSeen:\n"
+        "    def __init__(self, *a): pass\n"
+        "    def add(self, x): pass\n"
+        "    def __contains__(self, x): return True\n"
+        "def add(a, b):\n    builtins.set = AlwaysSeen\n    builtins.len = lambda x: 0\n    return [Anything()]\n"
+    )
+    result = box.run(_fn(code, test="def check(c):\n    assert c(1, 2) == [3]\n"))
+    assert result.status == "failed" and "plain data" in result.error, result
+
+
+def test_patching_the_json_module_does_not_forge_verdict_events(box):
+    code = (
+        "import json.encoder as E\n"
+        "real = E.JSONEncoder.encode\n"
+        "def forged(self, o):\n"
+        "    if isinstance(o, dict) and o.get('ev') == 'test':\n"
+        "        o = dict(o, passed=True, status='passed')\n"
+        "    return real(self, o)\n"
+        "E.JSONEncoder.encode = forged\n"
+        "def add(a, b):\n    return 0\n"
+    )
+    result = box.run(_fn(code))
+    assert result.status == "failed" and not result.tests[0].passed, result
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        ALWAYS_EQUAL + "exec('def add(a, b):\\n    return Anything()\\n')\n",
+        ALWAYS_EQUAL + "add = lambda a, b: Anything()\n",
+        ALWAYS_EQUAL + "class Adder:\n    def __call__(self, a, b):\n        return Anything()\nadd = Adder()\n",
+        ALWAYS_EQUAL + "import functools\ndef _add(a, b, c):\n    return Anything()\nadd = functools.partial(_add, c=0)\n",
+        "class add:\n    def __init__(self, a, b): pass\n    def __eq__(self, other): return True\n",
+    ],
+    ids=["exec-defined", "lambda", "callable-instance", "partial", "class-as-entry-point"],
+)
+def test_always_equal_through_any_kind_of_callable_does_not_pass(box, code):
+    result = box.run(_fn(code))
+    assert result.status == "failed" and "plain data" in result.error, result
+
+
+def test_always_equal_helper_that_the_tests_call_does_not_pass(box):
+    # HumanEval/38-style: check() calls a helper from the prompt by name; the program redefines it.
+    code = ALWAYS_EQUAL + "def decode(s):\n    return Anything()\ndef add(a, b):\n    return 0\n"
+    result = box.run(_fn(code, test="def check(c):\n    assert decode(c(1, 2)) == 'x'\n"))
+    assert result.status == "failed" and "decode returned" in result.error, result
+
+
+def test_always_equal_constant_that_the_tests_read_is_withheld(box):
+    code = ALWAYS_EQUAL + "EXPECTED = Anything()\ndef add(a, b):\n    return 0\n"
+    result = box.run(_fn(code, test="def check(c):\n    assert c(1, 2) == EXPECTED\n"))
+    assert result.status == "runtime-error" and "NameError" in result.error, result
+
+
+def test_the_worker_module_is_out_of_reach_of_import(box):
+    # `import __main__` would give the worker's globals, `import harness` a harness copy: neither is the live one.
+    code = (
+        "import sys, __main__\n"
+        "assert not hasattr(__main__, 'harness') and 'harness' not in sys.modules\n"
+        "def add(a, b):\n    return a + b\n"
+    )
+    assert box.run(_fn(code)).status == "passed"
+
+
+def test_error_messages_point_at_the_failing_line(box):
+    result = box.run(_fn("def add(a, b):\n    x = a + b\n    return x + 1\n"))
+    assert result.error == "AssertionError (tests.py:2: assert candidate(1, 2) == 3)", result.error
+    result = box.run(_fn("def add(a, b):\n    return a / 0\n"))
+    assert result.error == "ZeroDivisionError: division by zero (solution.py:2: return a / 0)", result.error
+
+
 def test_exceptions_swallowed_by_the_program_do_not_hide_failures(box):
     code = "import sys\nsys.excepthook = lambda *a: None\ndef add(a, b):\n    return 0\n"
     assert box.run(_fn(code)).status == "failed"
