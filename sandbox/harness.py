@@ -38,7 +38,6 @@ _perf = time.perf_counter
 _type = type
 _id = id
 _FunctionType = types.FunctionType
-_format_exc = traceback.format_exception_only  # only before the program runs (compile errors)
 _settrace = sys.settrace
 _setprofile = sys.setprofile
 _float_repr = float.__repr__
@@ -179,8 +178,13 @@ def _describe(exc: BaseException) -> str:
 
 
 def _describe_compile_error(exc: BaseException) -> str:
-    # Before the program ran: traceback is untouched, and it renders the offending line and caret.
-    return "".join(_format_exc(_type(exc), exc)).strip()[:2000]
+    """`SyntaxError: message (solution.py:line: source)`; formatted here, not by `traceback`, which costs a forked
+    run ~250 page faults (a quarter of a millisecond) for this alone."""
+    text = f"{_type(exc).__name__}: {getattr(exc, 'msg', None) or exc}"
+    lineno, line = getattr(exc, "lineno", None), (getattr(exc, "text", None) or "").strip()
+    if lineno:
+        text += f" ({_SOLUTION_FILE}:{lineno}: {line})" if line else f" ({_SOLUTION_FILE}:{lineno})"
+    return text[:2000]
 
 
 def _classify(exc: BaseException) -> str:
@@ -363,3 +367,20 @@ def _run_assertions(tests: dict, test_globals: dict, channel: VerdictChannel) ->
             return
     for index, assertion in enumerate(tests["assertions"]):
         _exec_test(assertion, test_globals, channel, index, assertion.strip()[:200])
+
+
+def warm_up(fd: int, rounds: int = 16) -> None:
+    """Run the harness on trusted programs in the worker itself, before any fork: its code is then specialised
+    (CPython 3.11 rewrites bytecode as it warms up) and type caches are filled once, instead of in - and copied
+    into - every forked child."""
+    function_tests = {"kind": "function", "test_code": "def check(candidate):\n    assert candidate([1, 2], 3) == [3, 4]\n",
+                      "entry_point": "f"}
+    assertion_tests = {"kind": "assertions", "assertions": ["assert f([1], 1) == [2]", "assert f([], 0) == [1]"]}
+    programs = ("from typing import List\ndef f(xs: List[int], k: int) -> List[int]:\n    return [x + k for x in xs]\n",
+                "def f(xs, k):\n    return None\n", "def f(xs, k):\n    raise ValueError('x')\n", "def f(xs, k):\n    return (\n")
+    channel = VerdictChannel(fd, "warm-up")
+    for _ in range(rounds):
+        for program in programs:
+            run_tests(program, function_tests, channel)
+            run_tests(program, assertion_tests, channel)
+    _sources.clear()

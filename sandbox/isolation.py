@@ -131,7 +131,9 @@ def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int, interpreter: 
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     argv += ["--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv",
-             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
+             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
+             # resolve every symbol at start: lazy binding would write the GOT (a copy-on-write fault) in each child
+             "--setenv", "LD_BIND_NOW", "1"]
     if os.getuid() == 0:
         argv += ["--cap-drop", "ALL"]
         for cap in WORKER_CAPS:

@@ -328,6 +328,19 @@ def test_error_messages_point_at_the_failing_line(box):
     assert result.error == "ZeroDivisionError: division by zero (solution.py:2: return a / 0)", result.error
 
 
+def test_syntax_errors_name_the_line(box):
+    result = box.run(_fn("def add(a, b):\n    return (a +\n"))
+    assert result.status == "compile-error"
+    assert result.error.startswith("SyntaxError: ") and "(solution.py:2: return (a +)" in result.error, result.error
+
+
+def test_random_starts_from_the_same_state_on_every_run(box):
+    # No reseed from /dev/urandom per forked run: the same program prints the same numbers every time.
+    request = ExecRequest(language="python", code="import random\nprint(random.random(), random.randint(0, 10**9))\n")
+    outputs = {box.run(request).stdout for _ in range(4)}
+    assert len(outputs) == 1 and outputs.pop().strip()
+
+
 def test_exceptions_swallowed_by_the_program_do_not_hide_failures(box):
     code = "import sys\nsys.excepthook = lambda *a: None\ndef add(a, b):\n    return 0\n"
     assert box.run(_fn(code)).status == "failed"
