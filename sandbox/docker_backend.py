@@ -113,7 +113,7 @@ class DockerWorker:
         except Exception:  # noqa: BLE001
             return ""
 
-    def call(self, request: dict, timeout: float) -> dict:
+    def call(self, request: bytes, timeout: float) -> dict:
         self.frames.send(request)
         return self.frames.recv(timeout)
 

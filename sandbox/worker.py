@@ -841,6 +841,7 @@ def main(argv: list[str]) -> int:
     harness.warm_up(devnull)
     os.close(devnull)
 
+    gc.collect()  # what the warm-up left in cycles, before it is frozen for good
     gc.freeze()  # keep the collector from touching (and so copying) the worker's objects in every forked child
     channel = Channel(rfd, wfd)
     channel.send({"ready": True, "uid": os.getuid(), "run_uid": args["uid"], "pid": os.getpid(),
