@@ -20,17 +20,22 @@ What it protects against (each has an attack test in tests/test_sandbox_attacks.
   - the network: a new, empty network namespace (no loopback services of the host, no outside);
   - other processes: new pid/ipc/uts namespaces; the worker is root-owned, the program is not, so it cannot signal,
     trace or read the worker (or its parent on the host);
-  - forging a verdict: verdicts travel on a channel separate from stdout/stderr/exit status, tagged with a per-run
-    nonce; early exits (sys.exit, os._exit, atexit), printed "PASSED" lines and always-equal objects fail - also
-    when returned by lambdas, exec-made functions, partials, callable objects or helpers the tests call, and after
-    the program patched the builtins or the `json` module (the harness has its own builtins and serialiser and is
-    not importable from the program).
+  - forging a Python verdict: verdicts travel on a channel separate from stdout/stderr/exit status, each line
+    tagged with a MAC of its content under a per-run key (a program that dup2s its own pipe over the channel
+    learns nothing it can reuse); early exits (sys.exit, os._exit, atexit), printed "PASSED" lines and
+    always-equal objects fail - also when returned by lambdas, exec-made functions, partials, callable objects or
+    helpers the tests call, and after the program patched the builtins or the `json` module (the harness has its
+    own builtins and serialiser and is not importable from the program); program names that shadow builtins
+    (`def abs`) and made-up modules never reach the tests.
 
 What it does not protect against:
   - a program written to target this harness specifically (introspecting the test harness's own memory in its
     process to learn the nonce, or patching stdlib modules the tests import): Python function and assertion tests
     run in the program's process, as in every HumanEval/MBPP harness. stdin/stdout verdicts are computed outside
     the program's process and are not affected;
+  - C++ and JavaScript function/assertion tests run in the program's process with their completion token in the
+    program's own source and memory: a program written to find it can forge a pass (stdin/stdout tests cannot be
+    forged this way);
   - instances of the program's own classes that assertion tests construct themselves (MBPP's `Pair(1, 2)`) compare
     by the program's rules: only what functions return is held to plain data;
   - kernel exploits (the isolation is namespaces + rlimits + cgroups on a shared kernel: for hostile multi-tenant

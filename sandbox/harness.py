@@ -2,8 +2,10 @@
 
 Stdlib only: this file is loaded by the worker inside the isolation (not as part of the `sandbox` package).
 
-Verdicts leave the child on a dedicated pipe (the verdict channel), one line per event, each prefixed by a
-per-run random nonce; the worker ignores lines without it. stdout, stderr and the exit status never decide a
+Verdicts leave the child on a dedicated pipe (the verdict channel), one line per event, each prefixed by its MAC:
+a BLAKE2b keyed hash of the line under a per-run random key that is never written anywhere; the worker ignores
+lines whose MAC does not check. Lines the harness wrote are useless to a program that hijacks the descriptor (dup2
+of its own pipe over it): each authenticates only its own content. stdout, stderr and the exit status never decide a
 verdict, so a program that prints "PASSED", exits 0 early (sys.exit, os._exit, atexit) or crashes the harness
 cannot pass: passing needs a "test passed" event for every test followed by "done".
 
@@ -30,7 +32,8 @@ import sys
 import time
 import traceback
 import types
-from _json import encode_basestring_ascii as _quote  # C: a program cannot patch it in place
+from _blake2 import blake2b as _blake2b  # C, like _quote: a program cannot patch them in place
+from _json import encode_basestring_ascii as _quote
 
 # Bound before any candidate code runs, so later patches of modules do not reach the harness.
 _write = os.write
@@ -48,6 +51,7 @@ ISOLATED = OWN_BUILTINS is not builtins.__dict__
 _PLAIN_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
 _PLAIN_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
 _WITHHELD = object()
+_PRELOADED: dict = {}  # the modules the worker had loaded before any program ran (set by warm_up)
 _MAX_ITEMS = 10_000_000
 _SOLUTION_FILE = "solution.py"
 
@@ -104,12 +108,15 @@ def _guard(fn):
 def _for_tests(value, entry_point: bool):
     """What the tests see of one name the program defined and the tests use (strict mode).
 
+    Names of builtins (`abs`, `len`, `sorted`, ...) are never taken from the program: the tests keep the real ones.
     Callables, however they were made (def, exec, lambda, partial, an instance with __call__), are guarded; so is
     the entry point of function tests even when it is a class. Other classes pass as they are (assertion tests
     construct the program's helper classes, e.g. MBPP's `Pair`); modules too. Any other value must be plain data,
     else the name is withheld and a test that uses it fails with a NameError."""
     if _type(value) is types.ModuleType:
-        return value
+        # Only the module the import system holds under that name (a program-made `math` with an `isclose` that
+        # always agrees is withheld); patching a real module the tests use is not defended (sandbox/__init__.py).
+        return value if _PRELOADED.get(value.__name__, sys.modules.get(value.__name__)) is value else _WITHHELD
     if isinstance(value, type) and not entry_point:
         return value
     if callable(value):
@@ -137,14 +144,19 @@ def _encode_event(event: dict) -> str:
     return "{" + ", ".join([_quote(key) + ": " + _encode_value(value) for key, value in event.items()]) + "}"
 
 
+def mac(key: bytes, body: bytes) -> str:
+    """The tag that authenticates one verdict line (the worker checks it with the same function)."""
+    return _blake2b(body, key=key, digest_size=16).hexdigest()
+
+
 class VerdictChannel:
-    def __init__(self, fd: int, nonce: str):
-        self._fd, self._prefix = fd, nonce + " "
+    def __init__(self, fd: int, key: bytes):
+        self._fd, self._key = fd, key
 
     def emit(self, **event) -> None:
+        body = _encode_event(event).encode("utf-8", "backslashreplace")
         # Leading newline: bytes the program wrote to this descriptor cannot run into our line.
-        line = "\n" + self._prefix + _encode_event(event) + "\n"
-        data = line.encode("utf-8", "backslashreplace")
+        data = b"\n" + mac(self._key, body).encode() + b" " + body + b"\n"
         while data:
             n = _write(self._fd, data)
             data = data[n:]
@@ -274,6 +286,8 @@ def run_tests(code: str, tests: dict, channel: VerdictChannel) -> None:
         if name == "__builtins__":
             continue
         if strict and (name == entry or name in used):
+            if name != entry and name in OWN_BUILTINS:
+                continue  # `def abs(x): return 0` must not change what the tests' abs() means
             value = _for_tests(value, entry_point=name == entry)
             if value is _WITHHELD:
                 continue
@@ -378,7 +392,8 @@ def warm_up(fd: int, rounds: int = 16) -> None:
     assertion_tests = {"kind": "assertions", "assertions": ["assert f([1], 1) == [2]", "assert f([], 0) == [1]"]}
     programs = ("from typing import List\ndef f(xs: List[int], k: int) -> List[int]:\n    return [x + k for x in xs]\n",
                 "def f(xs, k):\n    return None\n", "def f(xs, k):\n    raise ValueError('x')\n", "def f(xs, k):\n    return (\n")
-    channel = VerdictChannel(fd, "warm-up")
+    _PRELOADED.update(sys.modules)
+    channel = VerdictChannel(fd, b"warm-up")
     for _ in range(rounds):
         for program in programs:
             run_tests(program, function_tests, channel)

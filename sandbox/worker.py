@@ -607,11 +607,11 @@ class Request:
                     pass  # the child reports it as a test error
 
         def target(nonce):
-            harness.run_tests(self.req["code"], self.tests, harness.VerdictChannel(VERDICT_FD, nonce))
+            harness.run_tests(self.req["code"], self.tests, harness.VerdictChannel(VERDICT_FD, nonce.encode()))
             return 0
 
         o = self.w.execute(run_dir=self.run_dir, stdin=b"", limits=self.limits, target=target, keep_bytes=self.keep)
-        return self._from_verdict_events(o, self._expected_tests(), token=o.nonce)
+        return self._from_verdict_events(o, self._expected_tests(), token=o.nonce, authenticated=True)
 
     def _expected_tests(self) -> list[str]:
         if self.tests["kind"] == "function":
@@ -633,8 +633,8 @@ class Request:
                            memory_as=memory_as)
         return self._from_verdict_events(o, self._expected_tests(), token=token)
 
-    def _from_verdict_events(self, o: Outcome, names: list[str], token: str) -> dict:
-        events = _parse_verdict(bytes(o.verdict), token)
+    def _from_verdict_events(self, o: Outcome, names: list[str], token: str, authenticated: bool = False) -> dict:
+        events = _parse_verdict(bytes(o.verdict), token, authenticated)
         by_index, done, load_error, compile_error = {}, False, None, None
         for ev in events:
             kind = ev.get("ev")
@@ -694,13 +694,16 @@ def _overall(verdicts: list[dict]) -> str:
     return "failed"
 
 
-def _parse_verdict(data: bytes, token: str) -> list[dict]:
-    """Events from the verdict channel; lines without the run's nonce are ignored."""
+def _parse_verdict(data: bytes, token: str, authenticated: bool = False) -> list[dict]:
+    """Events from the verdict channel. Each line starts with the run's token (C++/JavaScript) or, when
+    `authenticated` (the Python harness), with the line's MAC under the token as key; other lines are ignored."""
     events = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        head, _, body = line.partition(" ")
-        if not token or head != token:
+    key = token.encode()
+    for raw in data.splitlines():
+        head, _, body = raw.partition(b" ")
+        if not token or head != (harness.mac(key, body).encode() if authenticated else key):
             continue
+        body = body.decode("utf-8", "replace")
         try:
             event = json.loads(body)
         except ValueError:

@@ -311,6 +311,56 @@ def test_always_equal_constant_that_the_tests_read_is_withheld(box):
     assert result.status == "runtime-error" and "NameError" in result.error, result
 
 
+HIJACK_VERDICT_DESCRIPTOR = (
+    "import os, sys\n"
+    "real = os.dup(3)\n"
+    "r, w = os.pipe()\n"
+    "os.dup2(w, 3)  # the harness now writes its events into the program's pipe\n"
+    "os.set_blocking(r, False)\n"
+    "class Hook:\n"
+    "    def __init__(self, inner): self.inner = inner\n"
+    "    def write(self, s): return self.inner.write(s)\n"
+    "    def flush(self):  # runs after the harness wrote 'done'\n"
+    "        try: data = os.read(r, 65536)\n"
+    "        except BlockingIOError: return\n"
+    "        for line in data.splitlines():\n"
+    "            head, _, body = line.partition(b' ')\n"
+    "            if len(head) == 32:  # replay the tag in front of a forged body, then a real-looking done\n"
+    "                os.write(real, head + b' {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\\n')\n"
+    "                os.write(real, head + b' {\"ev\": \"done\"}\\n')\n"
+    "sys.stdout = Hook(sys.stdout)\n"
+    "def add(a, b):\n    return a - b\n"
+)
+
+
+def test_hijacking_the_verdict_descriptor_gives_nothing_to_forge_with(box):
+    # Lines the program captures are tagged by a MAC of their own content: a nonce prefix could be replayed.
+    for request in (_fn(HIJACK_VERDICT_DESCRIPTOR),
+                    ExecRequest(language="python", code=HIJACK_VERDICT_DESCRIPTOR,
+                                tests=AssertionTests(assertions=["assert add(1, 2) == 3"]))):
+        result = box.run(request)
+        assert not result.passed and result.status != "passed", result
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["def abs(x):\n    return 0\n", "class abs:\n    def __new__(cls, x):\n        return 0\n"],
+    ids=["function", "class"],
+)
+def test_program_names_that_shadow_builtins_do_not_reach_the_tests(box, code):
+    result = box.run(_fn(code + "def add(a, b):\n    return a - b\n", test="def check(c):\n    assert abs(c(1.0, 2.0) - 3.0) < 1e-6\n"))
+    assert result.status == "failed", result
+
+
+def test_a_module_the_program_made_up_is_not_given_to_the_tests(box):
+    # HumanEval/32's tests use the prompt's `import math`: only the real module may come through.
+    fake = "import types\nmath = types.ModuleType('math')\nmath.fabs = lambda x: 0.0\ndef add(a, b):\n    return 0\n"
+    real = "import math\ndef add(a, b):\n    return a + b\n"
+    test = "def check(c):\n    assert math.fabs(c(1, 2) - 3) < 1e-6\n"
+    assert box.run(_fn(fake, test=test)).status == "runtime-error"
+    assert box.run(_fn(real, test=test)).status == "passed"
+
+
 def test_the_worker_module_is_out_of_reach_of_import(box):
     # `import __main__` would give the worker's globals, `import harness` a harness copy: neither is the live one.
     code = (
