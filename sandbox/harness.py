@@ -4,9 +4,9 @@ Stdlib only: this file is loaded by the worker inside the isolation (not as part
 
 Verdicts leave the child on a dedicated pipe (the verdict channel), one line per event, each prefixed by its MAC:
 a BLAKE2b keyed hash of the line under a per-run random key that is never written anywhere; the worker ignores
-lines whose MAC does not check. Lines the harness wrote are useless to a program that hijacks the descriptor (dup2
-of its own pipe over it): each authenticates only its own content. stdout, stderr and the exit status never decide a
-verdict, so a program that prints "PASSED", exits 0 early (sys.exit, os._exit, atexit) or crashes the harness
+lines whose MAC does not check. Lines the harness wrote are useless to a program that hijacks the descriptor
+(dup2 of its own pipe over it): each authenticates only its own content. stdout, stderr and the exit status never
+decide a verdict, so a program that prints "PASSED", exits 0 early (sys.exit, os._exit, atexit) or crashes the harness
 cannot pass: passing needs a "test passed" event for every test followed by "done".
 
 Against operator tricks ("always-equal" objects whose __eq__ answers True), the program's functions are handed to
@@ -20,7 +20,7 @@ module (whose Python classes a program could patch). Never having to restore the
 run from touching (and so copying) the pages of every builtin object.
 
 Not defended here (see sandbox/__init__.py): a program that deliberately inspects this harness's memory (frames,
-gc, /proc/self/fd) to learn the nonce and fake the channel, or that patches stdlib modules the tests import.
+gc, /proc/self/mem) to learn the run key and fake the channel, or that patches stdlib modules the tests import.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ _id = id
 _FunctionType = types.FunctionType
 _settrace = sys.settrace
 _setprofile = sys.setprofile
+_format_exc = traceback.format_exception_only  # only before the program runs (stdin/stdout compile errors)
 _float_repr = float.__repr__
 _int_repr = int.__repr__
 # The builtins this module's functions see: a private copy when loaded by `worker.load_isolated`.

@@ -114,6 +114,12 @@ def test_stdio_main_guard_runs(box):
     assert result.status == "passed"
 
 
+def test_stdio_program_with_a_syntax_error_reports_it(box):
+    request = ExecRequest(language="python", code="print(1\n", tests=StdioTests(cases=[StdioCase(input="", output="1")]))
+    result = box.run(request)
+    assert result.status == "runtime-error" and "SyntaxError" in result.tests[0].error, result
+
+
 def test_plain_run_captures_stdout_stderr_and_exit_code(box):
     result = box.run(ExecRequest(language="python", code="import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"))
     assert (result.status, result.exit_code, result.stdout, result.stderr) == ("runtime-error", 3, "out\n", "err\n")
