@@ -89,7 +89,7 @@ class DockerWorker:
             cap_drop=["ALL"],
             cap_add=WORKER_CAPS,
             security_opt=["no-new-privileges"],
-            environment={"LANG": "C.UTF-8", "PATH": "/usr/local/bin:/usr/bin:/bin", "LD_BIND_NOW": "1"},
+            environment=dict(isolation.WORKER_ENV),
             volumes={isolation.SANDBOX_DIR: {"bind": isolation.WORKER_MOUNT, "mode": "ro"},
                      self._ipc_dir: {"bind": "/ipc", "mode": "rw"}},
             labels={"codeloop.sandbox": "worker"},

@@ -261,8 +261,10 @@ def run_program(code: str) -> int:
     return 0
 
 
-def run_tests(code: str, tests: dict, channel: VerdictChannel) -> None:
-    """Load the program, then run function or assertion tests, reporting every event on `channel`."""
+def run_tests(code: str, tests: dict, channel: VerdictChannel, used: frozenset | None = None) -> None:
+    """Load the program, then run function or assertion tests, reporting every event on `channel`.
+
+    `used`: `referenced_names(tests)`, when the caller already has it (the worker computes it before forking)."""
     _sources[_SOLUTION_FILE] = code
     try:
         compiled = compile(code, _SOLUTION_FILE, "exec")
@@ -281,7 +283,7 @@ def run_tests(code: str, tests: dict, channel: VerdictChannel) -> None:
     strict = tests.get("strict_return_types", True)
     function_tests = tests["kind"] == "function"
     entry = tests.get("entry_point") if function_tests else None
-    used = referenced_names(tests)
+    used = referenced_names(tests) if used is None else used
     test_globals = {"__name__": "tests", "__builtins__": OWN_BUILTINS}
     for name, value in list(program_globals.items()):
         if name == "__builtins__":

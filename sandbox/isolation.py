@@ -18,6 +18,9 @@ import sys
 SANDBOX_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER_MOUNT = "/opt/codeloop/sandbox"
 CGROUP_MOUNT = "/sys/fs/cgroup/codeloop"
+# The environment a worker starts with (it scrubs its own before any program runs). LD_BIND_NOW: resolve every
+# symbol at start; lazy binding would write the GOT (a copy-on-write fault) in each forked child.
+WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LD_BIND_NOW": "1"}
 # Capabilities the worker keeps inside bwrap: switch to the run uid, kill it, clean up its files.
 WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN")
 
@@ -130,10 +133,9 @@ def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int, interpreter: 
     argv += ["--ro-bind", SANDBOX_DIR, WORKER_MOUNT]
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_size_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     argv += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    argv += ["--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv",
-             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
-             # resolve every symbol at start: lazy binding would write the GOT (a copy-on-write fault) in each child
-             "--setenv", "LD_BIND_NOW", "1"]
+    argv += ["--hostname", "sandbox", "--die-with-parent", "--new-session", "--clearenv"]
+    for name, value in WORKER_ENV.items():
+        argv += ["--setenv", name, value]
     if os.getuid() == 0:
         argv += ["--cap-drop", "ALL"]
         for cap in WORKER_CAPS:

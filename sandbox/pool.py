@@ -123,7 +123,7 @@ class _ProcessWorker:
                     "--uid", str(self.uid), "--root", self._tmp_root]
             if self.cgroup_dir:
                 argv += ["--cgroup", self.cgroup_dir]
-            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LD_BIND_NOW": "1"}
+            env = dict(isolation.WORKER_ENV)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
                                      close_fds=True, start_new_session=True)

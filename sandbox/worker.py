@@ -16,8 +16,8 @@ working directory, so the next run starts clean.
 
 from __future__ import annotations
 
-import errno
 import builtins
+import errno
 import gc
 import json
 import os
@@ -27,7 +27,6 @@ import signal
 import struct
 import sys
 import time
-
 
 
 def load_isolated(name: str, private_builtins: bool = False):
@@ -597,17 +596,12 @@ class Request:
         return result
 
     def _run_python_tests(self) -> dict:
-        # Test code is trusted: compile it here, once per distinct source, so every child inherits the result.
-        sources = [self.tests.get("test_code", ""), self.tests.get("setup_code", ""), *self.tests.get("assertions", [])]
-        for source in sources:
-            if source:
-                try:
-                    harness.compile_test(source)
-                except (SyntaxError, ValueError):
-                    pass  # the child reports it as a test error
+        # Test code is trusted: compile it here, once per distinct source, so every child inherits the code objects
+        # and the names they use (a syntax error in a test is reported by the child).
+        used = harness.referenced_names(self.tests)
 
         def target(nonce):
-            harness.run_tests(self.req["code"], self.tests, harness.VerdictChannel(VERDICT_FD, nonce.encode()))
+            harness.run_tests(self.req["code"], self.tests, harness.VerdictChannel(VERDICT_FD, nonce.encode()), used)
             return 0
 
         o = self.w.execute(run_dir=self.run_dir, stdin=b"", limits=self.limits, target=target, keep_bytes=self.keep)
