@@ -12,6 +12,7 @@ replaced; the request it held comes back as `sandbox-error` after `retries` furt
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import json
 import logging
 import os
@@ -41,7 +42,9 @@ class SandboxConfig(BaseModel):
     backend: Literal["auto", "bwrap", "docker", "unsafe-process"] = Field(
         "auto", description="auto: bwrap when it works here; docker: one container per worker; unsafe-process: no isolation.")
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256, description="Worker processes (parallel executions).")
-    uid_base: int = Field(60000, ge=1000, description="Worker i runs programs as uid uid_base + i (must be unused on the host).")
+    uid_base: int | None = Field(
+        None, ge=1000, description="Worker i runs programs as uid uid_base + i (must be unused on the host). None: "
+        "claim a free range of this host (a lock file per range), so sandboxes in several processes never share a uid.")
     tmp_size_mb: int = Field(512, ge=16, description="Size of each worker's private /tmp (tmpfs), MiB.")
     python: str = Field(
         "host", description="CPython that runs the workers and the Python programs: 'host' (this interpreter's "
@@ -51,6 +54,30 @@ class SandboxConfig(BaseModel):
     docker_image: str = Field("codeloop-sandbox:1", description="Image for the docker backend (see sandbox/docker/).")
     unsafe_allow_unisolated: bool = Field(
         False, description="Run untrusted code WITHOUT isolation when none is available. Only for code you trust.")
+
+
+UID_RANGE_START = 200_000  # automatic ranges: far above the uids of real accounts and of explicit uid_base values
+UID_RANGE_SIZE = 256  # = the largest `workers`
+UID_RANGES = 1024
+UID_LOCK_DIR = "/tmp/codeloop-sandbox-uids"
+
+
+def claim_uid_range() -> tuple[int, int]:
+    """Claim a range of run uids no other live sandbox on this host holds; returns (uid_base, lock fd).
+
+    The claim is an exclusive flock on one file per range: it lasts while the fd is open and ends when the process
+    dies, however it dies, so a killed Ray actor never leaves a range claimed.
+    """
+    os.makedirs(UID_LOCK_DIR, mode=0o700, exist_ok=True)
+    for slot in range(UID_RANGES):
+        fd = os.open(os.path.join(UID_LOCK_DIR, f"range-{slot}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return UID_RANGE_START + slot * UID_RANGE_SIZE, fd
+    raise RuntimeError(f"all {UID_RANGES} sandbox uid ranges of this host are in use ({UID_LOCK_DIR})")
 
 
 def _host_timeout(request: ExecRequest) -> float:
@@ -236,6 +263,7 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None, **overrides):
         self.config = config or SandboxConfig(**overrides)
+        self._uid_lock = None
         self.report = isolation.detect_isolation(self.config.backend, self.config.docker_image)
         if self.report.backend == "docker" and self.report.level == "none":
             raise IsolationError("docker backend unavailable: " + "; ".join(self.report.notes))
@@ -263,6 +291,9 @@ class Sandbox:
         self.interpreter = isolation.find_interpreter(self.config.python) if self.report.backend != "docker" else None
         if self.interpreter is not None:
             self.report.notes.append(f"python programs run on CPython {self.interpreter.version}")
+        if self.config.uid_base is None:
+            uid_base, self._uid_lock = claim_uid_range()
+            self.config = self.config.model_copy(update={"uid_base": uid_base})
         self._workers = [self._make_worker(i) for i in range(self.config.workers)]
         self._idle: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
@@ -360,6 +391,9 @@ class Sandbox:
             spawner.shutdown(wait=True)
         if self._cgroup_root:
             _rmdir_cgroup(self._cgroup_root)
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)  # only now: every process of the range's uids is gone
+            self._uid_lock = None
 
     def __enter__(self) -> "Sandbox":
         return self

@@ -1,0 +1,111 @@
+"""The execution stage on Ray Data: samples stream through a pool of actors, each holding one sandbox worker pool.
+
+    from raylib.execution import ExecutionPool, execute_samples
+    pool = ExecutionPool(workers_per_actor=2)                      # actors: cluster CPUs / workers_per_actor
+    execute_samples(samples, problems, limits, pool, on_rows=store.append)
+
+Each actor (`ExecuteSamples`, a Ray Data callable class) starts a `sandbox.Sandbox` once and runs batches of samples
+through it; rows come back to the driver as they finish (streaming, unordered), so the caller can write them
+incrementally. Ray Data restarts an actor that dies and re-runs its batch; the caller's `ResultsFile` drops any row
+delivered twice. A batch whose sandbox broke comes back as "sandbox-error" rows, which callers retry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from raylib.evaluation import build_request, result_row
+from raylib.problems import Problem
+from raylib.samples import Sample
+
+__all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples"]
+
+log = logging.getLogger(__name__)
+
+
+class ExecutionPool(BaseModel):
+    """How the execution stage is laid out on the cluster."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actors: int | None = Field(None, ge=1, description="Execution actors; None: the cluster's CPUs / workers_per_actor.")
+    workers_per_actor: int = Field(2, ge=1, le=256, description="Sandbox workers (parallel programs) per actor; the actor reserves this many CPUs.")
+    batch_size: int = Field(64, ge=1, description="Samples per Ray Data batch (one actor call).")
+    calls_per_actor: int = Field(2, ge=1, le=8, description="Batches an actor works on at once (hides the tail of each batch).")
+    memory_mb: int = Field(1024, ge=16, description="Memory limit per program, MiB.")
+    sandbox: dict = Field(default_factory=dict, description="Extra sandbox.SandboxConfig fields (backend, python, ...).")
+
+
+class ExecuteSamples:
+    """Ray Data stage. Input columns: task_id, sample_id, program. Output columns: task_id, status, row (the
+    results.jsonl row as JSON text)."""
+
+    def __init__(self, problems: dict[str, dict], limits: dict[str, float], memory_mb: int, sandbox: dict):
+        from sandbox import Sandbox, SandboxConfig
+
+        self.problems = {task_id: Problem.model_validate(p) for task_id, p in problems.items()}
+        self.limits, self.memory_mb = limits, memory_mb
+        self.config = SandboxConfig(**sandbox)
+        self.box = Sandbox(self.config)
+
+    def __call__(self, batch: dict) -> dict:
+        from sandbox.schema import sandbox_error
+
+        samples = [Sample(str(t), int(i), str(p)) for t, i, p in zip(batch["task_id"], batch["sample_id"], batch["program"])]
+        requests = [build_request(self.problems[s.task_id], s.program, self.limits[s.task_id], self.memory_mb) for s in samples]
+        try:
+            results = self.box.run_batch(requests)
+        except RuntimeError as exc:  # every worker of the pool died: rebuild it; the batch is retried by the caller
+            log.warning("sandbox pool broke (%s); restarting it", exc)
+            self._restart()
+            results = [sandbox_error(f"sandbox pool broke: {exc}") for _ in requests]
+        rows = [result_row(s, r, self.limits[s.task_id]) for s, r in zip(samples, results)]
+        return {"task_id": [s.task_id for s in samples], "status": [r.status for r in results],
+                "row": [json.dumps(row, ensure_ascii=False) for row in rows]}
+
+    def _restart(self) -> None:
+        from sandbox import Sandbox
+
+        try:
+            self.box.close()
+        finally:
+            self.box = Sandbox(self.config)
+
+
+def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits: dict[str, float],
+                    pool: ExecutionPool, on_rows: Callable[[list[dict]], None]) -> None:
+    """Run `samples` through the execution actor pool; `on_rows(rows)` gets each finished batch of results rows.
+
+    Needs `raylib.cluster.init_cluster()` first. Rows arrive in completion order, not sample order.
+    """
+    import ray
+
+    from raylib.cluster import cluster_resources
+
+    if not samples:
+        return
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the caller shows one bar over the whole evaluation
+    context.print_on_execution_start = False
+    actors = pool.actors or max(1, int(cluster_resources().get("CPU", 1) // pool.workers_per_actor))
+    used = {s.task_id for s in samples}
+    items = [{"task_id": s.task_id, "sample_id": s.sample_id, "program": s.program} for s in samples]
+    dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / pool.batch_size)))
+    dataset = dataset.map_batches(
+        ExecuteSamples,
+        fn_constructor_kwargs={
+            "problems": {t: problems[t].model_dump(mode="json") for t in used},
+            "limits": {t: limits[t] for t in used}, "memory_mb": pool.memory_mb, "sandbox": pool.sandbox,
+        },
+        batch_size=pool.batch_size, num_cpus=pool.workers_per_actor,
+        compute=ray.data.ActorPoolStrategy(size=min(actors, math.ceil(len(items) / pool.batch_size)),
+                                           max_concurrent_calls_per_actor=pool.calls_per_actor,
+                                           enable_true_multi_threading=pool.calls_per_actor > 1),
+    )
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        on_rows([json.loads(row) for row in batch["row"]])

