@@ -23,6 +23,7 @@ Files may be `.jsonl`, `.jsonl.gz` or a `.json` list. Every error names the file
 
 from __future__ import annotations
 
+import ast
 import base64
 import gzip
 import io
@@ -151,9 +152,10 @@ _PLUS_CHECK = '''
 import copy as _copy
 import math as _math
 
-{reference}
-
-_reference = {entry_point}
+# The reference runs in a namespace of its own: defined here, its names would collide with the program's.
+_reference_namespace = {{"__name__": "reference"}}
+exec(compile({reference!r}, "<reference>", "exec"), _reference_namespace)
+_reference = _reference_namespace[{entry_point!r}]
 _ATOL = {atol!r}
 _INPUTS = {inputs}
 
@@ -200,8 +202,8 @@ def _multiple_row(row: dict) -> Problem:
     tests_code = row["tests"]
     entry = ""
     if language == "python":
-        match = re.search(r"check\((\w+)\)", tests_code)
-        entry = match.group(1) if match else ""
+        calls = re.findall(r"^\s+check\((\w+)\)", tests_code, re.MULTILINE)  # `check(add)` in test_check()
+        entry = calls[-1] if calls else ""
         # MultiPL-E's python tests end by calling check(entry) at module level; the harness calls check itself.
         tests_code = tests_code.split("\ndef test_check()")[0]
     return Problem(task_id=row["name"], prompt=row["prompt"], completion_prefix=row["prompt"], language=language,
@@ -243,6 +245,16 @@ def _as_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _listish(value: Any) -> list:
+    """A list given as a list, as JSON text, or as a Python literal (TACO writes "['Greedy']")."""
+    if isinstance(value, list) or not value:
+        return list(value or [])
+    try:
+        return list(json.loads(value))
+    except (json.JSONDecodeError, TypeError):
+        return list(ast.literal_eval(value))
+
+
 def _io_text(value: Any) -> str:
     return "\n".join(map(str, value)) + "\n" if isinstance(value, list) else str(value)
 
@@ -257,8 +269,8 @@ def _taco_row(row: dict, index: int) -> Problem:
     cases = [StdioCase(input=_io_text(i), output=_io_text(o)) for i, o in zip(io_spec["inputs"], io_spec["outputs"])]
     solutions = _as_json(row.get("solutions") or "[]") or []
     limit = _SECONDS.search(str(row.get("time_limit") or ""))
-    tags = _as_json(row.get("tags") or "[]") or []
-    task_id = str(row.get("problem_id", row.get("id", row.get("name") or index)))
+    tags = _listish(row.get("tags"))
+    task_id = str(row.get("problem_id", row.get("id")) or row.get("name") or f"taco/{index}")
     return Problem(task_id=task_id, prompt=row["question"], tests=StdioTests(cases=cases),
                    reference_solution=solutions[0] if solutions else None, difficulty=row.get("difficulty"),
                    tags=tuple(map(str, tags)), time_limit_s=float(limit.group(1)) if limit and float(limit.group(1)) > 0 else None,
@@ -381,7 +393,7 @@ def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsuppor
             if warnings is not None:
                 warnings.append(f"{path}:{line}: skipped: {exc}")
             continue
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError, zlib.error, pickle.UnpicklingError) as exc:
+        except (ValueError, SyntaxError, KeyError, TypeError, AttributeError, IndexError, zlib.error, pickle.UnpicklingError) as exc:
             raise DataError(path, line, f"{fmt} row: cannot read {type(exc).__name__}: {exc}") from None
         if problem.task_id in problems:
             raise DataError(path, line, f"duplicate task_id {problem.task_id!r}")

