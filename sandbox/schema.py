@@ -137,6 +137,8 @@ class ExecRequest(_Strict):
 class TestVerdict:
     """The verdict of one test: an assertion, one `check` call, or one stdin/stdout case."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     index: int
     name: str
     passed: bool

