@@ -3,7 +3,7 @@
 #   make install   idempotent: system packages if missing, .venv/, CPU torch, then `pip install -e '.[dev,serve]'`
 #   make test      install, then pytest (its exit code is make's; "no tests collected" (5) fails too)
 #                  PYTEST_ARGS="-k config -x" passes arguments through
-#   make demo      install, then the main job
+#   make demo      install, then the main job (evaluation of reference samples on HumanEval, into runs/demo/)
 #
 # The install is stamped with the hash of pyproject.toml (.venv/.stamp-<sha>), so it is skipped until that changes.
 # torch==2.13.0 is installed before the package so that no dependency can pull a multi-GB CUDA torch.
@@ -39,5 +39,10 @@ $(STAMP): pyproject.toml
 test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The main job on the embedded default: until generation lands, it evaluates the HumanEval canonical solutions and
+# a broken variant of each (pass@1 0.5, pass@2 1.0 when the evaluator is right).
+DEMO_DIR := runs/demo
 demo: install
-	$(VENV)/bin/python jobs/sandbox_demo.py
+	rm -rf $(DEMO_DIR)
+	$(VENV)/bin/python jobs/reference_samples.py --dataset humaneval --output $(DEMO_DIR)/samples.jsonl
+	$(VENV)/bin/python jobs/evaluate.py --dataset humaneval --samples $(DEMO_DIR)/samples.jsonl --output $(DEMO_DIR)/eval

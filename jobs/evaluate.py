@@ -11,8 +11,6 @@ config.yaml. Re-running with the same output directory evaluates only what is mi
 Exit status: 0 done; 2 bad input or config; 3 some samples could not be evaluated (infrastructure) - re-run.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import sys
@@ -106,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(cfg.output)
     log_config(cfg, output)
     started = time.time()
+    timings: dict[str, float] = {}  # seconds per stage, in summary.json
+    stage_start = [started]
+
+    def lap(name: str) -> None:
+        timings[name] = round(time.time() - stage_start[0], 3)
+        stage_start[0] = time.time()
+
     load_warnings: list[str] = []
     try:
         problems = load_problems(cfg.dataset, cfg.dataset_path, warnings=load_warnings)
@@ -124,14 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{cfg.dataset}: {len(problems)} problems; {len(samples)} samples for {len({s.task_id for s in samples})} "
           f"tasks from {cfg.samples}" + (f"; {len(skipped)} invalid lines skipped" if skipped else ""), flush=True)
 
+    lap("load_s")
     init_cluster(cfg.ray_address)
+    lap("cluster_s")
     used = {s.task_id for s in samples}
     limits, ref_warnings = reference_limits(cfg, problems, used, cfg.execution)
+    lap("reference_s")
     for line in ref_warnings:
         print(f"warning: {line}", file=sys.stderr)
 
     store = ResultsFile(output / "results.jsonl")
-    pending = [s for s in samples if store.key_of(s) not in store.done]
+    done = store.done
+    pending = [s for s in samples if store.key_of(s) not in done]
     if len(pending) < len(samples):
         print(f"resuming: {len(samples) - len(pending)} of {len(samples)} samples already evaluated in {output}", flush=True)
     bar = tqdm(total=len(samples), initial=len(samples) - len(pending), desc="evaluating", unit="sample",
@@ -151,14 +160,16 @@ def main(argv: list[str] | None = None) -> int:
         if round_:
             print(f"retrying {len(pending)} samples whose sandbox failed (round {round_})", flush=True)
         execute_samples(pending, problems, limits, cfg.execution, on_rows)
-        pending = [s for s in pending if store.key_of(s) not in store.done]
+        done = store.done
+        pending = [s for s in pending if store.key_of(s) not in done]
     bar.close()
+    lap("evaluate_s")
 
     rows = store.finalize(samples, {t: i for i, t in enumerate(problems)})
     summary = summarize(rows, problems)
     summary.update(dataset=cfg.dataset, samples_file=str(cfg.samples), wall_time_s=round(time.time() - started, 2),
                    skipped_input=[str(e) for e in skipped], load_warnings=load_warnings, reference_warnings=ref_warnings,
-                   time_limit_s={"min": min(limits.values()), "max": max(limits.values())})
+                   time_limit_s={"min": min(limits.values()), "max": max(limits.values())}, timings_s=timings)
     tmp = output / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, output / "summary.json")

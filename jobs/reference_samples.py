@@ -8,8 +8,6 @@ Variants: canonical, and the broken ones in raylib.samples.BROKEN_VARIANTS (wron
 infinite-loop). Each row also carries a `variant` field, which evaluators ignore.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 from collections import Counter

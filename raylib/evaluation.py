@@ -104,7 +104,7 @@ class ResultsFile:
 
     @property
     def done(self) -> set[tuple]:
-        """Keys evaluated for good (infrastructure failures excluded)."""
+        """Keys evaluated for good (infrastructure failures excluded); a copy: take it once, not per sample."""
         return set(self._done)
 
     @staticmethod

@@ -35,7 +35,7 @@ class ExecutionPool(BaseModel):
 
     actors: int | None = Field(None, ge=1, description="Execution actors; None: the cluster's CPUs / workers_per_actor.")
     workers_per_actor: int = Field(2, ge=1, le=256, description="Sandbox workers (parallel programs) per actor; the actor reserves this many CPUs.")
-    batch_size: int = Field(64, ge=1, description="Samples per Ray Data batch (one actor call).")
+    batch_size: int = Field(256, ge=1, description="Samples per Ray Data batch (one actor call); small batches cost Ray overhead per batch.")
     calls_per_actor: int = Field(2, ge=1, le=8, description="Batches an actor works on at once (hides the tail of each batch).")
     memory_mb: int = Field(1024, ge=16, description="Memory limit per program, MiB.")
     sandbox: dict = Field(default_factory=dict, description="Extra sandbox.SandboxConfig fields (backend, python, ...).")

@@ -14,6 +14,7 @@ harness's completion_id).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -34,7 +35,7 @@ class Sample:
     program: str
     line: int = 0  # line of the sample file it came from (0: made in code)
 
-    @property
+    @functools.cached_property
     def sha(self) -> str:
         return program_sha(self.program)
 
