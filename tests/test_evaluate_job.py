@@ -39,6 +39,7 @@ def verdicts(output: Path) -> list[tuple]:
 def stable_summary(output: Path) -> dict:
     summary = json.loads((output / "summary.json").read_text())
     summary.pop("wall_time_s")
+    summary.pop("timings_s")
     return summary
 
 

@@ -24,3 +24,8 @@ def test_import_raylib_loads_no_heavy_module_not_even_ray():
 
 def test_import_sandbox_loads_no_heavy_module():
     assert _loaded_after("import raylib, sandbox", HEAVY) == []
+
+
+def test_evaluation_building_blocks_load_neither_ray_nor_plotting():
+    modules = "raylib.problems, raylib.samples, raylib.metrics, raylib.evaluation, raylib.execution, raylib.report"
+    assert _loaded_after(f"import {modules}", HEAVY + ("ray", "matplotlib", "tqdm")) == []
