@@ -72,7 +72,8 @@ def reference_limits(cfg: EvaluateConfig, problems: dict, used: set[str], pool: 
         print(f"timing {len(todo)} reference solutions ...", flush=True)
         rows: list[dict] = []
         limits = {t: max(tl.default_s, problems[t].time_limit_s or 0) for t in todo}
-        execute_samples([Sample(t, -1, problems[t].reference_solution) for t in todo], problems, limits, pool, rows.extend)
+        execute_samples([Sample(t, -1, problems[t].reference_solution) for t in todo], problems, limits, pool,
+                        lambda heads, lines: rows.extend(map(json.loads, lines)))
         for row in rows:
             result = ExecResult.from_dict({k: row[k] for k in ("status", "passed", "duration_s", "error")}
                                           | {"tests": [dict(index=i, **t) for i, t in enumerate(row["tests"])]})
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {err}", file=sys.stderr)
     if len(skipped) > 20:
         print(f"skipped: ... and {len(skipped) - 20} more (all listed in summary.json)", file=sys.stderr)
+    if not samples:
+        print(f"error: no valid samples in {cfg.samples} ({len(skipped)} invalid lines skipped)", file=sys.stderr)
+        return 2
     print(f"{cfg.dataset}: {len(problems)} problems; {len(samples)} samples for {len({s.task_id for s in samples})} "
           f"tasks from {cfg.samples}" + (f"; {len(skipped)} invalid lines skipped" if skipped else ""), flush=True)
 
@@ -147,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                dynamic_ncols=True, mininterval=1.0)
     passed = [sum(1 for s in samples if store.rows.get(store.key_of(s), {}).get("passed"))]
 
-    def on_rows(rows: list[dict]) -> None:
-        written = store.append(rows)
+    def on_rows(rows: list[dict], lines: list[str]) -> None:
+        written = store.append(rows, lines)
         good = [r for r in rows if r["status"] != INFRA_STATUS]
         passed[0] += sum(r["passed"] for r in good)
         bar.update(min(written, len(good)))

@@ -69,18 +69,23 @@ def result_row(sample: Sample, result: ExecResult, limit_s: float) -> dict:
     }
 
 
+HEAD_FIELDS = ("task_id", "sample_id", "program_sha", "passed", "status")  # what bookkeeping and pass@k need of a row
+
+
 class ResultsFile:
     """results.jsonl, written incrementally and resumable after a crash or kill at any point.
 
     Rows are appended (one write + flush per batch) as results arrive. On open, rows from an earlier run are read
     back; a torn last line (the process died mid-write) is cut off. `finalize` rewrites the file once, atomically, in
     sample order with one row per current sample, dropping rows of samples no longer in the sample file.
+    Rows are kept as their JSON text plus a small head (HEAD_FIELDS): the driver never re-parses whole rows.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.rows: dict[tuple, dict] = {}
+        self.rows: dict[tuple, dict] = {}  # key -> head
+        self._lines: dict[tuple, str] = {}  # key -> the row's JSON text
         self._done: set[tuple] = set()
         if self.path.exists():
             self._read_back()
@@ -89,14 +94,15 @@ class ResultsFile:
     def _read_back(self) -> None:
         data = self.path.read_bytes()
         good = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
-        for line in data[:good].splitlines():
+        for line in data[:good].decode("utf-8").splitlines():
             try:
                 row = json.loads(line)
+                head = {f: row[f] for f in HEAD_FIELDS}
                 key = row_key(row["task_id"], row["sample_id"], row["program_sha"])
             except (ValueError, KeyError, TypeError):
                 continue  # unreadable (hand-edited?) rows are re-evaluated, not trusted
-            self.rows[key] = row
-            if row.get("status") != INFRA_STATUS:
+            self.rows[key], self._lines[key] = head, line
+            if head["status"] != INFRA_STATUS:
                 self._done.add(key)
         if good < len(data):
             with open(self.path, "r+b") as f:
@@ -111,35 +117,44 @@ class ResultsFile:
     def key_of(sample: Sample) -> tuple:
         return row_key(sample.task_id, sample.sample_id, sample.sha)
 
-    def append(self, rows: list[dict]) -> int:
-        """Append rows whose key is not already done; returns how many were written."""
+    def append(self, rows: list[dict], lines: list[str] | None = None) -> int:
+        """Append rows whose key is not already done; returns how many were written.
+
+        Args:
+            rows: result rows, or just their heads (HEAD_FIELDS) when `lines` holds the rows' JSON text.
+            lines: the rows as JSON text (one per row), written as they are.
+        """
+        if lines is None:
+            lines = [json.dumps(r, ensure_ascii=False) for r in rows]
         fresh = []
-        for row in rows:
+        for row, line in zip(rows, lines):
             key = row_key(row["task_id"], row["sample_id"], row["program_sha"])
             if key in self._done:
                 continue  # a retried task may deliver a row twice: count it once
             if row["status"] != INFRA_STATUS:
                 self._done.add(key)
-            self.rows[key] = row
-            fresh.append(row)
+            self.rows[key] = {f: row[f] for f in HEAD_FIELDS}
+            self._lines[key] = line
+            fresh.append(line)
         if fresh:
-            self._file.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in fresh))
+            self._file.write("".join(line + "\n" for line in fresh))
             self._file.flush()
         return len(fresh)
 
     def finalize(self, samples: list[Sample], problem_order: dict[str, int]) -> list[dict]:
-        """Rewrite the file with exactly one row per sample that has one, in (problem, sample_id) order."""
+        """Rewrite the file with exactly one row per sample that has one, in (problem, sample_id) order; returns
+        their heads (HEAD_FIELDS) in that order."""
         self._file.close()
         ordered = sorted(samples, key=lambda s: (problem_order.get(s.task_id, 1 << 30), s.task_id, s.sample_id))
-        rows = [self.rows[k] for k in map(self.key_of, ordered) if k in self.rows]
+        keys = [k for k in map(self.key_of, ordered) if k in self.rows]
         tmp = self.path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            f.write("".join(self._lines[k] + "\n" for k in keys))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
         self._file = open(self.path, "a", encoding="utf-8")
-        return rows
+        return [self.rows[k] for k in keys]
 
     def close(self) -> None:
         self._file.close()

@@ -2,7 +2,7 @@
 
     from raylib.execution import ExecutionPool, execute_samples
     pool = ExecutionPool(workers_per_actor=2)                      # actors: cluster CPUs / workers_per_actor
-    execute_samples(samples, problems, limits, pool, on_rows=store.append)
+    execute_samples(samples, problems, limits, pool, on_rows=store.append)   # store: raylib.evaluation.ResultsFile
 
 Each actor (`ExecuteSamples`, a Ray Data callable class) starts a `sandbox.Sandbox` once and runs batches of samples
 through it; rows come back to the driver as they finish (streaming, unordered), so the caller can write them
@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from raylib.evaluation import build_request, result_row
+from raylib.evaluation import HEAD_FIELDS, build_request, result_row
 from raylib.problems import Problem
 from raylib.samples import Sample
 
@@ -42,8 +43,8 @@ class ExecutionPool(BaseModel):
 
 
 class ExecuteSamples:
-    """Ray Data stage. Input columns: task_id, sample_id, program. Output columns: task_id, status, row (the
-    results.jsonl row as JSON text)."""
+    """Ray Data stage. Input columns: task_id, sample_id, program. Output columns: HEAD_FIELDS (task_id, sample_id,
+    program_sha, passed, status) and row (the whole results.jsonl row as JSON text)."""
 
     def __init__(self, problems: dict[str, dict], limits: dict[str, float], memory_mb: int, sandbox: dict):
         from sandbox import Sandbox, SandboxConfig
@@ -52,34 +53,40 @@ class ExecuteSamples:
         self.limits, self.memory_mb = limits, memory_mb
         self.config = SandboxConfig(**sandbox)
         self.box = Sandbox(self.config)
+        self._restart_lock = threading.Lock()  # Ray Data may run two batches at once in this actor
 
     def __call__(self, batch: dict) -> dict:
         from sandbox.schema import sandbox_error
 
         samples = [Sample(str(t), int(i), str(p)) for t, i, p in zip(batch["task_id"], batch["sample_id"], batch["program"])]
         requests = [build_request(self.problems[s.task_id], s.program, self.limits[s.task_id], self.memory_mb) for s in samples]
+        box = self.box
         try:
-            results = self.box.run_batch(requests)
+            results = box.run_batch(requests)
         except RuntimeError as exc:  # every worker of the pool died: rebuild it; the batch is retried by the caller
             log.warning("sandbox pool broke (%s); restarting it", exc)
-            self._restart()
+            self._restart(box)
             results = [sandbox_error(f"sandbox pool broke: {exc}") for _ in requests]
         rows = [result_row(s, r, self.limits[s.task_id]) for s, r in zip(samples, results)]
-        return {"task_id": [s.task_id for s in samples], "status": [r.status for r in results],
+        return {**{field: [row[field] for row in rows] for field in HEAD_FIELDS},
                 "row": [json.dumps(row, ensure_ascii=False) for row in rows]}
 
-    def _restart(self) -> None:
+    def _restart(self, broken) -> None:
         from sandbox import Sandbox
 
-        try:
-            self.box.close()
-        finally:
-            self.box = Sandbox(self.config)
+        with self._restart_lock:
+            if self.box is not broken:
+                return  # the other batch restarted it already
+            try:
+                broken.close()
+            finally:
+                self.box = Sandbox(self.config)
 
 
 def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits: dict[str, float],
-                    pool: ExecutionPool, on_rows: Callable[[list[dict]], None]) -> None:
-    """Run `samples` through the execution actor pool; `on_rows(rows)` gets each finished batch of results rows.
+                    pool: ExecutionPool, on_rows: Callable[[list[dict], list[str]], None]) -> None:
+    """Run `samples` through the execution actor pool; `on_rows(heads, lines)` gets each finished batch: the rows'
+    heads (HEAD_FIELDS) and the whole rows as JSON text (what `ResultsFile.append` takes).
 
     Needs `raylib.cluster.init_cluster()` first. Rows arrive in completion order, not sample order.
     """
@@ -107,5 +114,7 @@ def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits:
                                            max_concurrent_calls_per_actor=pool.calls_per_actor,
                                            enable_true_multi_threading=pool.calls_per_actor > 1),
     )
-    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-        on_rows([json.loads(row) for row in batch["row"]])
+    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        columns = {field: batch.column(field).to_pylist() for field in (*HEAD_FIELDS, "row")}
+        heads = [dict(zip(HEAD_FIELDS, values)) for values in zip(*(columns[f] for f in HEAD_FIELDS))]
+        on_rows(heads, columns["row"])

@@ -246,6 +246,13 @@ def test_bad_sample_lines_stop_the_job_with_file_and_line_or_are_skipped(ray_clu
     assert "Skipped 3 invalid input lines" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_a_file_with_no_valid_sample_is_an_error_even_when_skipping(tmp_path, capsys):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"task_id": "HumanEval/404", "completion": "x"}\n')
+    rc, _, err = run_job(capsys, "--samples", path, "--output", tmp_path / "out", "--skip-invalid")
+    assert rc == 2 and f"{path}:1: unknown task_id" in err and "error: no valid samples" in err
+
+
 def test_missing_sample_file_and_bad_config_are_clear_errors(ray_cluster, tmp_path, capsys):
     rc, _, err = run_job(capsys, "--samples", tmp_path / "nope.jsonl", "--output", tmp_path / "out")
     assert rc == 2 and f"{tmp_path / 'nope.jsonl'}: file not found" in err
