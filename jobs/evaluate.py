@@ -11,11 +11,13 @@ config.yaml. Re-running with the same output directory evaluates only what is mi
 Exit status: 0 done; 2 bad input or config; 3 some samples could not be evaluated (infrastructure) - re-run.
 """
 
+import concurrent.futures
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,6 +33,9 @@ class TimeLimits(Section):
     factor: float = Field(4.0, ge=1, description="Limit = max(floor, factor x the reference solution's runtime) (EvalPlus: 4).")
     default_s: float = Field(10.0, gt=0, description="Limit for problems without a timed reference solution or dataset limit.")
     from_reference: bool = Field(True, description="Time each problem's reference solution once (cached in reference_times.json).")
+    reference_on: Literal["auto", "driver", "cluster"] = Field(
+        "auto", description="Where references are timed: driver (in this process, while the cluster starts), cluster "
+        "(the execution actor pool), auto (driver for up to 2,000 executions when it has a sandbox, else cluster).")
 
 
 class EvaluateConfig(JobConfig):
@@ -56,38 +61,30 @@ class EvaluateConfig(JobConfig):
         return self
 
 
-def reference_limits(cfg: EvaluateConfig, problems: dict, used: set[str], pool: ExecutionPool) -> tuple[dict, list[str]]:
-    """Per-problem time limits; reference solutions are timed once and the times cached beside the results."""
-    from raylib.evaluation import reference_seconds, time_limit
-    from raylib.execution import execute_samples
-    from raylib.samples import Sample
-    from sandbox.schema import ExecResult
+def reference_times(cfg: EvaluateConfig, problems: dict, used: set[str]) -> tuple[dict[str, float | None], list[str]]:
+    """Cached reference runtimes (reference_times.json beside the results) and the tasks still to time."""
+    path = Path(cfg.output) / "reference_times.json"
+    times = json.loads(path.read_text()) if path.exists() else {}
+    todo = [t for t in sorted(used) if t not in times and problems[t].reference_solution and cfg.time_limits.from_reference]
+    return times, todo
 
-    tl = cfg.time_limits
-    cache_path = Path(cfg.output) / "reference_times.json"
-    times: dict[str, float | None] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    todo = [t for t in used if t not in times and problems[t].reference_solution and tl.from_reference]
+
+def record_reference_times(cfg: EvaluateConfig, times: dict, results: dict) -> list[str]:
+    """Add timed references to `times` and save them; returns a warning per reference that fails its own tests."""
+    from raylib.evaluation import INFRA_STATUS, reference_seconds
+
     warnings = []
-    if todo:
-        print(f"timing {len(todo)} reference solutions ...", flush=True)
-        rows: list[dict] = []
-        limits = {t: max(tl.default_s, problems[t].time_limit_s or 0) for t in todo}
-        execute_samples([Sample(t, -1, problems[t].reference_solution) for t in todo], problems, limits, pool,
-                        lambda heads, lines: rows.extend(map(json.loads, lines)))
-        for row in rows:
-            result = ExecResult.from_dict({k: row[k] for k in ("status", "passed", "duration_s", "error")}
-                                          | {"tests": [dict(index=i, **t) for i, t in enumerate(row["tests"])]})
-            times[row["task_id"]] = reference_seconds(result)
-            if times[row["task_id"]] is None and row["status"] != "sandbox-error":
-                warnings.append(f"{row['task_id']}: reference solution does not pass its tests ({row['status']}: "
-                                f"{row['error'][:100]}); using the default limit")
-            if row["status"] == "sandbox-error":
-                del times[row["task_id"]]  # infrastructure: time it again next run
-        tmp = cache_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(times, indent=1, sort_keys=True))
-        os.replace(tmp, cache_path)
-    limits = {t: time_limit(times.get(t), tl.floor_s, tl.factor, tl.default_s, problems[t].time_limit_s) for t in used}
-    return limits, warnings
+    for task_id, result in results.items():
+        if result.status == INFRA_STATUS:
+            continue  # infrastructure: time it again next run
+        times[task_id] = reference_seconds(result)
+        if times[task_id] is None:
+            warnings.append(f"{task_id}: reference solution does not pass its tests ({result.status}: "
+                            f"{result.error[:100]}); using the default limit")
+    path = Path(cfg.output) / "reference_times.json"
+    path.with_suffix(".tmp").write_text(json.dumps(times, indent=1, sort_keys=True))
+    os.replace(path.with_suffix(".tmp"), path)
+    return warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from raylib.cluster import init_cluster
-    from raylib.evaluation import INFRA_STATUS, ResultsFile
-    from raylib.execution import execute_samples
+    from raylib.evaluation import INFRA_STATUS, ResultsFile, time_limit
+    from raylib.execution import execute_samples, run_references_here, run_references_on_cluster
     from raylib.metrics import summarize
     from raylib.problems import load_problems
     from raylib.report import pass_at_k_table, write_report
@@ -133,11 +130,33 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{cfg.dataset}: {len(problems)} problems; {len(samples)} samples for {len({s.task_id for s in samples})} "
           f"tasks from {cfg.samples}" + (f"; {len(skipped)} invalid lines skipped" if skipped else ""), flush=True)
 
+    # Reference solutions are timed first (limits depend on them): in this process while the cluster starts when
+    # there are few (and this machine has a sandbox), else on the cluster.
+    tl = cfg.time_limits
+    used = {s.task_id for s in samples}
+    times, todo = reference_times(cfg, problems, used)
+    ref_limits = {t: max(tl.default_s, problems[t].time_limit_s or 0) for t in todo}
+    executions = sum(len(getattr(problems[t].tests, "cases", [None])) for t in todo)
+    timing_here = None
+    background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reference-timing")
+    if todo and (tl.reference_on == "driver" or (tl.reference_on == "auto" and executions <= 2000)):
+        print(f"timing {len(todo)} reference solutions in this process ...", flush=True)
+        timing_here = background.submit(run_references_here, problems, todo, ref_limits, cfg.execution)
     lap("load_s")
     init_cluster(cfg.ray_address)
     lap("cluster_s")
-    used = {s.task_id for s in samples}
-    limits, ref_warnings = reference_limits(cfg, problems, used, cfg.execution)
+    results = None
+    if timing_here is not None:
+        try:
+            results = timing_here.result()
+        except Exception as exc:  # noqa: BLE001 - e.g. no sandbox isolation on the driver's machine: use the cluster
+            print(f"warning: timing references in this process failed ({exc}); timing them on the cluster", file=sys.stderr)
+    background.shutdown()
+    if todo and results is None:
+        print(f"timing {len(todo)} reference solutions on the cluster ...", flush=True)
+        results = run_references_on_cluster(problems, todo, ref_limits, cfg.execution)
+    ref_warnings = record_reference_times(cfg, times, results) if todo else []
+    limits = {t: time_limit(times.get(t), tl.floor_s, tl.factor, tl.default_s, problems[t].time_limit_s) for t in used}
     lap("reference_s")
     for line in ref_warnings:
         print(f"warning: {line}", file=sys.stderr)

@@ -24,7 +24,7 @@ from raylib.evaluation import HEAD_FIELDS, build_request, result_row
 from raylib.problems import Problem
 from raylib.samples import Sample
 
-__all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples"]
+__all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples", "run_references_here", "run_references_on_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +118,30 @@ def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits:
         columns = {field: batch.column(field).to_pylist() for field in (*HEAD_FIELDS, "row")}
         heads = [dict(zip(HEAD_FIELDS, values)) for values in zip(*(columns[f] for f in HEAD_FIELDS))]
         on_rows(heads, columns["row"])
+
+
+def run_references_here(problems: dict[str, Problem], task_ids: list[str], limits: dict[str, float],
+                        pool: ExecutionPool) -> dict:
+    """Run the reference solutions of `task_ids` in a sandbox in this process (no Ray): {task_id: ExecResult}.
+
+    For small reference sets this can run while the cluster starts. Raises `sandbox.IsolationError` when this
+    machine has no sandbox isolation.
+    """
+    from sandbox import Sandbox, SandboxConfig
+
+    requests = [build_request(problems[t], problems[t].reference_solution, limits[t], pool.memory_mb) for t in task_ids]
+    with Sandbox(SandboxConfig(**pool.sandbox)) as box:
+        return dict(zip(task_ids, box.run_batch(requests)))
+
+
+def run_references_on_cluster(problems: dict[str, Problem], task_ids: list[str], limits: dict[str, float],
+                              pool: ExecutionPool) -> dict:
+    """The same through the execution actor pool (for large reference sets): {task_id: ExecResult}."""
+    from sandbox.schema import ExecResult, TestVerdict
+
+    rows: list[dict] = []
+    samples = [Sample(t, -1, problems[t].reference_solution) for t in task_ids]
+    execute_samples(samples, problems, limits, pool, lambda heads, lines: rows.extend(map(json.loads, lines)))
+    return {row["task_id"]: ExecResult(status=row["status"], passed=row["passed"], duration_s=row["duration_s"], error=row["error"],
+                                       tests=[TestVerdict(index=i, **t) for i, t in enumerate(row["tests"])])
+            for row in rows}

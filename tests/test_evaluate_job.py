@@ -272,7 +272,8 @@ def test_stdio_problems_get_limits_from_their_reference_runtime(ray_cluster, tmp
         {"task_id": "1000_A. Sum of digits", "solution": "import time\ntime.sleep(5)\n"},
     ])
     rc = evaluate.main(["--dataset", "stdio", "--dataset-path", str(fixtures / "codecontests.jsonl"), "--samples", str(samples),
-                        "--output", str(tmp_path / "out"), "--extract-code", "time_limits.floor_s=0.5"])
+                        "--output", str(tmp_path / "out"), "--extract-code", "time_limits.floor_s=0.5",
+                        "time_limits.reference_on=cluster"])  # the HumanEval runs above time them in the driver
     capsys.readouterr()
     assert rc == 0
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
