@@ -87,13 +87,82 @@ def record_reference_times(cfg: EvaluateConfig, times: dict, results: dict) -> l
     return warnings
 
 
-def main(argv: list[str] | None = None) -> int:
-    cfg = load_config(EvaluateConfig, argv)
+def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used: set[str], lap) -> tuple[dict, list[str]]:
+    """Join/start the cluster and set each used problem's time limit; returns (limits, warnings).
+
+    Limits depend on the reference solutions' runtimes, so those are timed first: in this process while the cluster
+    starts when they are few (and this machine has a sandbox), else on the cluster.
+    """
+    from raylib.cluster import init_cluster
+    from raylib.evaluation import time_limit
+    from raylib.execution import run_references_here, run_references_on_cluster
+
+    tl = cfg.time_limits
+    times, todo = reference_times(cfg, problems, used)
+    ref_limits = {t: max(tl.default_s, problems[t].time_limit_s or 0) for t in todo}
+    executions = sum(len(getattr(problems[t].tests, "cases", [None])) for t in todo)
+    background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reference-timing")
+    timing_here = None
+    if todo and (tl.reference_on == "driver" or (tl.reference_on == "auto" and executions <= 2000)):
+        print(f"timing {len(todo)} reference solutions in this process ...", flush=True)
+        timing_here = background.submit(run_references_here, problems, todo, ref_limits, cfg.execution)
+    lap("load_s")
+    init_cluster(cfg.ray_address)
+    lap("cluster_s")
+    results = None
+    if timing_here is not None:
+        try:
+            results = timing_here.result()
+        except Exception as exc:  # noqa: BLE001 - e.g. no sandbox isolation on the driver's machine: use the cluster
+            print(f"warning: timing references in this process failed ({exc}); timing them on the cluster", file=sys.stderr)
+    background.shutdown()
+    if todo and results is None:
+        print(f"timing {len(todo)} reference solutions on the cluster ...", flush=True)
+        results = run_references_on_cluster(problems, todo, ref_limits, cfg.execution)
+    warnings = record_reference_times(cfg, times, results) if todo else []
+    limits = {t: time_limit(times.get(t), tl.floor_s, tl.factor, tl.default_s, problems[t].time_limit_s) for t in used}
+    lap("reference_s")
+    return limits, warnings
+
+
+def evaluate_pending(cfg: EvaluateConfig, samples: list, problems: dict, limits: dict, store) -> None:
+    """Evaluate every sample `store` (a ResultsFile) does not have yet, with a progress bar; samples whose sandbox
+    failed are retried for up to `infra_retries` more rounds."""
     from tqdm import tqdm
 
-    from raylib.cluster import init_cluster
-    from raylib.evaluation import INFRA_STATUS, ResultsFile, time_limit
-    from raylib.execution import execute_samples, run_references_here, run_references_on_cluster
+    from raylib.evaluation import INFRA_STATUS
+    from raylib.execution import execute_samples
+
+    done = store.done
+    pending = [s for s in samples if store.key_of(s) not in done]
+    if len(pending) < len(samples):
+        print(f"resuming: {len(samples) - len(pending)} of {len(samples)} samples already evaluated in {cfg.output}", flush=True)
+    bar = tqdm(total=len(samples), initial=len(samples) - len(pending), desc="evaluating", unit="sample",
+               dynamic_ncols=True, mininterval=1.0)
+    passed = sum(1 for s in samples if store.rows.get(store.key_of(s), {}).get("passed"))
+
+    def on_rows(rows: list[dict], lines: list[str]) -> None:
+        nonlocal passed
+        written = store.append(rows, lines)
+        good = [r for r in rows if r["status"] != INFRA_STATUS]
+        passed += sum(r["passed"] for r in good)
+        bar.update(min(written, len(good)))
+        bar.set_postfix(passed=passed, refresh=False)
+
+    for round_ in range(cfg.infra_retries + 1):
+        if not pending:
+            break
+        if round_:
+            print(f"retrying {len(pending)} samples whose sandbox failed (round {round_})", flush=True)
+        execute_samples(pending, problems, limits, cfg.execution, on_rows)
+        done = store.done
+        pending = [s for s in pending if store.key_of(s) not in done]
+    bar.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = load_config(EvaluateConfig, argv)
+    from raylib.evaluation import ResultsFile
     from raylib.metrics import summarize
     from raylib.problems import load_problems
     from raylib.report import pass_at_k_table, write_report
@@ -130,62 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{cfg.dataset}: {len(problems)} problems; {len(samples)} samples for {len({s.task_id for s in samples})} "
           f"tasks from {cfg.samples}" + (f"; {len(skipped)} invalid lines skipped" if skipped else ""), flush=True)
 
-    # Reference solutions are timed first (limits depend on them): in this process while the cluster starts when
-    # there are few (and this machine has a sandbox), else on the cluster.
-    tl = cfg.time_limits
-    used = {s.task_id for s in samples}
-    times, todo = reference_times(cfg, problems, used)
-    ref_limits = {t: max(tl.default_s, problems[t].time_limit_s or 0) for t in todo}
-    executions = sum(len(getattr(problems[t].tests, "cases", [None])) for t in todo)
-    timing_here = None
-    background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reference-timing")
-    if todo and (tl.reference_on == "driver" or (tl.reference_on == "auto" and executions <= 2000)):
-        print(f"timing {len(todo)} reference solutions in this process ...", flush=True)
-        timing_here = background.submit(run_references_here, problems, todo, ref_limits, cfg.execution)
-    lap("load_s")
-    init_cluster(cfg.ray_address)
-    lap("cluster_s")
-    results = None
-    if timing_here is not None:
-        try:
-            results = timing_here.result()
-        except Exception as exc:  # noqa: BLE001 - e.g. no sandbox isolation on the driver's machine: use the cluster
-            print(f"warning: timing references in this process failed ({exc}); timing them on the cluster", file=sys.stderr)
-    background.shutdown()
-    if todo and results is None:
-        print(f"timing {len(todo)} reference solutions on the cluster ...", flush=True)
-        results = run_references_on_cluster(problems, todo, ref_limits, cfg.execution)
-    ref_warnings = record_reference_times(cfg, times, results) if todo else []
-    limits = {t: time_limit(times.get(t), tl.floor_s, tl.factor, tl.default_s, problems[t].time_limit_s) for t in used}
-    lap("reference_s")
+    limits, ref_warnings = start_cluster_and_time_references(cfg, problems, {s.task_id for s in samples}, lap)
     for line in ref_warnings:
         print(f"warning: {line}", file=sys.stderr)
-
     store = ResultsFile(output / "results.jsonl")
-    done = store.done
-    pending = [s for s in samples if store.key_of(s) not in done]
-    if len(pending) < len(samples):
-        print(f"resuming: {len(samples) - len(pending)} of {len(samples)} samples already evaluated in {output}", flush=True)
-    bar = tqdm(total=len(samples), initial=len(samples) - len(pending), desc="evaluating", unit="sample",
-               dynamic_ncols=True, mininterval=1.0)
-    passed = [sum(1 for s in samples if store.rows.get(store.key_of(s), {}).get("passed"))]
-
-    def on_rows(rows: list[dict], lines: list[str]) -> None:
-        written = store.append(rows, lines)
-        good = [r for r in rows if r["status"] != INFRA_STATUS]
-        passed[0] += sum(r["passed"] for r in good)
-        bar.update(min(written, len(good)))
-        bar.set_postfix(passed=passed[0], refresh=False)
-
-    for round_ in range(cfg.infra_retries + 1):
-        if not pending:
-            break
-        if round_:
-            print(f"retrying {len(pending)} samples whose sandbox failed (round {round_})", flush=True)
-        execute_samples(pending, problems, limits, cfg.execution, on_rows)
-        done = store.done
-        pending = [s for s in pending if store.key_of(s) not in done]
-    bar.close()
+    evaluate_pending(cfg, samples, problems, limits, store)
     lap("evaluate_s")
 
     rows = store.finalize(samples, {t: i for i, t in enumerate(problems)})

@@ -474,3 +474,21 @@ def test_a_worker_killed_from_outside_is_replaced_and_the_request_retried():
         os.killpg(box._workers[0].proc.pid, signal.SIGKILL)  # the whole bwrap process group: worker gone
         result = box.run(ExecRequest(language="python", code="print(2)"))
         assert result.status == "passed" and result.stdout == "2\n"  # retried on the restarted worker
+
+
+def test_pools_without_uid_base_claim_distinct_uid_ranges_and_release_them():
+    first, second = Sandbox(SandboxConfig(workers=1)), Sandbox(SandboxConfig(workers=1))
+    try:
+        assert first.config.uid_base != second.config.uid_base
+        assert abs(first.config.uid_base - second.config.uid_base) >= 256  # whole ranges, not neighbouring uids
+        freed = second.config.uid_base
+    finally:
+        first.close()
+        second.close()
+    # A range is free again once its pool is closed (or its process died): the lowest free one is claimed first.
+    third = Sandbox(SandboxConfig(workers=1))
+    try:
+        assert third.config.uid_base <= freed
+        assert third.run(ExecRequest(language="python", code="import os\nprint(os.getuid())")).stdout.strip() == str(third.config.uid_base)
+    finally:
+        third.close()
