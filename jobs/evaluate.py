@@ -87,6 +87,30 @@ def record_reference_times(cfg: EvaluateConfig, times: dict, results: dict) -> l
     return warnings
 
 
+def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
+    """An output directory holds the results of one problem set under one set of settings: a re-run with another
+    (say HumanEval+ after HumanEval: the same task ids, other tests) must not reuse them. Returns what differs, or
+    None (and records this run's identity in OUTPUT/evaluation_identity.json)."""
+    from raylib.samples import program_sha
+
+    identity = {
+        "dataset": cfg.dataset,
+        "problems_sha": program_sha("".join(p.model_dump_json() for p in problems.values())),
+        "time_limits": cfg.time_limits.model_dump(exclude={"reference_on"}),
+        "extract_code": cfg.extract_code,
+        "memory_mb": cfg.execution.memory_mb,
+    }
+    path = Path(cfg.output) / "evaluation_identity.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        changed = [k for k in identity if before.get(k) != identity[k]]
+        if changed:
+            return ", ".join(changed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(identity, indent=1))
+    return None
+
+
 def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used: set[str], lap) -> tuple[dict, list[str]]:
     """Join/start the cluster and set each used problem's time limit; returns (limits, warnings).
 
@@ -195,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: ... and {len(skipped) - 20} more (all listed in summary.json)", file=sys.stderr)
     if not samples:
         print(f"error: no valid samples in {cfg.samples} ({len(skipped)} invalid lines skipped)", file=sys.stderr)
+        return 2
+    changed = check_output_matches(cfg, problems)
+    if changed:
+        print(f"error: {output} holds results evaluated with other problems or settings (changed: {changed}); "
+              "use a new --output, or delete it to start over", file=sys.stderr)
         return 2
     print(f"{cfg.dataset}: {len(problems)} problems; {len(samples)} samples for {len({s.task_id for s in samples})} "
           f"tasks from {cfg.samples}" + (f"; {len(skipped)} invalid lines skipped" if skipped else ""), flush=True)

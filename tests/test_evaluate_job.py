@@ -253,6 +253,20 @@ def test_a_file_with_no_valid_sample_is_an_error_even_when_skipping(tmp_path, ca
     assert rc == 2 and f"{path}:1: unknown task_id" in err and "error: no valid samples" in err
 
 
+def test_an_output_directory_is_not_reused_for_other_problems_or_settings(ray_cluster, tmp_path, capsys):
+    fixtures = REPO / "tests" / "fixtures"
+    samples = write_samples(tmp_path / "s.jsonl", [{"task_id": "HumanEval/53", "completion": "    return (x + y) % 10**9\n"}])
+    common = ["--samples", str(samples), "--output", str(tmp_path / "out")]
+    assert evaluate.main(["--dataset", "humaneval", *common]) == 0
+    passed = json.loads((tmp_path / "out" / "summary.json").read_text())["pass@1"]
+    # HumanEval+ has the same task id, and tests this program fails: the HumanEval verdict must not be reused
+    rc = evaluate.main(["--dataset", "humaneval+", "--dataset-path", str(fixtures / "HumanEvalPlus.jsonl"), *common])
+    _, err = capsys.readouterr()
+    assert (passed, rc) == (1.0, 2) and "changed: dataset, problems_sha" in err
+    rc = evaluate.main(["--dataset", "humaneval", *common, "time_limits.floor_s=2"])
+    assert rc == 2 and "changed: time_limits" in capsys.readouterr()[1]
+
+
 def test_missing_sample_file_and_bad_config_are_clear_errors(ray_cluster, tmp_path, capsys):
     rc, _, err = run_job(capsys, "--samples", tmp_path / "nope.jsonl", "--output", tmp_path / "out")
     assert rc == 2 and f"{tmp_path / 'nope.jsonl'}: file not found" in err
