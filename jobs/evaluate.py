@@ -87,6 +87,10 @@ def record_reference_times(cfg: EvaluateConfig, times: dict, results: dict) -> l
     return warnings
 
 
+class InfrastructureError(RuntimeError):
+    """The sandbox infrastructure failed in a way retries did not cure (exit status 3)."""
+
+
 def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
     """An output directory holds the results of one problem set under one set of settings: a re-run with another
     (say HumanEval+ after HumanEval: the same task ids, other tests) must not reuse them. Returns what differs, or
@@ -118,7 +122,7 @@ def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used:
     starts when they are few (and this machine has a sandbox), else on the cluster.
     """
     from raylib.cluster import init_cluster
-    from raylib.evaluation import time_limit
+    from raylib.evaluation import INFRA_STATUS, time_limit
     from raylib.execution import run_references_here, run_references_on_cluster
 
     tl = cfg.time_limits
@@ -143,6 +147,16 @@ def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used:
     if todo and results is None:
         print(f"timing {len(todo)} reference solutions on the cluster ...", flush=True)
         results = run_references_on_cluster(problems, todo, ref_limits, cfg.execution)
+    for _ in range(cfg.infra_retries):  # a reference whose sandbox failed has no time: never guess its limit
+        broken = [t for t, r in (results or {}).items() if r.status == INFRA_STATUS]
+        if not broken:
+            break
+        print(f"timing {len(broken)} reference solutions again (their sandbox failed)", flush=True)
+        results.update(run_references_on_cluster(problems, broken, ref_limits, cfg.execution))
+    broken = [t for t, r in (results or {}).items() if r.status == INFRA_STATUS]
+    if broken:
+        raise InfrastructureError(f"the sandbox failed while timing the reference solutions of {len(broken)} tasks "
+                                  f"(e.g. {broken[0]}: {results[broken[0]].error[:200]}); nothing was evaluated - re-run")
     warnings = record_reference_times(cfg, times, results) if todo else []
     limits = {t: time_limit(times.get(t), tl.floor_s, tl.factor, tl.default_s, problems[t].time_limit_s) for t in used}
     lap("reference_s")
@@ -193,7 +207,6 @@ def main(argv: list[str] | None = None) -> int:
     from raylib.samples import read_samples
 
     output = Path(cfg.output)
-    log_config(cfg, output)
     started = time.time()
     timings: dict[str, float] = {}  # seconds per stage, in summary.json
     stage_start = [started]
@@ -208,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         samples, skipped = read_samples(cfg.samples, problems, extract=cfg.extract_code, skip_invalid=cfg.skip_invalid)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
-        if not cfg.skip_invalid and err.line:
+        if not cfg.skip_invalid and err.line and Path(err.path) == Path(cfg.samples):
             print("(use --skip-invalid to skip invalid sample lines and go on)", file=sys.stderr)
         return 2
     for line in load_warnings[:20]:
@@ -225,10 +238,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {output} holds results evaluated with other problems or settings (changed: {changed}); "
               "use a new --output, or delete it to start over", file=sys.stderr)
         return 2
+    log_config(cfg, output)  # only now: a refused run must not overwrite the config of the results there
     print(f"{cfg.dataset}: {len(problems)} problems; {len(samples)} samples for {len({s.task_id for s in samples})} "
           f"tasks from {cfg.samples}" + (f"; {len(skipped)} invalid lines skipped" if skipped else ""), flush=True)
 
-    limits, ref_warnings = start_cluster_and_time_references(cfg, problems, {s.task_id for s in samples}, lap)
+    try:
+        limits, ref_warnings = start_cluster_and_time_references(cfg, problems, {s.task_id for s in samples}, lap)
+    except InfrastructureError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
     for line in ref_warnings:
         print(f"warning: {line}", file=sys.stderr)
     store = ResultsFile(output / "results.jsonl")
@@ -236,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     lap("evaluate_s")
 
     rows = store.finalize(samples, {t: i for i, t in enumerate(problems)})
+    if store.stale_rows:
+        print(f"warning: {store.stale_rows} results in {output} belong to samples no longer in {cfg.samples}; "
+              "moved to results.stale.jsonl", file=sys.stderr)
     summary = summarize(rows, problems)
     summary.update(dataset=cfg.dataset, samples_file=str(cfg.samples), wall_time_s=round(time.time() - started, 2),
                    skipped_input=[str(e) for e in skipped], load_warnings=load_warnings, reference_warnings=ref_warnings,

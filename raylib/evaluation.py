@@ -87,6 +87,7 @@ class ResultsFile:
         self.rows: dict[tuple, dict] = {}  # key -> head
         self._lines: dict[tuple, str] = {}  # key -> the row's JSON text
         self._done: set[tuple] = set()
+        self.stale_rows = 0  # rows `finalize` moved to results.stale.jsonl
         if self.path.exists():
             self._read_back()
         self._file = open(self.path, "a", encoding="utf-8")
@@ -94,7 +95,7 @@ class ResultsFile:
     def _read_back(self) -> None:
         data = self.path.read_bytes()
         good = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
-        for line in data[:good].decode("utf-8").splitlines():
+        for line in data[:good].decode("utf-8").split("\n")[:-1]:  # not splitlines(): rows may hold U+2028
             try:
                 row = json.loads(line)
                 head = {f: row[f] for f in HEAD_FIELDS}
@@ -143,10 +144,18 @@ class ResultsFile:
 
     def finalize(self, samples: list[Sample], problem_order: dict[str, int]) -> list[dict]:
         """Rewrite the file with exactly one row per sample that has one, in (problem, sample_id) order; returns
-        their heads (HEAD_FIELDS) in that order."""
+        their heads (HEAD_FIELDS) in that order. Rows of samples not in `samples` (the sample file changed) move to
+        results.stale.jsonl beside it, never deleted."""
         self._file.close()
         ordered = sorted(samples, key=lambda s: (problem_order.get(s.task_id, 1 << 30), s.task_id, s.sample_id))
         keys = [k for k in map(self.key_of, ordered) if k in self.rows]
+        stale = self.rows.keys() - set(keys)
+        self.stale_rows = len(stale)
+        if stale:
+            with open(self.path.with_name(self.path.stem + ".stale.jsonl"), "a", encoding="utf-8") as f:
+                f.write("".join(self._lines[k] + "\n" for k in sorted(stale, key=str)))
+                f.flush()
+                os.fsync(f.fileno())
         tmp = self.path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             f.write("".join(self._lines[k] + "\n" for k in keys))

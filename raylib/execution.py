@@ -58,15 +58,20 @@ class ExecuteSamples:
     def __call__(self, batch: dict) -> dict:
         from sandbox.schema import sandbox_error
 
+        from sandbox.schema import ExecResult
+
         samples = [Sample(str(t), int(i), str(p)) for t, i, p in zip(batch["task_id"], batch["sample_id"], batch["program"])]
-        requests = [build_request(self.problems[s.task_id], s.program, self.limits[s.task_id], self.memory_mb) for s in samples]
+        runnable = [s for s in samples if s.program.strip()]
+        requests = [build_request(self.problems[s.task_id], s.program, self.limits[s.task_id], self.memory_mb) for s in runnable]
         box = self.box
         try:
-            results = box.run_batch(requests)
+            ran = dict(zip(map(id, runnable), box.run_batch(requests)))
         except RuntimeError as exc:  # every worker of the pool died: rebuild it; the batch is retried by the caller
             log.warning("sandbox pool broke (%s); restarting it", exc)
             self._restart(box)
-            results = [sandbox_error(f"sandbox pool broke: {exc}") for _ in requests]
+            ran = {id(s): sandbox_error(f"sandbox pool broke: {exc}") for s in runnable}
+        empty = ExecResult(status="failed", passed=False, error="the program is empty")
+        results = [ran.get(id(s), empty) for s in samples]
         rows = [result_row(s, r, self.limits[s.task_id]) for s, r in zip(samples, results)]
         return {**{field: [row[field] for row in rows] for field in HEAD_FIELDS},
                 "row": [json.dumps(row, ensure_ascii=False) for row in rows]}

@@ -75,7 +75,8 @@ class Problem(BaseModel):
 
 
 def read_records(path: str | Path, bad_lines: list[DataError] | None = None) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, JSON object) from a .jsonl, .jsonl.gz or .json (a list) file; blank lines are skipped.
+    """Yield (line number, JSON object) from a .jsonl or .json (a list) file, optionally gzipped; blank lines are
+    skipped and a UTF-8 byte-order mark is allowed.
 
     Args:
         bad_lines: when given, a malformed line is appended to it as a `DataError` and skipped instead of raised.
@@ -85,11 +86,14 @@ def read_records(path: str | Path, bad_lines: list[DataError] | None = None) -> 
         raise DataError(path, 0, "file not found")
     if path.is_dir():
         raise DataError(path, 0, "is a directory, expected a .jsonl/.jsonl.gz/.json file")
-    opener = gzip.open if path.suffix == ".gz" else open
+    suffixes = path.suffixes
+    gzipped = bool(suffixes) and suffixes[-1] == ".gz"
+    is_list = (suffixes[-2:] == [".json", ".gz"]) if gzipped else path.suffix == ".json"
+    opener = gzip.open if gzipped else open
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            if path.suffix == ".json":
-                data = json.load(f)
+        with opener(path, "rb") as f:
+            if is_list:
+                data = json.loads(f.read().decode("utf-8-sig"))
                 if not isinstance(data, list):
                     raise DataError(path, 0, f"expected a JSON list of objects, got {type(data).__name__}")
                 numbered = ((i, row, None) for i, row in enumerate(data, 1))
@@ -106,12 +110,17 @@ def read_records(path: str | Path, bad_lines: list[DataError] | None = None) -> 
                     bad_lines.append(DataError(path, number, error))
     except DataError:
         raise
-    except (UnicodeDecodeError, OSError, EOFError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
         raise DataError(path, 0, f"cannot read: {exc}") from None
 
 
 def _parse_lines(lines) -> Iterator[tuple[int, Any, str | None]]:
-    for number, line in enumerate(lines, 1):
+    for number, raw in enumerate(lines, 1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, None, f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at column {exc.start + 1})"
+            continue
         if not line.strip():
             continue
         try:
@@ -141,7 +150,7 @@ def _mbpp_prompt(text: str, first_test: str) -> str:
 
 
 def _mbpp_google_row(row: dict) -> Problem:
-    tests = list(row["test_list"]) + list(row.get("challenge_test_list") or [])
+    tests = list(row["test_list"])  # not challenge_test_list: standard MBPP scoring leaves it out
     prompt = _mbpp_prompt(row["text"], tests[0] if tests else "")
     return Problem(task_id=f"Mbpp/{row['task_id']}", prompt=prompt, completion_prefix=prompt,
                    reference_solution=row["code"], source="mbpp",
@@ -150,20 +159,22 @@ def _mbpp_google_row(row: dict) -> Problem:
 
 _PLUS_CHECK = '''
 import copy as _copy
-import math as _math
 
 # The reference runs in a namespace of its own: defined here, its names would collide with the program's.
 _reference_namespace = {{"__name__": "reference"}}
 exec(compile({reference!r}, "<reference>", "exec"), _reference_namespace)
 _reference = _reference_namespace[{entry_point!r}]
 _ATOL = {atol!r}
+inf, nan = float("inf"), float("nan")  # how repr() writes the JSON Infinity/NaN of evalplus inputs
 _INPUTS = {inputs}
 
 
 def _close(got, expected, atol):
-    # evalplus's rule: floats match within atol (at least 1e-6), everything else exactly
+    # evalplus's rule (np.testing.assert_allclose): floats within rtol 1e-7 plus atol (1e-6 when the task has none)
     if type(expected) is float or (type(got) is float and type(expected) is int):
-        return type(got) in (int, float) and (got == expected or _math.isclose(got, expected, rel_tol=0, abs_tol=max(atol, 1e-6)))
+        if type(got) not in (int, float):
+            return False
+        return got == expected or abs(got - expected) <= (atol or 1e-6) + 1e-7 * abs(expected) or (got != got and expected != expected)
     if type(expected) in (list, tuple) and type(got) is type(expected) and len(got) == len(expected):
         return all(_close(g, e, atol) for g, e in zip(got, expected))
     return got == expected

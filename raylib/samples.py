@@ -145,8 +145,11 @@ def read_samples(path: str | Path, problems: dict[str, Problem], *, extract: boo
 
     for line, row in read_records(path, bad if skip_invalid else None):
         task_id = row.get("task_id")
-        if not isinstance(task_id, str) or not task_id:
-            invalid(line, f"sample has no task_id (string) field (fields: {sorted(row)[:10]})")
+        if task_id is None:
+            invalid(line, f"sample has no task_id field (fields: {sorted(row)[:10]})")
+            continue
+        if not isinstance(task_id, str):
+            invalid(line, f"task_id must be a string like {next(iter(problems))!r}, got {type(task_id).__name__} {task_id!r}")
             continue
         problem = problems.get(task_id)
         if problem is None:
@@ -162,13 +165,16 @@ def read_samples(path: str | Path, problems: dict[str, Problem], *, extract: boo
             field = "solution" if solution is not None else "completion"
             invalid(line, f"sample for {task_id}: '{field}' must be a string, got {type(text).__name__}")
             continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate (JSON "\\ud800"): no program can be written from it
+            field = "solution" if solution is not None else "completion"
+            invalid(line, f"sample for {task_id}: '{field}' is not valid Unicode ({exc.reason} at character {exc.start})")
+            continue
         program = assemble_program(problem, completion if solution is None else None, solution, extract)
         sample_id = per_task.get(task_id, 0)
         per_task[task_id] = sample_id + 1
-        if not program.strip():
-            invalid(line, f"sample for {task_id}: the program is empty")
-            continue
-        samples.append(Sample(task_id, sample_id, program, line))
+        samples.append(Sample(task_id, sample_id, program, line))  # an empty program is a sample that fails
     if not samples and not bad:
         raise DataError(path, 0, "no samples in the file")
     return samples, bad

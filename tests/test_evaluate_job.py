@@ -234,7 +234,8 @@ def test_bad_sample_lines_stop_the_job_with_file_and_line_or_are_skipped(ray_clu
                     '{"task_id": "HumanEval/0", "completion": \n'
                     '{"task_id": "HumanEval/404", "completion": "x"}\n'
                     '{"task_id": "HumanEval/1"}\n'
-                    '{"task_id": "HumanEval/2", "completion": "    return number % 1.0\\n"}\n')
+                    '{"task_id": "HumanEval/2", "completion": "    return number % 1.0\\n"}\n'
+                    '{"task_id": "HumanEval/3", "solution": ""}\n')  # an empty answer: a sample that fails
     rc, _, err = run_job(capsys, "--samples", path, "--output", tmp_path / "out")
     assert rc == 2 and f"error: {path}:2: malformed JSON" in err and "--skip-invalid" in err
     assert not (tmp_path / "out" / "results.jsonl").exists()
@@ -242,7 +243,9 @@ def test_bad_sample_lines_stop_the_job_with_file_and_line_or_are_skipped(ray_clu
     assert rc == 0
     assert f"{path}:3: unknown task_id 'HumanEval/404'" in err and f"{path}:4: sample for HumanEval/1 has neither" in err
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert len(summary["skipped_input"]) == 3 and summary["samples"] == 2 and summary["pass@1"] == 0.5
+    assert len(summary["skipped_input"]) == 3 and summary["samples"] == 3 and summary["pass@1"] == pytest.approx(1 / 3)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert (rows[-1]["task_id"], rows[-1]["status"], rows[-1]["error"]) == ("HumanEval/3", "failed", "the program is empty")
     assert "Skipped 3 invalid input lines" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -265,6 +268,24 @@ def test_an_output_directory_is_not_reused_for_other_problems_or_settings(ray_cl
     assert (passed, rc) == (1.0, 2) and "changed: dataset, problems_sha" in err
     rc = evaluate.main(["--dataset", "humaneval", *common, "time_limits.floor_s=2"])
     assert rc == 2 and "changed: time_limits" in capsys.readouterr()[1]
+
+
+def test_a_reference_whose_sandbox_failed_is_timed_again_never_given_a_guessed_limit(ray_cluster, problems, tmp_path, monkeypatch):
+    import raylib.execution
+    from sandbox.schema import sandbox_error
+
+    cfg = evaluate.EvaluateConfig(samples="unused.jsonl", output=str(tmp_path))
+    used = {"HumanEval/0", "HumanEval/1"}
+    broken_here = lambda problems, task_ids, limits, pool: {t: sandbox_error("worker died") for t in task_ids}  # noqa: E731
+    monkeypatch.setattr(raylib.execution, "run_references_here", broken_here)
+    limits, _ = evaluate.start_cluster_and_time_references(cfg, problems, used, lambda name: None)
+    assert limits == {"HumanEval/0": 1.0, "HumanEval/1": 1.0}  # timed again on the cluster: max(1 s, 4 x ~0.1 ms)
+    times = json.loads((tmp_path / "reference_times.json").read_text())
+    assert set(times) == used and all(0 < t < 0.25 for t in times.values())
+
+    monkeypatch.setattr(raylib.execution, "run_references_on_cluster", broken_here)
+    with pytest.raises(evaluate.InfrastructureError, match="timing the reference solutions of 1 tasks"):
+        evaluate.start_cluster_and_time_references(cfg, problems, used | {"HumanEval/2"}, lambda name: None)
 
 
 def test_missing_sample_file_and_bad_config_are_clear_errors(ray_cluster, tmp_path, capsys):

@@ -53,4 +53,14 @@ def test_a_changed_program_is_evaluated_again(tmp_path):
     store = ResultsFile(tmp_path / "results.jsonl")
     assert store.key_of(new) not in store.done
     store.append([row(new, "failed")])
-    assert [r["program_sha"] for r in store.finalize([new], {"t/0": 0})] == [new.sha]  # the stale row is dropped
+    assert [r["program_sha"] for r in store.finalize([new], {"t/0": 0})] == [new.sha]
+    stale = (tmp_path / "results.stale.jsonl").read_text().splitlines()  # kept aside, never deleted
+    assert store.stale_rows == 1 and [json.loads(line)["program_sha"] for line in stale] == [old.sha]
+
+
+def test_rows_holding_line_separator_characters_survive_a_reopen(tmp_path):
+    sample = Sample("t/0", 0, "print('a\u2028b\x85c')")  # str.splitlines() would cut these rows apart
+    store = ResultsFile(tmp_path / "results.jsonl")
+    store.append([{**row(sample, "passed"), "program": sample.program}])
+    store.close()
+    assert ResultsFile(tmp_path / "results.jsonl").done == {store.key_of(sample)}

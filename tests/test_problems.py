@@ -51,7 +51,7 @@ def test_mbpp_google_format_uses_test_list_and_an_evalplus_style_prompt(box):
     assert not broken.passed and [t.passed for t in broken.tests] == [True, False, False]
 
 
-def test_mbpp_plus_checks_base_and_plus_inputs_against_the_canonical_solution(box):
+def test_mbpp_plus_checks_base_and_plus_inputs_against_the_canonical_solution(box, tmp_path):
     problems = load_problems("mbpp+", FIXTURES / "MbppPlus.jsonl")
     assert all(r.passed for r in run_all(box, problems, references(problems)).values())
     # Right on the base inputs, wrong on the plus input [[], [1]] (returns None for empty input): MBPP passes, MBPP+ fails.
@@ -64,6 +64,16 @@ def test_mbpp_plus_checks_base_and_plus_inputs_against_the_canonical_solution(bo
     wrong = "def circle_area(r):\n    return 3.14 * r * r\n"
     verdicts = run_all(box, problems, {"Mbpp/4": close})["Mbpp/4"].passed, run_all(box, problems, {"Mbpp/4": wrong})["Mbpp/4"].passed
     assert verdicts == (True, False)
+    # evalplus compares floats with a relative tolerance too (assert_allclose rtol 1e-7): large results differing in
+    # the last bit pass; and inputs written as JSON Infinity reach the reference and the program as float('inf')
+    rows = [json.loads(line) for line in (FIXTURES / "MbppPlus.jsonl").read_text().splitlines()]
+    rows[1]["plus_input"] = [[123456.789], [float("inf")]]
+    path = tmp_path / "MbppPlus.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plus = load_problems("mbpp+", path)
+    reordered = "import math\ndef circle_area(r):\n    return r * r * math.pi\n"  # pi*r*r vs r*r*pi: last bit differs
+    assert run_all(box, plus, references(plus))["Mbpp/4"].passed
+    assert run_all(box, plus, {"Mbpp/4": reordered})["Mbpp/4"].passed
 
 
 def test_humaneval_plus_adds_plus_inputs_to_the_prompt_plus_body_reference(box):
@@ -139,6 +149,18 @@ def test_bad_problem_files_name_file_line_and_problem(tmp_path, content, message
     path.write_text(content)
     with pytest.raises(DataError, match=message):
         load_problems("jsonl" if "jsonl row" in message else "mbpp", path)
+
+
+def test_byte_order_marks_gzipped_json_lists_and_bad_utf8_lines(tmp_path):
+    rows = (FIXTURES / "mbpp.jsonl").read_text().splitlines()
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode() + b"\r\n")  # saved on Windows
+    assert list(load_problems("mbpp", tmp_path / "bom.jsonl")) == ["Mbpp/2", "Mbpp/3"]
+    with gzip.open(tmp_path / "mbpp.json.gz", "wt") as f:
+        f.write(json.dumps([json.loads(r) for r in rows]))
+    assert list(load_problems("mbpp", tmp_path / "mbpp.json.gz")) == ["Mbpp/2", "Mbpp/3"]
+    (tmp_path / "bad.jsonl").write_bytes(rows[0].encode() + b"\n" + b'{"task_id": 3, "text": "\xff"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: not UTF-8 text \(byte 0xff at column 25\)"):
+        load_problems("mbpp", tmp_path / "bad.jsonl")
 
 
 def test_missing_problem_file_and_duplicate_ids_are_reported(tmp_path):

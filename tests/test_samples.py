@@ -41,7 +41,8 @@ def test_completion_is_appended_to_the_prompt_and_solution_is_the_whole_program(
     ('{"task_id": "HumanEval/3"}', r"s.jsonl:2: sample for HumanEval/3 has neither 'completion' nor 'solution'"),
     ('{"completion": "x"}', r"s.jsonl:2: sample has no task_id"),
     ('{"task_id": "HumanEval/3", "completion": 5}', r"s.jsonl:2: sample for HumanEval/3: 'completion' must be a string"),
-    ('{"task_id": "HumanEval/3", "solution": "  \\n"}', r"s.jsonl:2: sample for HumanEval/3: the program is empty"),
+    ('{"task_id": 0, "completion": "x"}', r"s.jsonl:2: task_id must be a string like 'HumanEval/0', got int 0"),
+    ('{"task_id": "HumanEval/3", "solution": "caf\\ud800"}', r"s.jsonl:2: sample for HumanEval/3: 'solution' is not valid Unicode"),
 ])
 def test_each_bad_line_is_one_error_naming_file_line_and_problem(tmp_path, problems, line, message):
     path = write_lines(tmp_path / "s.jsonl", ['{"task_id": "HumanEval/0", "completion": "    return 1\\n"}', line,
@@ -51,6 +52,12 @@ def test_each_bad_line_is_one_error_naming_file_line_and_problem(tmp_path, probl
     samples, skipped = read_samples(path, problems, skip_invalid=True)
     assert [s.task_id for s in samples] == ["HumanEval/0", "HumanEval/2"]
     assert len(skipped) == 1 and skipped[0].line == 2 and skipped[0].path == str(path)
+
+
+def test_an_empty_answer_is_a_sample_that_will_fail_not_an_invalid_line(tmp_path, problems):
+    path = write_lines(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "solution": ""}, {"task_id": "HumanEval/0", "completion": ""}])
+    samples, skipped = read_samples(path, problems)
+    assert skipped == [] and [(s.sample_id, s.program) for s in samples] == [(0, ""), (1, problems["HumanEval/0"].prompt)]
 
 
 def test_missing_and_empty_sample_files_are_errors(tmp_path, problems):
