@@ -36,8 +36,18 @@ def pass_at_ks(counts: dict[str, tuple[int, int]], ks: Iterable[int] | None = No
     if not counts:
         return {}
     n_min = min(n for n, _ in counts.values())
-    ks = range(1, n_min + 1) if ks is None else [k for k in ks if 1 <= k <= n_min]
-    return {k: sum(pass_at_k(n, c, k) for n, c in counts.values()) / len(counts) for k in ks}
+    ks = list(range(1, n_min + 1)) if ks is None else [k for k in ks if 1 <= k <= n_min]
+    if not ks:
+        return {}
+    top = max(ks)
+    totals = [0.0] * (top + 1)
+    for n, c in counts.values():
+        # every k at once: C(n-c, k) / C(n, k) = prod_{i<k} (n-c-i) / (n-i), one factor more per k (O(n), not O(n^2))
+        miss = 1.0
+        for k in range(1, top + 1):
+            miss *= max(n - c - k + 1, 0) / (n - k + 1)
+            totals[k] += 1.0 - miss
+    return {k: totals[k] / len(counts) for k in ks}
 
 
 def _group(counts: dict[str, tuple[int, int]]) -> dict:

@@ -26,6 +26,7 @@ gc, /proc/self/mem) to learn the run key and fake the channel, or that patches s
 from __future__ import annotations
 
 import builtins
+import collections
 import io
 import os
 import sys
@@ -61,6 +62,52 @@ class UntrustedReturn(BaseException):
     """A function under test returned something other than plain data."""
 
 
+# Subclasses of the plain types count as their plain base when nothing between them and it changes how they compare,
+# hash or give up their contents: namedtuples, and the stdlib's Counter/OrderedDict/defaultdict as they were before
+# the program ran. Correct HumanEval solutions return them, and the openai harness accepts them.
+_NT_PROBE = collections.namedtuple("_NT_PROBE", "a")
+_NAMEDTUPLE_CODES = frozenset(f.__code__ for f in (
+    vars(_NT_PROBE)["__repr__"], vars(_NT_PROBE)["_asdict"], vars(_NT_PROBE)["__getnewargs__"],
+    vars(_NT_PROBE)["_replace"], vars(_NT_PROBE)["_make"].__func__))
+_TUPLEGETTER = _type(vars(_NT_PROBE)["a"])  # a namedtuple field: reads a tuple slot, in C
+_CONSTRUCTION_ONLY = frozenset({  # class attributes that only matter while an instance is made, or not at all
+    "__new__", "__init__", "__module__", "__qualname__", "__doc__", "__slots__", "__dict__", "__weakref__",
+    "__match_args__", "_fields", "_field_defaults", "__annotations__", "__orig_bases__", "__parameters__",
+    "__firstlineno__", "__static_attributes__"})
+_TRUSTED_CLASSES = {cls: dict(vars(cls)) for cls in (collections.Counter, collections.OrderedDict, collections.defaultdict)}
+
+
+def _unchanged_namedtuple_member(value) -> bool:
+    t = _type(value)
+    if t is _TUPLEGETTER:
+        return True
+    function = value.__func__ if t is classmethod else value
+    return _type(function) is _FunctionType and function.__code__ in _NAMEDTUPLE_CODES
+
+
+def _plain_base(t: type):
+    """The plain type instances of `t` behave as (see above), or None."""
+    if _type(t) is not type:  # a metaclass could fake the MRO or attribute lookups
+        return None
+    mro = t.__mro__
+    for position, cls in enumerate(mro):
+        if cls in _PLAIN_SCALARS or cls in _PLAIN_CONTAINERS:
+            break
+    else:
+        return None
+    for between in mro[:position]:
+        names = vars(between)
+        snapshot = _TRUSTED_CLASSES.get(between)
+        if snapshot is not None:
+            if len(names) != len(snapshot) or any(snapshot.get(k, _WITHHELD) is not v for k, v in names.items()):
+                return None  # the program patched Counter (say, its __eq__)
+            continue
+        for name, value in names.items():
+            if name not in _CONSTRUCTION_ONLY and not _unchanged_namedtuple_member(value):
+                return None
+    return cls
+
+
 def _is_plain(value) -> str:
     """'' if `value` is plain data, else the name of the first offending type."""
     stack, seen, count = [value], set(), 0
@@ -70,18 +117,23 @@ def _is_plain(value) -> str:
         if t in _PLAIN_SCALARS:
             continue
         if t not in _PLAIN_CONTAINERS:
-            return f"{t.__module__}.{t.__qualname__}"
+            base = _plain_base(t)
+            if base is None:
+                return f"{t.__module__}.{t.__qualname__}"
+            if base in _PLAIN_SCALARS:
+                continue
+            t = base
         if _id(item) in seen:
             continue
         seen.add(_id(item))
-        count += len(item)
+        count += t.__len__(item)
         if count > _MAX_ITEMS:
             return "container-too-large"
-        if t is dict:
-            stack.extend(item.keys())
-            stack.extend(item.values())
+        if t is dict:  # the base type's own methods: a subclass's cannot answer for them
+            stack.extend(dict.keys(item))
+            stack.extend(dict.values(item))
         else:
-            stack.extend(item)
+            stack.extend(t.__iter__(item))
     return ""
 
 

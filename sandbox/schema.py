@@ -57,8 +57,9 @@ class FunctionTests(_Strict):
     strict_return_types: bool = Field(
         True,
         description="Python: values returned by the program's functions to the tests must be plain data "
-        "(None/bool/int/float/complex/str/bytes and lists/tuples/dicts/sets of them); anything else fails the "
-        "test. This defeats objects whose __eq__ always answers True.",
+        "(None/bool/int/float/complex/str/bytes and lists/tuples/dicts/sets of them, or subclasses that change none "
+        "of their comparisons or contents: namedtuples, collections.Counter/OrderedDict/defaultdict); anything else "
+        "fails the test. This defeats objects whose __eq__ always answers True.",
     )
 
     @field_validator("entry_point")

@@ -27,6 +27,20 @@ def test_pass_at_k_agrees_with_the_openai_estimator():
         assert pass_at_k(n, c, k) == pytest.approx(float(estimate_pass_at_k([n], [c], k)[0]), abs=1e-12)
 
 
+def test_pass_at_every_k_at_once_equals_the_exact_formula_per_k():
+    import random
+
+    from raylib.metrics import pass_at_ks
+
+    rng = random.Random(0)
+    counts = {f"t{i}": (n, rng.randint(0, n)) for i, n in enumerate([200, 250, 200, 300, 217])}
+    fast = pass_at_ks(counts)
+    assert list(fast) == list(range(1, 201))
+    for k in (1, 2, 7, 50, 199, 200):
+        assert fast[k] == pytest.approx(sum(pass_at_k(n, c, k) for n, c in counts.values()) / len(counts), abs=1e-12)
+    assert pass_at_ks(counts, ks=[10, 1, 500]) == {10: pytest.approx(fast[10]), 1: pytest.approx(fast[1])}
+
+
 def rows(task, outcomes):
     return [{"task_id": task, "passed": s == "passed", "status": s} for s in outcomes]
 

@@ -238,6 +238,36 @@ def test_always_equal_subclass_of_int_does_not_pass(box):
     assert result.status == "failed"
 
 
+@pytest.mark.parametrize("returned", [
+    "collections.Counter('aab')",                                 # HumanEval/111-style answers
+    "collections.namedtuple('R', 'a b')(*'ab')",                  # a namedtuple (a tuple subclass)
+    "collections.OrderedDict(collections.Counter('aab'))",
+    "collections.defaultdict(int, collections.Counter('aab'))",
+    "type('Quiet', (dict,), {})(a=2, b=1)",                       # a subclass that changes nothing
+])
+def test_stdlib_subclasses_of_plain_types_pass_like_in_the_openai_harness(box, returned):
+    code = f"import collections\ndef f():\n    return {returned}\n"
+    expected = "('a', 'b')" if "namedtuple" in returned else "{'a': 2, 'b': 1}"
+    result = box.run(_fn(code, test=f"def check(c):\n    assert c() == {expected}\n", entry="f"))
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("code", [
+    # a list subclass whose __iter__ lies to `sorted`
+    "class L(list):\n    def __iter__(self):\n        return iter([1, 2, 3])\ndef f():\n    return L([9])\n",
+    # a namedtuple subclass that always compares equal
+    "import collections\nclass R(collections.namedtuple('R', 'a')):\n    def __eq__(self, o):\n        return True\n    __hash__ = tuple.__hash__\ndef f():\n    return R(0)\n",
+    # Counter patched by the program to always compare equal
+    "import collections\ncollections.Counter.__eq__ = lambda s, o: True\ndef f():\n    return collections.Counter('zz')\n",
+    # a dict subclass whose keys() lies
+    "class D(dict):\n    def keys(self):\n        return [1, 2, 3]\ndef f():\n    return D(z=0)\n",
+])
+def test_subclasses_that_change_comparison_or_contents_do_not_pass(box, code):
+    test = "def check(c):\n    r = c()\n    assert sorted(r) == [1, 2, 3] or r == (1, 2, 3) or r == {'a': 1}\n"
+    result = box.run(_fn(code, test=test, entry="f"))
+    assert result.status == "failed" and "plain data" in result.error, result
+
+
 def test_strict_return_types_can_be_turned_off(box):
     code = "import fractions\ndef add(a, b):\n    return fractions.Fraction(a) + b\n"
     strict = box.run(_fn(code))
