@@ -56,9 +56,7 @@ class ExecuteSamples:
         self._restart_lock = threading.Lock()  # Ray Data may run two batches at once in this actor
 
     def __call__(self, batch: dict) -> dict:
-        from sandbox.schema import sandbox_error
-
-        from sandbox.schema import ExecResult
+        from sandbox.schema import ExecResult, sandbox_error
 
         samples = [Sample(str(t), int(i), str(p)) for t, i, p in zip(batch["task_id"], batch["sample_id"], batch["program"])]
         runnable = [s for s in samples if s.program.strip()]

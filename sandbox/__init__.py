@@ -23,7 +23,8 @@ What it protects against (each has an attack test in tests/test_sandbox_attacks.
   - forging a Python verdict: verdicts travel on a channel separate from stdout/stderr/exit status, each line
     tagged with a MAC of its content under a per-run key (a program that dup2s its own pipe over the channel
     learns nothing it can reuse); early exits (sys.exit, os._exit, atexit), printed "PASSED" lines and
-    always-equal objects fail - also when returned by lambdas, exec-made functions, partials, callable objects or
+    always-equal objects fail (returned values must be plain data; subclasses of plain types pass only when they
+    change no comparison or content method, as namedtuples and the stdlib's unpatched Counter do) - also when returned by lambdas, exec-made functions, partials, callable objects or
     helpers the tests call, and after the program patched the builtins or the `json` module (the harness has its
     own builtins and serialiser and is not importable from the program); program names that shadow builtins
     (`def abs`) and made-up modules never reach the tests.
