@@ -199,9 +199,8 @@ def _evalplus_row(row: dict, plus: bool, source: str) -> Problem:
         test_code = _PLUS_CHECK.format(reference=reference, entry_point=entry, atol=float(row.get("atol") or 0),
                                        inputs=repr(inputs))
         tests: Tests = FunctionTests(test_code=test_code, entry_point=entry)
-    elif "assertion" in row:  # MbppPlus base tests
-        assertions = [a for a in row["assertion"].splitlines() if a.strip()]
-        tests = AssertionTests(assertions=assertions)
+    elif "assertion" in row:  # MbppPlus base tests: one block (it may import, or span lines), as evalplus runs it
+        tests = AssertionTests(assertions=[row["assertion"].strip()])
     else:  # HumanEvalPlus base tests: the original HumanEval `test`
         tests = FunctionTests(test_code=row["test"], entry_point=entry)
     return Problem(task_id=row["task_id"], prompt=prompt, completion_prefix=prompt, entry_point=entry,

@@ -48,6 +48,7 @@ def program_sha(program: str) -> str:
 # ------------------------------------------------------------------------------------------------- extraction
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_CODE_START = re.compile(r"(def|class|import|from|async def|@)[\s\w]")  # a line where bare Python code begins
 _LANGUAGE_TAGS = {"python": {"python", "py", "python3", ""}, "cpp": {"cpp", "c++", "cc", "c", ""},
                   "javascript": {"javascript", "js", "node", ""}}
 
@@ -56,8 +57,8 @@ def extract_code(text: str, language: str = "python", entry_point: str = "") -> 
     """The program inside a chat-style answer: fenced blocks first, else the text without stray prose.
 
     Among fenced blocks of the right language (or untagged), the first that defines `entry_point` wins, else the
-    longest. Without fences, Python text loses leading and trailing lines until what remains compiles (prose around
-    bare code); other languages are returned as they are.
+    longest. Without fences, Python text starts at its first `def`/`class`/`import`/`from`/decorator line and loses
+    trailing lines until it compiles (prose around bare code); other languages are returned as they are.
     """
     blocks = [(tag.lower(), body) for tag, body in _FENCE.findall(text)]
     wanted = _LANGUAGE_TAGS.get(language, {""})
@@ -71,11 +72,14 @@ def extract_code(text: str, language: str = "python", entry_point: str = "") -> 
     if language != "python" or _compiles(text):
         return text
     lines = text.splitlines(keepends=True)
-    for start in range(min(len(lines), 50)):
-        for end in range(len(lines), start, -1):
-            chunk = "".join(lines[start:end])
-            if chunk.strip() and _compiles(chunk) and _looks_like_code(chunk):
-                return chunk
+    start = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
+    if start is None:
+        return text
+    # Drop trailing prose: the longest run from the first code line that compiles (bounded: prose is short).
+    for end in range(len(lines), max(start, len(lines) - 200), -1):
+        chunk = "".join(lines[start:end])
+        if _compiles(chunk):
+            return chunk
     return text
 
 
@@ -85,10 +89,6 @@ def _compiles(code: str) -> bool:
     except (SyntaxError, ValueError):
         return False
     return True
-
-
-def _looks_like_code(chunk: str) -> bool:
-    return bool(re.search(r"^\s*(def|class|import|from|return|print|for|while|if)\b", chunk, re.MULTILINE))
 
 
 def _prompt_imports(prompt: str) -> str:
