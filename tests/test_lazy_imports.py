@@ -27,5 +27,5 @@ def test_import_sandbox_loads_no_heavy_module():
 
 
 def test_evaluation_building_blocks_load_neither_ray_nor_plotting():
-    modules = "raylib.problems, raylib.samples, raylib.metrics, raylib.evaluation, raylib.execution, raylib.report"
+    modules = "raylib.problems, raylib.samples, raylib.metrics, raylib.evaluation, raylib.execution, raylib.report, raylib.datasets"
     assert _loaded_after(f"import {modules}", HEAVY + ("ray", "matplotlib", "tqdm")) == []

@@ -1,0 +1,71 @@
+"""Build training data from an evaluation's results: ORM examples, pass-vs-fail pairs and rejection-sampled SFT data.
+
+    python jobs/build_datasets.py --results runs/eval/results.jsonl --dataset humaneval --output runs/data
+    python jobs/build_datasets.py --results r.jsonl --dataset mbpp+ --dataset-path MbppPlus.jsonl --pairs-per-task 16
+
+Writes OUTPUT/orm.jsonl, OUTPUT/pairs.jsonl and OUTPUT/sft.jsonl (their fields: raylib/datasets.py) and config.yaml.
+The problems give each example its prompt; samples whose sandbox failed are left out.
+"""
+
+import os
+import sys
+from collections import Counter
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pydantic import Field, model_validator  # noqa: E402
+
+from raylib.config import JobConfig, load_config, log_config  # noqa: E402
+from raylib.problems import DATASETS, DataError  # noqa: E402
+
+
+class BuildDatasetsConfig(JobConfig):
+    results: str = Field(..., description="results.jsonl written by jobs/evaluate.py.")
+    dataset: str = Field("humaneval", description=f"The problem set the results are for, one of {DATASETS}.")
+    dataset_path: str | None = Field(None, description="Problem file (every dataset but humaneval).")
+    output: str = Field("runs/datasets", description="Output directory.")
+    pairs_per_task: int = Field(8, ge=1, description="Most pass-vs-fail pairs per task.")
+    sft_per_task: int = Field(4, ge=1, description="Most passing programs per task kept for SFT.")
+    seed: int = Field(0, description="Seed for which pairs and programs are kept.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.dataset != "humaneval" and not self.dataset_path:
+            raise ValueError(f"dataset {self.dataset!r} needs dataset_path (its problem file)")
+        return self
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = load_config(BuildDatasetsConfig, argv)
+    from raylib.datasets import orm_examples, preference_pairs, read_results, sft_examples, write_jsonl
+    from raylib.problems import load_problems
+
+    try:
+        problems = load_problems(cfg.dataset, cfg.dataset_path)
+        rows = read_results(cfg.results)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    unknown = sorted({r["task_id"] for r in rows} - problems.keys())
+    if unknown:
+        print(f"error: {cfg.results} has results for {len(unknown)} tasks not in {cfg.dataset} (e.g. {unknown[0]!r}): "
+              "wrong --dataset?", file=sys.stderr)
+        return 2
+    log_config(cfg, cfg.output)
+    built = {
+        "orm.jsonl": orm_examples(rows, problems),
+        "pairs.jsonl": preference_pairs(rows, problems, cfg.pairs_per_task, cfg.seed),
+        "sft.jsonl": sft_examples(rows, problems, cfg.sft_per_task, cfg.seed),
+    }
+    for name, examples in built.items():
+        write_jsonl(os.path.join(cfg.output, name), examples)
+    labels = Counter(e["label"] for e in built["orm.jsonl"])
+    print(f"{len(rows)} results -> orm.jsonl {len(built['orm.jsonl'])} ({labels[1]} pass, {labels[0]} fail), "
+          f"pairs.jsonl {len(built['pairs.jsonl'])}, sft.jsonl {len(built['sft.jsonl'])} in {cfg.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Training data builders over evaluation results, with the expected examples worked out by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jobs import build_datasets
+from raylib.datasets import orm_examples, preference_pairs, read_results, sft_examples
+from raylib.problems import DataError, load_problems
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return load_problems("humaneval")
+
+
+def result(task_id, program, status):
+    return {"task_id": task_id, "sample_id": 0, "program": program, "passed": status == "passed", "status": status}
+
+
+def rows_for(problems):
+    prompt = problems["HumanEval/0"].prompt
+    good, good2, bad = prompt + "    return True\n", prompt + "    return 1 == 1\n", prompt + "    return None\n"
+    return [
+        result("HumanEval/0", good, "passed"), result("HumanEval/0", good, "passed"),  # sampled twice: kept once
+        result("HumanEval/0", good2, "passed"), result("HumanEval/0", bad, "failed"),
+        result("HumanEval/0", "def x(:", "compile-error"), result("HumanEval/0", "lost", "sandbox-error"),
+        result("HumanEval/1", "def separate_paren_groups(s):\n    return []\n", "failed"),  # no pass: no pair, no sft
+    ], (good, good2, bad)
+
+
+def test_orm_examples_are_distinct_programs_labelled_by_outcome_without_infrastructure_failures(problems):
+    rows, (good, good2, bad) = rows_for(problems)
+    orm = orm_examples(rows, problems)
+    assert [(e["task_id"], e["program"], e["label"]) for e in orm] == [
+        ("HumanEval/0", good, 1), ("HumanEval/0", good2, 1), ("HumanEval/0", bad, 0), ("HumanEval/0", "def x(:", 0),
+        ("HumanEval/1", "def separate_paren_groups(s):\n    return []\n", 0)]
+    assert orm[0]["prompt"] == problems["HumanEval/0"].prompt
+
+
+def test_pairs_take_every_pass_fail_combination_once_before_repeating_none(problems):
+    rows, (good, good2, bad) = rows_for(problems)
+    pairs = preference_pairs(rows, problems, max_per_task=10)
+    # HumanEval/0: 2 passing x 2 failing programs = 4 pairs, all different; HumanEval/1 has no passing program
+    assert len(pairs) == 4 and {p["task_id"] for p in pairs} == {"HumanEval/0"}
+    assert {(p["chosen"], p["rejected"]) for p in pairs} == {(g, b) for g in (good, good2) for b in (bad, "def x(:")}
+    # capped: with 2, each passing program is used once (the diagonal order spreads them)
+    assert sorted(p["chosen"] for p in preference_pairs(rows, problems, max_per_task=2)) == sorted([good, good2])
+    assert preference_pairs(rows, problems, max_per_task=3, seed=1) == preference_pairs(rows, problems, max_per_task=3, seed=1)
+
+
+def test_sft_examples_are_passing_programs_as_completion_and_chat(problems):
+    rows, (good, good2, _) = rows_for(problems)
+    sft = sft_examples(rows, problems, max_per_task=1)
+    assert len(sft) == 1 and sft[0]["completion"] in ("    return True\n", "    return 1 == 1\n")
+    assert sft[0]["messages"][1]["content"].startswith("```python\nfrom typing import List")
+    assert len(sft_examples(rows, problems, max_per_task=5)) == 2
+
+
+def test_build_datasets_job_writes_the_three_files_and_rejects_wrong_input(problems, tmp_path, capsys):
+    rows, _ = rows_for(problems)
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert build_datasets.main(["--results", str(results), "--output", str(tmp_path / "data")]) == 0
+    counts = {name: len((tmp_path / "data" / name).read_text().splitlines()) for name in ("orm.jsonl", "pairs.jsonl", "sft.jsonl")}
+    assert counts == {"orm.jsonl": 5, "pairs.jsonl": 4, "sft.jsonl": 2}
+    assert "orm.jsonl 5 (2 pass, 3 fail)" in capsys.readouterr().out
+    (tmp_path / "bad.jsonl").write_text('{"task_id": "HumanEval/0", "passed": true}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:1: results row lacks \['status', 'program'\]"):
+        read_results(tmp_path / "bad.jsonl")
+    assert build_datasets.main(["--results", str(tmp_path / "bad.jsonl"), "--output", str(tmp_path / "x")]) == 2
+    mbpp_like = tmp_path / "other.jsonl"
+    mbpp_like.write_text(json.dumps(result("Mbpp/2", "x", "failed")) + "\n")
+    assert build_datasets.main(["--results", str(mbpp_like), "--output", str(tmp_path / "y")]) == 2
+    assert "not in humaneval" in capsys.readouterr().err
