@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pydantic import Field, model_validator  # noqa: E402
 
 from raylib.config import JobConfig, load_config, log_config  # noqa: E402
-from raylib.problems import DATASETS, DataError  # noqa: E402
+from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
 
 
 class BuildDatasetsConfig(JobConfig):
@@ -30,10 +30,7 @@ class BuildDatasetsConfig(JobConfig):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
-        if self.dataset != "humaneval" and not self.dataset_path:
-            raise ValueError(f"dataset {self.dataset!r} needs dataset_path (its problem file)")
+        check_dataset(self.dataset, self.dataset_path)
         return self
 
 

@@ -25,7 +25,7 @@ from pydantic import Field, model_validator  # noqa: E402
 
 from raylib.config import JobConfig, Section, load_config, log_config  # noqa: E402
 from raylib.execution import ExecutionPool  # noqa: E402
-from raylib.problems import DATASETS, DataError  # noqa: E402
+from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
 
 
 class TimeLimits(Section):
@@ -52,10 +52,7 @@ class EvaluateConfig(JobConfig):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
-        if self.dataset != "humaneval" and not self.dataset_path:
-            raise ValueError(f"dataset {self.dataset!r} needs dataset_path (its problem file)")
+        check_dataset(self.dataset, self.dataset_path)
         if not self.samples:
             raise ValueError("samples is required: a JSONL file of task_id + completion/solution (generation is not built in yet)")
         return self

