@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from raylib.evaluation import build_request  # noqa: E402
-from raylib.problems import load_problems  # noqa: E402
-from raylib.samples import BROKEN_VARIANTS, read_samples, reference_samples, write_samples  # noqa: E402
+from raylib.problems import load_problems, write_records  # noqa: E402
+from raylib.samples import BROKEN_VARIANTS, read_samples, reference_samples  # noqa: E402
 
 
 def build_sample_file(path: Path, per_task: int) -> dict:
@@ -43,7 +43,7 @@ def build_sample_file(path: Path, per_task: int) -> dict:
     for i in range(per_task):
         variant = "canonical" if i % 2 == 0 else broken[(i // 2) % len(broken)]
         rows += variants[variant]
-    write_samples(path, rows)
+    write_records(path, rows)
     return problems
 
 

@@ -36,8 +36,8 @@ class BuildDatasetsConfig(JobConfig):
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(BuildDatasetsConfig, argv)
-    from raylib.datasets import orm_examples, preference_pairs, read_results, sft_examples, write_jsonl
-    from raylib.problems import load_problems
+    from raylib.datasets import orm_examples, preference_pairs, read_results, sft_examples
+    from raylib.problems import load_problems, write_records
 
     try:
         problems = load_problems(cfg.dataset, cfg.dataset_path)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         "sft.jsonl": sft_examples(rows, problems, cfg.sft_per_task, cfg.seed),
     }
     for name, examples in built.items():
-        write_jsonl(os.path.join(cfg.output, name), examples)
+        write_records(os.path.join(cfg.output, name), examples)
     labels = Counter(e["label"] for e in built["orm.jsonl"])
     print(f"{len(rows)} results -> orm.jsonl {len(built['orm.jsonl'])} ({labels[1]} pass, {labels[0]} fail), "
           f"pairs.jsonl {len(built['pairs.jsonl'])}, sft.jsonl {len(built['sft.jsonl'])} in {cfg.output}")

@@ -58,6 +58,12 @@ class EvaluateConfig(JobConfig):
         return self
 
 
+def write_json(path: Path, value) -> None:
+    """Write `value` as JSON atomically: a killed run leaves the old file or the new one, never half of one."""
+    path.with_suffix(".tmp").write_text(json.dumps(value, indent=1))
+    os.replace(path.with_suffix(".tmp"), path)
+
+
 def reference_times(cfg: EvaluateConfig, problems: dict, used: set[str]) -> tuple[dict[str, float | None], list[str]]:
     """Cached reference runtimes (reference_times.json beside the results) and the tasks still to time."""
     path = Path(cfg.output) / "reference_times.json"
@@ -78,9 +84,7 @@ def record_reference_times(cfg: EvaluateConfig, times: dict, results: dict) -> l
         if times[task_id] is None:
             warnings.append(f"{task_id}: reference solution does not pass its tests ({result.status}: "
                             f"{result.error[:100]}); using the default limit")
-    path = Path(cfg.output) / "reference_times.json"
-    path.with_suffix(".tmp").write_text(json.dumps(times, indent=1, sort_keys=True))
-    os.replace(path.with_suffix(".tmp"), path)
+    write_json(Path(cfg.output) / "reference_times.json", dict(sorted(times.items())))
     return warnings
 
 
@@ -108,7 +112,7 @@ def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
         if changed:
             return ", ".join(changed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(identity, indent=1))
+    write_json(path, identity)
     return None
 
 
@@ -258,9 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.update(dataset=cfg.dataset, samples_file=str(cfg.samples), wall_time_s=round(time.time() - started, 2),
                    skipped_input=[str(e) for e in skipped], load_warnings=load_warnings, reference_warnings=ref_warnings,
                    time_limit_s={"min": min(limits.values()), "max": max(limits.values())}, timings_s=timings)
-    tmp = output / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, output / "summary.json")
+    write_json(output / "summary.json", summary)
     write_report(summary, output, title=f"{cfg.dataset}: {Path(cfg.samples).name}")
     print("\n" + pass_at_k_table(summary))
     print(f"\nstatuses: {summary['statuses']}; results in {output}/ (results.jsonl, summary.json, report.md, pass_at_k.png)")

@@ -43,8 +43,8 @@ class ReferenceSamplesConfig(JobConfig):
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(ReferenceSamplesConfig, argv)
-    from raylib.problems import load_problems
-    from raylib.samples import reference_samples, write_samples
+    from raylib.problems import load_problems, write_records
+    from raylib.samples import reference_samples
 
     try:
         problems = load_problems(cfg.dataset, cfg.dataset_path)
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     rows = reference_samples(problems, tuple(cfg.variants))
-    write_samples(cfg.output, rows)
+    write_records(cfg.output, rows)
     counts = Counter(row["variant"] for row in rows)
     print(f"wrote {len(rows)} samples for {len(problems)} {cfg.dataset} problems to {cfg.output}: {dict(counts)}")
     return 0

@@ -21,15 +21,14 @@ prompt + body), else the whole program; `messages` is the same example as a chat
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from pathlib import Path
 
 from raylib.problems import DataError, Problem, read_records
+from sandbox.schema import INFRA_STATUS
 
 __all__ = ["orm_examples", "preference_pairs", "read_results", "sft_examples"]
 
-INFRA_STATUS = "sandbox-error"
 _RESULT_FIELDS = ("task_id", "passed", "status", "program")
 
 
@@ -107,13 +106,3 @@ def sft_examples(rows: list[dict], problems: dict[str, Problem], max_per_task: i
                              {"role": "assistant", "content": f"```{fence}\n{row['program'].rstrip()}\n```"}],
             })
     return examples
-
-
-def write_jsonl(path: str | Path, rows: list[dict]) -> Path:
-    """Write rows as JSONL (parent directories created), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
-    return path

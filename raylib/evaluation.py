@@ -18,12 +18,11 @@ import os
 from pathlib import Path
 
 from raylib.problems import Problem
-from raylib.samples import Sample, program_sha
-from sandbox.schema import ExecRequest, ExecResult, Limits, StdioTests
+from raylib.samples import Sample
+from sandbox.schema import INFRA_STATUS, ExecRequest, ExecResult, Limits, StdioTests
 
 __all__ = ["INFRA_STATUS", "ResultsFile", "build_request", "reference_seconds", "result_row", "row_key", "time_limit"]
 
-INFRA_STATUS = "sandbox-error"
 _KEPT_OUTPUT = 2000  # characters of stdout/stderr kept per result row
 
 
@@ -60,7 +59,7 @@ def row_key(task_id: str, sample_id: int, sha: str) -> tuple[str, int, str]:
 def result_row(sample: Sample, result: ExecResult, limit_s: float) -> dict:
     """One results.jsonl row: who (task, sample, program hash), the verdict, per-test details, timings, the program."""
     return {
-        "task_id": sample.task_id, "sample_id": sample.sample_id, "program_sha": program_sha(sample.program),
+        "task_id": sample.task_id, "sample_id": sample.sample_id, "program_sha": sample.sha,
         "passed": result.passed, "status": result.status, "error": result.error,
         "tests": [{"name": t.name, "passed": t.passed, "status": t.status, "error": t.error[:500],
                    "duration_s": round(t.duration_s, 6)} for t in result.tests],
@@ -77,7 +76,7 @@ class ResultsFile:
 
     Rows are appended (one write + flush per batch) as results arrive. On open, rows from an earlier run are read
     back; a torn last line (the process died mid-write) is cut off. `finalize` rewrites the file once, atomically, in
-    sample order with one row per current sample, dropping rows of samples no longer in the sample file.
+    sample order with one row per current sample; rows of samples no longer in the sample file move aside.
     Rows are kept as their JSON text plus a small head (HEAD_FIELDS): the driver never re-parses whole rows.
     """
 

@@ -11,10 +11,11 @@ import math
 from collections import Counter, defaultdict
 from typing import Iterable
 
+from sandbox.schema import INFRA_STATUS
+
 __all__ = ["STANDARD_KS", "pass_at_k", "pass_at_ks", "summarize"]
 
 STANDARD_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-INFRA_STATUS = "sandbox-error"
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

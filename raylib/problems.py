@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, FunctionTests, StdioCase, StdioTests, Tests
 
-__all__ = ["DATASETS", "DataError", "Problem", "check_dataset", "load_problems", "read_records"]
+__all__ = ["DATASETS", "DataError", "Problem", "check_dataset", "load_problems", "read_records", "write_records"]
 
 DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "multipl-e", "stdio", "jsonl")
 
@@ -112,6 +112,16 @@ def read_records(path: str | Path, bad_lines: list[DataError] | None = None) -> 
         raise
     except (UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
         raise DataError(path, 0, f"cannot read: {exc}") from None
+
+
+def write_records(path: str | Path, rows: list[dict]) -> Path:
+    """Write rows as JSONL, atomically (a temporary file renamed over `path`); parent directories are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def _parse_lines(lines) -> Iterator[tuple[int, Any, str | None]]:

@@ -1,6 +1,6 @@
 """Model samples: reading openai human-eval / EvalPlus sample files, code extraction, and reference samples.
 
-    from raylib.samples import read_samples, extract_code, reference_samples, write_samples
+    from raylib.samples import read_samples, extract_code, reference_samples
     samples, skipped = read_samples("samples.jsonl", problems)              # raises DataError on the first bad line
     samples, skipped = read_samples("samples.jsonl", problems, skip_invalid=True)   # bad lines -> `skipped`
     code = extract_code("Here you go:\n```python\ndef f():\n    return 1\n```\nHope it helps!")
@@ -16,14 +16,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
 import re
 import textwrap
 from pathlib import Path
 
 from raylib.problems import DataError, Problem, read_records
 
-__all__ = ["BROKEN_VARIANTS", "Sample", "extract_code", "program_sha", "read_samples", "reference_samples", "write_samples"]
+__all__ = ["BROKEN_VARIANTS", "Sample", "extract_code", "program_sha", "read_samples", "reference_samples"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,16 +177,6 @@ def read_samples(path: str | Path, problems: dict[str, Problem], *, extract: boo
     if not samples and not bad:
         raise DataError(path, 0, "no samples in the file")
     return samples, bad
-
-
-def write_samples(path: str | Path, rows: list[dict]) -> Path:
-    """Write sample rows (`task_id` + `completion`/`solution`, plus any extra fields) as JSONL."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    return path
 
 
 # ------------------------------------------------------------------------------------------------- reference samples

@@ -22,6 +22,7 @@ LANGUAGE_ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cxx": "c
 # Every status a result can have. Only "passed" counts as a pass; "sandbox-error" means the infrastructure failed
 # (worker died, isolation broke) and says nothing about the program: callers retry it, never count it as a fail.
 STATUSES = ("passed", "failed", "timeout", "memory", "runtime-error", "compile-error", "sandbox-error")
+INFRA_STATUS = "sandbox-error"
 
 MAX_CODE_BYTES = 1_000_000
 MAX_STDIN_BYTES = 16_000_000
@@ -178,4 +179,4 @@ class ExecResult:
 
 
 def sandbox_error(message: str, request_id: str = "", isolation: str = "") -> ExecResult:
-    return ExecResult(status="sandbox-error", passed=False, error=message, request_id=request_id, isolation=isolation)
+    return ExecResult(status=INFRA_STATUS, passed=False, error=message, request_id=request_id, isolation=isolation)

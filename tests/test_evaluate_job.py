@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from jobs import evaluate
-from raylib.problems import load_problems
-from raylib.samples import reference_samples, write_samples
+from raylib.problems import load_problems, write_records
+from raylib.samples import reference_samples
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def reference_file(problems, tmp_path_factory):
     """All 164 canonical solutions, three broken variants of each, and an infinite loop for 8 tasks."""
     rows = reference_samples(problems, ("canonical", "wrong-result", "exception", "syntax-error"))
     rows += reference_samples({t: problems[t] for t in list(problems)[:8]}, ("infinite-loop",))
-    return write_samples(tmp_path_factory.mktemp("samples") / "reference.jsonl", rows)
+    return write_records(tmp_path_factory.mktemp("samples") / "reference.jsonl", rows)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def slow_file(problems, tmp_path_factory):
         for row in rows[i % 2::2]:
             program = problems[row["task_id"]].completion_prefix + row["completion"]
             slow.append({"task_id": row["task_id"], "solution": f"import time\ntime.sleep(0.1)  # {i}\n{program}"})
-    return write_samples(tmp_path_factory.mktemp("slow") / "slow.jsonl", slow)
+    return write_records(tmp_path_factory.mktemp("slow") / "slow.jsonl", slow)
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +258,7 @@ def test_a_file_with_no_valid_sample_is_an_error_even_when_skipping(tmp_path, ca
 
 def test_an_output_directory_is_not_reused_for_other_problems_or_settings(ray_cluster, tmp_path, capsys):
     fixtures = REPO / "tests" / "fixtures"
-    samples = write_samples(tmp_path / "s.jsonl", [{"task_id": "HumanEval/53", "completion": "    return (x + y) % 10**9\n"}])
+    samples = write_records(tmp_path / "s.jsonl", [{"task_id": "HumanEval/53", "completion": "    return (x + y) % 10**9\n"}])
     common = ["--samples", str(samples), "--output", str(tmp_path / "out")]
     assert evaluate.main(["--dataset", "humaneval", *common]) == 0
     passed = json.loads((tmp_path / "out" / "summary.json").read_text())["pass@1"]
@@ -301,7 +301,7 @@ def test_missing_sample_file_and_bad_config_are_clear_errors(ray_cluster, tmp_pa
 
 def test_stdio_problems_get_limits_from_their_reference_runtime(ray_cluster, tmp_path, capsys):
     fixtures = REPO / "tests" / "fixtures"
-    samples = write_samples(tmp_path / "s.jsonl", [
+    samples = write_records(tmp_path / "s.jsonl", [
         {"task_id": "1000_A. Sum of digits", "solution": "print(sum(map(int, input().strip())))\n"},
         {"task_id": "1000_A. Sum of digits", "solution": "```python\nprint(0)\n```"},
         {"task_id": "1000_A. Sum of digits", "solution": "import time\ntime.sleep(5)\n"},
@@ -346,7 +346,7 @@ def test_ray_job_submit_to_an_existing_cluster(problems, tmp_path):
                              "--dashboard-host=127.0.0.1", *ports], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        samples = write_samples(tmp_path / "samples.jsonl", reference_samples({t: problems[t] for t in list(problems)[:20]}))
+        samples = write_records(tmp_path / "samples.jsonl", reference_samples({t: problems[t] for t in list(problems)[:20]}))
         output = tmp_path / "submitted"
         submit = [str(bin_dir / "ray"), "job", "submit", f"--address=http://127.0.0.1:{dashboard}", "--working-dir", ".",
                   "--", "python", "jobs/evaluate.py", "--dataset", "humaneval", "--samples", str(samples), "--output", str(output)]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from raylib.problems import DataError, load_problems
-from raylib.samples import extract_code, read_samples, reference_samples, write_samples
+from raylib.problems import DataError, load_problems, write_records
+from raylib.samples import extract_code, read_samples, reference_samples
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,6 @@ def test_extracted_chat_completion_defining_the_function_is_a_whole_program(tmp_
 def test_reference_samples_round_trip_through_a_sample_file(tmp_path, problems):
     rows = reference_samples(problems, ("canonical", "wrong-result", "syntax-error"))
     assert len(rows) == 3 * 164 and rows[0]["variant"] == "canonical"
-    samples, _ = read_samples(write_samples(tmp_path / "s.jsonl", rows), problems)
+    samples, _ = read_samples(write_records(tmp_path / "s.jsonl", rows), problems)
     assert samples[0].program == problems["HumanEval/0"].reference_solution
     assert samples[1].program == problems["HumanEval/0"].prompt + "    return None\n"
