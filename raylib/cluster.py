@@ -18,7 +18,7 @@ import logging
 import os
 from typing import Any
 
-__all__ = ["cluster_resources", "init_cluster", "shutdown_cluster"]
+__all__ = ["cluster_resources", "init_cluster", "quiet_data_context", "shutdown_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,16 @@ def cluster_resources() -> dict[str, float]:
     if not ray.is_initialized():
         raise RuntimeError("Ray is not initialized: call raylib.cluster.init_cluster() first")
     return dict(ray.cluster_resources())
+
+
+def quiet_data_context() -> None:
+    """Ray Data without its own progress output: codeloop's jobs show one bar over the whole pipeline (Ray's
+    bars, or every-10-s progress logs when stdout is not a terminal, would interleave with it)."""
+    import ray
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
 
 
 def shutdown_cluster() -> None:

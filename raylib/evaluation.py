@@ -21,8 +21,9 @@ from raylib.problems import Problem
 from raylib.samples import Sample
 from sandbox.schema import INFRA_STATUS, ExecRequest, ExecResult, Limits, StdioTests
 
-__all__ = ["INFRA_STATUS", "ResultsFile", "build_request", "reference_seconds", "result_row", "row_key", "time_limit"]
+__all__ = ["GENERATION_ERROR_STATUS", "INFRA_STATUS", "ResultsFile", "build_request", "read_appended_lines", "reference_seconds", "result_row", "row_key", "time_limit"]
 
+GENERATION_ERROR_STATUS = "generation-error"  # the model produced no answer (e.g. its prompt was too long): a failure
 _KEPT_OUTPUT = 2000  # characters of stdout/stderr kept per result row
 
 
@@ -68,6 +69,19 @@ def result_row(sample: Sample, result: ExecResult, limit_s: float) -> dict:
     }
 
 
+def read_appended_lines(path: Path) -> list[str]:
+    """The complete lines of a JSONL file that a killed process may have been appending to; a torn last line
+    (no newline yet) is cut off the file. Missing file: no lines."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    good = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
+    if good < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good)
+    return data[:good].decode("utf-8").split("\n")[:-1]  # not splitlines(): rows may hold U+2028
+
+
 HEAD_FIELDS = ("task_id", "sample_id", "program_sha", "passed", "status")  # what bookkeeping and pass@k need of a row
 
 
@@ -87,14 +101,11 @@ class ResultsFile:
         self._lines: dict[tuple, str] = {}  # key -> the row's JSON text
         self._done: set[tuple] = set()
         self.stale_rows = 0  # rows `finalize` moved to results.stale.jsonl
-        if self.path.exists():
-            self._read_back()
+        self._read_back()
         self._file = open(self.path, "a", encoding="utf-8")
 
     def _read_back(self) -> None:
-        data = self.path.read_bytes()
-        good = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
-        for line in data[:good].decode("utf-8").split("\n")[:-1]:  # not splitlines(): rows may hold U+2028
+        for line in read_appended_lines(self.path):
             try:
                 row = json.loads(line)
                 head = {f: row[f] for f in HEAD_FIELDS}
@@ -104,9 +115,6 @@ class ResultsFile:
             self.rows[key], self._lines[key] = head, line
             if head["status"] != INFRA_STATUS:
                 self._done.add(key)
-        if good < len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
 
     @property
     def done(self) -> set[tuple]:

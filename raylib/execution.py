@@ -20,11 +20,11 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from raylib.evaluation import HEAD_FIELDS, build_request, result_row
+from raylib.evaluation import GENERATION_ERROR_STATUS, HEAD_FIELDS, build_request, result_row
 from raylib.problems import Problem
 from raylib.samples import Sample
 
-__all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples", "run_references_here", "run_references_on_cluster"]
+__all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples", "execution_stage", "iter_results", "run_references_here", "run_references_on_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,10 @@ class ExecutionPool(BaseModel):
 
 
 class ExecuteSamples:
-    """Ray Data stage. Input columns: task_id, sample_id, program. Output columns: HEAD_FIELDS (task_id, sample_id,
-    program_sha, passed, status) and row (the whole results.jsonl row as JSON text)."""
+    """Ray Data stage. Input columns: task_id, sample_id, program, and optionally generation_error (a sample the
+    model produced no answer for: status "generation-error", not run) and sample (passed through: the generation
+    stage's sample row). Output columns: HEAD_FIELDS (task_id, sample_id, program_sha, passed, status), row (the
+    whole results.jsonl row as JSON text), and sample when the input had it."""
 
     def __init__(self, problems: dict[str, dict], limits: dict[str, float], memory_mb: int, sandbox: dict):
         from sandbox import Sandbox, SandboxConfig
@@ -58,8 +60,10 @@ class ExecuteSamples:
     def __call__(self, batch: dict) -> dict:
         from sandbox.schema import ExecResult, sandbox_error
 
-        samples = [Sample(str(t), int(i), str(p)) for t, i, p in zip(batch["task_id"], batch["sample_id"], batch["program"])]
-        runnable = [s for s in samples if s.program.strip()]
+        errors = batch["generation_error"] if "generation_error" in batch else [""] * len(batch["task_id"])
+        samples = [Sample(str(t), int(i), str(p), 0, str(e))
+                   for t, i, p, e in zip(batch["task_id"], batch["sample_id"], batch["program"], errors)]
+        runnable = [s for s in samples if s.program.strip() and not s.generation_error]
         requests = [build_request(self.problems[s.task_id], s.program, self.limits[s.task_id], self.memory_mb) for s in runnable]
         box = self.box
         try:
@@ -69,10 +73,14 @@ class ExecuteSamples:
             self._restart(box)
             ran = {id(s): sandbox_error(f"sandbox pool broke: {exc}") for s in runnable}
         empty = ExecResult(status="failed", passed=False, error="the program is empty")
-        results = [ran.get(id(s), empty) for s in samples]
+        results = [ran.get(id(s)) or (ExecResult(status=GENERATION_ERROR_STATUS, passed=False, error=s.generation_error)
+                                      if s.generation_error else empty) for s in samples]
         rows = [result_row(s, r, self.limits[s.task_id]) for s, r in zip(samples, results)]
-        return {**{field: [row[field] for row in rows] for field in HEAD_FIELDS},
-                "row": [json.dumps(row, ensure_ascii=False) for row in rows]}
+        out = {**{field: [row[field] for row in rows] for field in HEAD_FIELDS},
+               "row": [json.dumps(row, ensure_ascii=False) for row in rows]}
+        if "sample" in batch:
+            out["sample"] = [str(line) for line in batch["sample"]]
+        return out
 
     def _restart(self, broken) -> None:
         from sandbox import Sandbox
@@ -95,32 +103,49 @@ def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits:
     """
     import ray
 
-    from raylib.cluster import cluster_resources
-
     if not samples:
         return
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the caller shows one bar over the whole evaluation
-    context.print_on_execution_start = False
-    actors = pool.actors or max(1, int(cluster_resources().get("CPU", 1) // pool.workers_per_actor))
-    used = {s.task_id for s in samples}
-    items = [{"task_id": s.task_id, "sample_id": s.sample_id, "program": s.program} for s in samples]
+    items = [{"task_id": s.task_id, "sample_id": s.sample_id, "program": s.program, "generation_error": s.generation_error}
+             for s in samples]
     dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / pool.batch_size)))
-    dataset = dataset.map_batches(
+    stage = execution_stage(dataset, problems, {s.task_id for s in samples}, limits, pool, len(items))
+    for heads, lines, _ in iter_results(stage):
+        on_rows(heads, lines)
+
+
+def execution_stage(dataset, problems: dict[str, Problem], used: set[str], limits: dict[str, float], pool: ExecutionPool,
+                    rows: int, reserved_cpus: float = 0.0, batch_size: int | None = None):
+    """`dataset` (columns: task_id, sample_id, program[, generation_error, sample]) mapped through the execution actor
+    pool. `rows` (how many samples, at most) and `reserved_cpus` (CPUs other stages of the pipeline hold) size the
+    pool; `batch_size` overrides the pool's (a streaming pipeline wants smaller batches than its input)."""
+    import ray
+
+    from raylib.cluster import cluster_resources, quiet_data_context
+
+    quiet_data_context()
+    batch_size = batch_size or pool.batch_size
+    free_cpus = cluster_resources().get("CPU", 1) - reserved_cpus
+    actors = pool.actors or max(1, int(free_cpus // pool.workers_per_actor))
+    return dataset.map_batches(
         ExecuteSamples,
         fn_constructor_kwargs={
             "problems": {t: problems[t].model_dump(mode="json") for t in used},
             "limits": {t: limits[t] for t in used}, "memory_mb": pool.memory_mb, "sandbox": pool.sandbox,
         },
-        batch_size=pool.batch_size, num_cpus=pool.workers_per_actor,
-        compute=ray.data.ActorPoolStrategy(size=min(actors, math.ceil(len(items) / pool.batch_size)),
+        batch_size=batch_size, num_cpus=pool.workers_per_actor,
+        compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, math.ceil(rows / batch_size))),
                                            max_concurrent_calls_per_actor=pool.calls_per_actor,
                                            enable_true_multi_threading=pool.calls_per_actor > 1),
     )
-    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+
+
+def iter_results(stage):
+    """(heads, result lines, sample lines or None) per finished batch of an execution stage's dataset."""
+    for batch in stage.iter_batches(batch_size=None, batch_format="pyarrow"):
         columns = {field: batch.column(field).to_pylist() for field in (*HEAD_FIELDS, "row")}
         heads = [dict(zip(HEAD_FIELDS, values)) for values in zip(*(columns[f] for f in HEAD_FIELDS))]
-        on_rows(heads, columns["row"])
+        samples = batch.column("sample").to_pylist() if "sample" in batch.column_names else None
+        yield heads, columns["row"], samples
 
 
 def run_references_here(problems: dict[str, Problem], task_ids: list[str], limits: dict[str, float],

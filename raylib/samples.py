@@ -33,6 +33,7 @@ class Sample:
     sample_id: int
     program: str
     line: int = 0  # line of the sample file it came from (0: made in code)
+    generation_error: str = ""  # why the model produced no answer (generated sample files); such a sample fails
 
     @functools.cached_property
     def sha(self) -> str:
@@ -173,7 +174,8 @@ def read_samples(path: str | Path, problems: dict[str, Problem], *, extract: boo
         program = assemble_program(problem, completion if solution is None else None, solution, extract)
         sample_id = per_task.get(task_id, 0)
         per_task[task_id] = sample_id + 1
-        samples.append(Sample(task_id, sample_id, program, line))  # an empty program is a sample that fails
+        error = row.get("error") if not text and isinstance(row.get("error"), str) else ""
+        samples.append(Sample(task_id, sample_id, program, line, error))  # an empty program is a sample that fails
     if not samples and not bad:
         raise DataError(path, 0, "no samples in the file")
     return samples, bad

@@ -2,6 +2,8 @@
 
     def test_x(ray_cluster):            # ray_cluster: the shared local cluster's total resources (dict)
         ...
+    def test_y(tiny_model):             # tiny_model: path of a tiny random Llama HF directory (built once)
+        ...
 
     @pytest.mark.gpu                    # skipped unless torch sees a CUDA GPU
     @pytest.mark.docker                 # skipped unless `docker info` works; with CODELOOP_REQUIRE_DOCKER=1 it fails
@@ -33,6 +35,14 @@ def ray_cluster():
     resources = init_cluster(address="local", num_cpus=TEST_CLUSTER_CPUS, include_dashboard=False)
     yield resources
     shutdown_cluster()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A tiny random Llama + BPE tokenizer with a chat template, built once per session (tests/tiny_model.py)."""
+    from tests.tiny_model import build_tiny_llama
+
+    return str(build_tiny_llama(tmp_path_factory.mktemp("tiny-llama")))
 
 
 @functools.cache

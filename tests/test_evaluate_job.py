@@ -295,8 +295,8 @@ def test_missing_sample_file_and_bad_config_are_clear_errors(ray_cluster, tmp_pa
 
     with pytest.raises(ConfigError, match="dataset_path"):
         evaluate.main(["--dataset", "mbpp", "--samples", "x.jsonl"])
-    with pytest.raises(ConfigError, match="samples is required"):
-        evaluate.main(["--dataset", "humaneval"])
+    with pytest.raises(ConfigError, match="model, n set the generation, which only runs without --samples"):
+        evaluate.main(["--dataset", "humaneval", "--samples", "x.jsonl", "--model", "m", "--n", "2"])
 
 
 def test_stdio_problems_get_limits_from_their_reference_runtime(ray_cluster, tmp_path, capsys):

@@ -1,0 +1,75 @@
+"""The Hugging Face transformers engine: the fallback where vLLM is not installed or does not support a model.
+
+    from raylib.engines import EngineConfig, make_engine
+    engine = make_engine(EngineConfig(backend="hf", model="embedded"))
+
+Each request is one `generate` call with `num_return_sequences=n`, seeded with the request's derived seed, so its
+answers do not depend on what else is in the batch. Stop sequences end generation (`stop_strings`) and are cut
+from the text, as vLLM does. Slower than vLLM; meant for small runs, checks and models vLLM lacks.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, check_prompt_length,
+                            derive_seed, isolate_failures, render_prompt, truncate_at_stop)
+
+__all__ = ["HFEngine"]
+
+
+class HFEngine:
+    def __init__(self, config: EngineConfig):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from raylib.models import resolve_model
+
+        self.config = config
+        path = resolve_model(config.model)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if config.cpu_threads and self.device == "cpu":
+            torch.set_num_threads(config.cpu_threads)
+        dtype = {"auto": torch.float32 if self.device == "cpu" else "auto", "float32": torch.float32,
+                 "bfloat16": torch.bfloat16, "float16": torch.float16}.get(config.dtype, config.dtype)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **config.engine_kwargs).to(self.device).eval()
+        self.max_model_len = config.max_model_len or getattr(self.model.config, "max_position_embeddings", None)
+        self.eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        return [isolate_failures(self._run, [r])[0] for r in requests]
+
+    def _run(self, batch: list[GenerationRequest]) -> list[GenerationResult]:
+        import torch
+
+        request = batch[0]
+        ids, prefilled = render_prompt(self.tokenizer, request)
+        check_prompt_length(len(ids), self.max_model_len)
+        p = request.params
+        max_new = p.max_tokens if self.max_model_len is None else min(p.max_tokens, self.max_model_len - len(ids))
+        seed = derive_seed(p.seed, request.key)
+        if seed is not None:
+            torch.manual_seed(seed)
+        greedy = p.temperature == 0
+        sampling = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=p.temperature, top_p=p.top_p)
+        with torch.inference_mode():
+            out = self.model.generate(
+                torch.tensor([ids], device=self.device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
+                max_new_tokens=max_new, num_return_sequences=1 if greedy else p.n, stop_strings=list(p.stop) or None,
+                tokenizer=self.tokenizer, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                **sampling)
+        eos = set(self.eos if isinstance(self.eos, list) else [self.eos])
+        outputs = []
+        for row in out[:, len(ids):].tolist():
+            ended = next((j for j, t in enumerate(row) if t in eos), None)
+            tokens = row[:ended] if ended is not None else row
+            text, stopped = truncate_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), p.stop)
+            finish = "stop" if ended is not None or stopped else "length"
+            outputs.append(GenerationOutput(text, len(tokens) + (ended is not None), finish))
+        if greedy:  # every greedy answer is the same: computed once
+            outputs = outputs * p.n
+        return [GenerationResult(outputs=outputs, prompt_tokens=len(ids), prefilled=prefilled)]
+
+    def close(self) -> None:
+        self.model = None

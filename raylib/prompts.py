@@ -1,0 +1,96 @@
+"""Prompts for coding problems and the samples made from a model's answers (pure functions, no Ray, no engine).
+
+    from raylib.prompts import PromptSettings, build_prompt, answer_to_sample
+    prompt = build_prompt(problem, PromptSettings(style="instruct"))   # Prompt(messages=[...], response_prefix="```python\\n", stop=["\\n```"])
+    sample = answer_to_sample(problem, prompt, "def add(a, b):\\n    return a + b\\n```")   # {"solution": "..."}
+
+Two styles:
+- `instruct` (default; chat models): the problem inside a user message that asks for one fenced code block; the
+  answer is prefilled with the opening fence (local engines) and stops at the closing one. The sample is the
+  extracted code as a whole program (`solution`): a function the model rewrote whole, or the prompt plus a body.
+- `completion` (base models; HumanEval-style problems with a code prefix): the prompt is the problem's code prefix,
+  the answer its continuation, stopped at the next top-level statement (Codex's stop sequences for Python); the
+  sample is that continuation (`completion`), appended to the prompt exactly as the openai harness does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from raylib.problems import Problem
+from raylib.samples import assemble_program
+
+__all__ = ["COMPLETION_STOPS", "Prompt", "PromptSettings", "answer_to_sample", "build_prompt"]
+
+# Where a completion of a top-level Python function ends (the Codex paper's stop sequences).
+COMPLETION_STOPS = {"python": ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]}
+_LANGUAGE_NAMES = {"python": "Python", "cpp": "C++", "javascript": "JavaScript"}
+_FENCE_TAGS = {"python": "python", "cpp": "cpp", "javascript": "javascript"}
+
+FUNCTION_INSTRUCTION = ("Complete the following {language} function. Answer with the whole function, and the imports it "
+                        "needs, in one ```{tag} code block.\n\n```{tag}\n{prompt}\n```")
+PROGRAM_INSTRUCTION = ("Solve the following problem with a {language} program. Answer with the whole program in one "
+                       "```{tag} code block.\n\n{prompt}")
+STDIO_INSTRUCTION = ("Solve the following problem with a {language} program that reads standard input and writes "
+                     "standard output. Answer with the whole program in one ```{tag} code block.\n\n{prompt}")
+
+
+class PromptSettings(BaseModel):
+    """How problems become prompts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    style: Literal["instruct", "completion"] = Field("instruct", description="instruct: a chat message asking for a "
+                                                     "code block (chat models); completion: the problem's code prefix "
+                                                     "to continue (base models, HumanEval-style problems).")
+    instruction: str | None = Field(None, description="Your own user-message template with {prompt}, {language}, {tag} "
+                                    "and {entry_point} (instruct style); None: a built-in one per problem kind.")
+    system: str | None = Field(None, description="System message (instruct style); None: the chat template's default.")
+    prefill: bool = Field(True, description="Start the answer with the opening code fence (instruct style; local engines).")
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompt:
+    """What an engine is given for one problem."""
+
+    style: str
+    text: str | None = None  # completion style
+    messages: tuple[dict, ...] | None = None  # instruct style
+    response_prefix: str = ""
+    stop: tuple[str, ...] = ()
+
+
+def build_prompt(problem: Problem, settings: PromptSettings) -> Prompt:
+    """The prompt for `problem`. Completion style needs a code prefix (HumanEval, MultiPL-E); problems without one
+    (MBPP, stdin/stdout) are always asked instruct-style."""
+    language = problem.language
+    if settings.style == "completion" and problem.completion_prefix:
+        return Prompt(style="completion", text=problem.prompt or problem.completion_prefix,
+                      stop=tuple(COMPLETION_STOPS.get(language, ())))
+    tag = _FENCE_TAGS.get(language, language)
+    fields = dict(language=_LANGUAGE_NAMES.get(language, language), tag=tag, entry_point=problem.entry_point,
+                  prompt=problem.prompt.strip())
+    if settings.instruction is not None:
+        template = settings.instruction
+    elif problem.completion_prefix:
+        template = FUNCTION_INSTRUCTION
+    elif problem.tests.kind == "stdio":
+        template = STDIO_INSTRUCTION
+    else:
+        template = PROGRAM_INSTRUCTION
+    messages = ([{"role": "system", "content": settings.system}] if settings.system else []) + \
+        [{"role": "user", "content": template.format(**fields)}]
+    prefix = f"```{tag}\n" if settings.prefill else ""
+    return Prompt(style="instruct", messages=tuple(messages), response_prefix=prefix, stop=("\n```",) if prefix else ())
+
+
+def answer_to_sample(problem: Problem, prompt: Prompt, answer: str, prefilled: bool = True) -> dict:
+    """The sample-file fields for one answer: `completion` (completion style) or `solution`, a whole program
+    (instruct style: the code taken out of `response_prefix` + `answer` when the engine prefilled it)."""
+    if prompt.style == "completion":
+        return {"completion": answer}
+    text = (prompt.response_prefix if prefilled else "") + answer  # a fence left open (stopped at "```") still counts
+    return {"solution": assemble_program(problem, text, None, extract=True)}
