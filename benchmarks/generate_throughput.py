@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=164)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64, help="codeloop requests per actor call")
+    parser.add_argument("--batch-size", type=int, default=16, help="codeloop requests per actor call (its default)")
     parser.add_argument("--hf-problems", type=int, default=32)
     parser.add_argument("--hf-batch", type=int, default=16)
     parser.add_argument("--phase", choices=["bare", "codeloop", "hf"], help=argparse.SUPPRESS)

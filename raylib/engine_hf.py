@@ -10,6 +10,7 @@ from the text, as vLLM does. Slower than vLLM; meant for small runs, checks and 
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, check_prompt_length,
@@ -36,9 +37,11 @@ class HFEngine:
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **config.engine_kwargs).to(self.device).eval()
         self.max_model_len = config.max_model_len or getattr(self.model.config, "max_position_embeddings", None)
         self.eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
+        self._lock = threading.Lock()
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        return [isolate_failures(self._run, [r])[0] for r in requests]
+        with self._lock:  # one generate() at a time: concurrent calls would fight over the same threads and seed
+            return [isolate_failures(self._run, [r])[0] for r in requests]
 
     def _run(self, batch: list[GenerationRequest]) -> list[GenerationResult]:
         import torch

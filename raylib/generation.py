@@ -55,7 +55,9 @@ class GenerationSettings(BaseModel):
     sampling: SamplingParams = Field(default_factory=SamplingParams, description="Sampling parameters.")
     prompt: PromptSettings = Field(default_factory=PromptSettings, description="Prompt style and templates.")
     replicas: int = Field(1, ge=1, description="Engine actors (each loads the model once).")
-    batch_size: int = Field(64, ge=1, description="Requests (problems) per actor call; vLLM batches them together.")
+    batch_size: int = Field(16, ge=1, description="Requests (problems) per actor call: the unit of streaming and of retry.")
+    calls_per_actor: int = Field(4, ge=1, le=64, description="Batches an engine actor works on at once; vLLM runs their "
+                                 "requests in one continuous batch (batch_size x calls_per_actor requests in flight).")
     num_cpus: float = Field(1.0, gt=0, description="CPUs reserved per engine actor.")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per engine actor; None: tensor_parallel_size when the cluster has GPUs, else 0.")
 
@@ -142,8 +144,9 @@ class GenerateSamples:
         started = time.time()
         self.engine = make_engine(self.settings.engine)
         engine = self.settings.engine
+        threads = getattr(self.engine, "threads", None)
         print(f"codeloop: {engine.backend} engine for {engine.model} ready in {time.time() - started:.1f} s "
-              f"(at {time.time():.3f})", flush=True)
+              f"(at {time.time():.3f})" + (f" with {threads} CPU threads" if threads else ""), flush=True)
 
     def __call__(self, batch: dict) -> dict:
         s = self.settings
@@ -153,7 +156,13 @@ class GenerateSamples:
                                       response_prefix=p.response_prefix, key=f"{t}#{first}",
                                       params=s.sampling.model_copy(update={"n": count, "stop": [*s.sampling.stop, *p.stop]}))
                     for (t, first, count), p in zip(keys, prompts)]
-        results = self.engine.generate(requests)
+        try:
+            results = self.engine.generate(requests)
+        except Exception as exc:
+            if type(exc).__name__ == "EngineBroken":  # the engine is gone: end the actor; Ray restarts it, retrying
+                print(f"codeloop: {exc}; exiting so that Ray restarts this actor", flush=True)
+                os._exit(1)
+            raise
         rows = []
         for (task_id, first, count), prompt, result in zip(keys, prompts, results):
             problem = self.problems[task_id]
@@ -205,7 +214,9 @@ def generation_stage(requests: list[dict], problems: dict[str, Problem], setting
         fn_constructor_kwargs={"problems": {t: problems[t].model_dump(mode="json") for t in used},
                                "settings": settings.model_dump(mode="json")},
         batch_size=settings.batch_size, num_cpus=settings.num_cpus, num_gpus=num_gpus,
-        compute=ray.data.ActorPoolStrategy(size=min(settings.replicas, blocks)),
+        compute=ray.data.ActorPoolStrategy(size=min(settings.replicas, blocks),
+                                           max_concurrent_calls_per_actor=settings.calls_per_actor,
+                                           enable_true_multi_threading=settings.calls_per_actor > 1),
     )
 
 
