@@ -4,8 +4,8 @@
     engine = make_engine(EngineConfig(backend="hf", model="embedded"))
 
 Each request is one `generate` call with `num_return_sequences=n`, seeded with the request's derived seed, so its
-answers do not depend on what else is in the batch. Stop sequences end generation (`stop_strings`) and are cut
-from the text, as vLLM does. Slower than vLLM; meant for small runs, checks and models vLLM lacks.
+answers do not depend on what else is in the batch. Stop sequences end generation once the answer's text holds one
+and are cut from the text, as vLLM does. Slower than vLLM; meant for small runs, checks and models vLLM lacks.
 """
 
 from __future__ import annotations
@@ -17,6 +17,20 @@ from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, G
                             derive_seed, isolate_failures, render_prompt, truncate_at_stop)
 
 __all__ = ["HFEngine"]
+
+
+class _StopOnText:
+    """Stop each row once its decoded answer contains a stop string (vLLM's rule; transformers' own `stop_strings`
+    matches token pieces, which can stop before the text holds the string)."""
+
+    def __init__(self, tokenizer, stops, prompt_len: int):
+        self.tokenizer, self.stops, self.prompt_len = tokenizer, list(stops), prompt_len
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
 
 class HFEngine:
@@ -59,8 +73,9 @@ class HFEngine:
         with torch.inference_mode():
             out = self.model.generate(
                 torch.tensor([ids], device=self.device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
-                max_new_tokens=max_new, num_return_sequences=1 if greedy else p.n, stop_strings=list(p.stop) or None,
-                tokenizer=self.tokenizer, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                max_new_tokens=max_new, num_return_sequences=1 if greedy else p.n,
+                stopping_criteria=[_StopOnText(self.tokenizer, p.stop, len(ids))] if p.stop else None,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
                 **sampling)
         eos = set(self.eos if isinstance(self.eos, list) else [self.eos])
         outputs = []

@@ -116,9 +116,10 @@ class VLLMEngine:
             except Exception as exc:  # noqa: BLE001 - vLLM rejected this request when it was added
                 results[i] = GenerationResult(error=f"{type(exc).__name__}: {exc}")
                 continue
-            results[i] = GenerationResult(
-                outputs=[GenerationOutput(o.text, len(o.token_ids), o.finish_reason or "") for o in out.outputs],
-                prompt_tokens=prompt_tokens, prefilled=prefilled)
+            outputs = [GenerationOutput(o.text, len(o.token_ids), o.finish_reason or "") for o in out.outputs]
+            if len(outputs) == 1 < requests[i].params.n:  # greedy: every answer is the same one (see _sampling_params)
+                outputs = outputs * requests[i].params.n
+            results[i] = GenerationResult(outputs=outputs, prompt_tokens=prompt_tokens, prefilled=prefilled)
         return results
 
     def _sampling_params(self, request: GenerationRequest):
@@ -126,7 +127,8 @@ class VLLMEngine:
         from vllm.sampling_params import RequestOutputKind
 
         p = request.params
-        return SamplingParams(n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
+        # vLLM refuses n > 1 with greedy sampling: the n answers would be identical, so one is computed and copied.
+        return SamplingParams(n=p.n if p.temperature > 0 else 1, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
                               stop=list(p.stop) or None, seed=derive_seed(p.seed, request.key),
                               output_kind=RequestOutputKind.FINAL_ONLY)
 

@@ -66,7 +66,7 @@ def test_evaluate_without_samples_generates_and_evaluates_in_one_pipeline(ray_cl
     results_before = (out / "results.jsonl").read_bytes()
     assert evaluate.main(args) == 0 and (out / "results.jsonl").read_bytes() == results_before  # resumed: nothing new
     capsys.readouterr()
-    assert evaluate.main([*args[:-4], "--max-tokens", "13", args[-1]]) == 2
+    assert evaluate.main([*args[:-3], "--max-tokens", "13", args[-1]]) == 2
     assert "changed: generation" in capsys.readouterr().err
 
 
