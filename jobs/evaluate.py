@@ -30,7 +30,7 @@ from pydantic import Field, model_validator  # noqa: E402
 
 from raylib.config import JobConfig, Section, claim_output, load_config, log_config, write_json  # noqa: E402
 from raylib.execution import ExecutionPool  # noqa: E402
-from raylib.generation import GenerationSettings, GenerationShortcuts, generation_identity  # noqa: E402
+from raylib.generation import GenerationSettings, GenerationShortcuts  # noqa: E402
 from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
 
 
@@ -66,6 +66,8 @@ class EvaluateConfig(JobConfig, GenerationShortcuts):
             given = [f for f in GenerationShortcuts.model_fields if getattr(self, f) is not None] + (["limit"] if self.limit else [])
             if given:
                 raise ValueError(f"{', '.join(given)} set the generation, which only runs without --samples")
+            if self.generation != GenerationSettings():
+                raise ValueError("generation.* settings apply only without --samples (this run evaluates a file)")
         return self
 
 
@@ -100,9 +102,16 @@ class InfrastructureError(RuntimeError):
 def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
     """An output directory holds the results of one problem set under one set of settings: a re-run with another
     (say HumanEval+ after HumanEval: the same task ids, other tests; or another model) must not reuse them. Returns
-    what differs, or None (and records this run's identity in OUTPUT/evaluation_identity.json)."""
+    what differs, or None (and records this run's identity in OUTPUT/evaluation_identity.json, and when it generates
+    the samples' in OUTPUT/generation_identity.json, as jobs/generate.py does). `problems`: the whole dataset."""
+    from raylib.generation import generation_identity
     from raylib.samples import program_sha
 
+    if not cfg.samples:
+        changed = claim_output(Path(cfg.output) / "generation_identity.json",
+                               generation_identity(cfg.dataset, problems, cfg.generation))
+        if changed:
+            return changed
     identity = {
         "dataset": cfg.dataset,
         "problems_sha": program_sha("".join(p.model_dump_json() for p in problems.values())),
@@ -110,8 +119,6 @@ def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
         "extract_code": cfg.extract_code,
         "memory_mb": cfg.execution.memory_mb,
     }
-    if not cfg.samples:
-        identity["generation"] = generation_identity(cfg.generation)
     return claim_output(Path(cfg.output) / "evaluation_identity.json", identity)
 
 
@@ -209,8 +216,7 @@ def generate_and_evaluate(cfg: EvaluateConfig, problems: dict, limits: dict, sto
 
     from raylib.evaluation import INFRA_STATUS
     from raylib.execution import execution_stage, iter_results
-    from raylib.generation import SamplesFile, generation_stage, generation_summary, pending_requests
-    from raylib.samples import read_samples
+    from raylib.generation import SamplesFile, generated_samples, generation_stage, generation_summary, pending_requests
 
     gen = cfg.generation
     path = Path(cfg.output) / "samples.jsonl"
@@ -228,21 +234,28 @@ def generate_and_evaluate(cfg: EvaluateConfig, problems: dict, limits: dict, sto
                                 batch_size=min(cfg.execution.batch_size, gen.batch_size * gen.sampling.n))
         bar = tqdm(total=todo, desc="generating+evaluating", unit="sample", dynamic_ncols=True, mininterval=1.0)
         passed = 0
-        for heads, lines, sample_lines in iter_results(stage):
-            samples_store.append(sample_lines)  # first: a result row never exists without its sample
-            fresh.extend(sample_lines)
-            store.append(heads, lines)
-            passed += sum(1 for h in heads if h["passed"] and h["status"] != INFRA_STATUS)
-            bar.update(len(heads))
-            bar.set_postfix(passed=passed, refresh=False)
-        bar.close()
+        try:
+            for heads, lines, sample_lines in iter_results(stage):
+                samples_store.append(sample_lines)  # first: a result row never exists without its sample
+                fresh.extend(sample_lines)
+                store.append(heads, lines)
+                passed += sum(1 for h in heads if h["passed"] and h["status"] != INFRA_STATUS)
+                bar.update(len(heads))
+                bar.set_postfix(passed=passed, refresh=False)
+        except Exception as exc:  # e.g. an engine actor that died more often than max_actor_restarts
+            samples_store.close()
+            raise InfrastructureError(f"the generate+evaluate pipeline failed ({type(exc).__name__}: {str(exc)[:500]}); "
+                                      f"the {len(fresh)} samples generated in this run are kept in {path} - re-run with "
+                                      "the same --output to resume") from exc
+        finally:
+            bar.close()
     seconds = time.time() - started
     samples_store.finalize({t: i for i, t in enumerate(problems)})
     samples_store.close()
-    counts = generation_summary(list(samples_store.lines.values()))
+    samples = generated_samples(samples_store.lines.values(), problems, gen.sampling.n)
+    counts = generation_summary([samples_store.lines[(s.task_id, s.sample_id)] for s in samples])
     if fresh:
         counts["this_run"] = generation_summary(fresh, seconds)
-    samples, _ = read_samples(path, problems)
     return samples, counts
 
 
@@ -265,15 +278,15 @@ def main(argv: list[str] | None = None) -> int:
 
     load_warnings: list[str] = []
     try:
-        problems = load_problems(cfg.dataset, cfg.dataset_path, warnings=load_warnings)
+        dataset = load_problems(cfg.dataset, cfg.dataset_path, warnings=load_warnings)
+        problems = dict(list(dataset.items())[:cfg.limit]) if cfg.limit else dataset
         if cfg.samples:
             samples, skipped = read_samples(cfg.samples, problems, extract=cfg.extract_code, skip_invalid=cfg.skip_invalid)
         else:
-            problems = dict(list(problems.items())[:cfg.limit]) if cfg.limit else problems
             samples, skipped = [], []
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
-        if not cfg.skip_invalid and err.line and Path(err.path) == Path(cfg.samples):
+        if cfg.samples and not cfg.skip_invalid and err.line and Path(err.path) == Path(cfg.samples):
             print("(use --skip-invalid to skip invalid sample lines and go on)", file=sys.stderr)
         return 2
     for line in load_warnings[:20]:
@@ -285,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.samples and not samples:
         print(f"error: no valid samples in {cfg.samples} ({len(skipped)} invalid lines skipped)", file=sys.stderr)
         return 2
-    changed = check_output_matches(cfg, problems)
+    changed = check_output_matches(cfg, dataset)
     if changed:
         print(f"error: {output} holds results evaluated with other problems or settings (changed: {changed}); "
               "use a new --output, or delete it to start over", file=sys.stderr)
@@ -306,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
     store = ResultsFile(output / "results.jsonl")
     generation = None
     if not cfg.samples:
-        samples, generation = generate_and_evaluate(cfg, problems, limits, store)
+        try:
+            samples, generation = generate_and_evaluate(cfg, problems, limits, store)
+        except InfrastructureError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 3
         lap("generate_s")
     evaluate_pending(cfg, samples, problems, limits, store)
     lap("evaluate_s")

@@ -10,7 +10,8 @@
 Writes OUTPUT/samples.jsonl (evalplus-compatible: task_id + solution or completion, plus sample_id, raw_output,
 finish_reason, prompt/output token counts, error; see raylib/generation.py), generation_summary.json and config.yaml.
 Evaluate it with `python jobs/evaluate.py --dataset humaneval --samples OUTPUT/samples.jsonl --output ...`.
-Re-running with the same output directory generates only what is missing. Exit status: 0 done; 2 bad input or
+Re-running with the same output directory generates only what is missing (another --limit or --n is fine; other
+settings are refused). Exit status: 0 done; 2 bad input or
 config; 3 some samples failed for infrastructure reasons (an endpoint down) - re-run to retry them.
 """
 
@@ -42,33 +43,25 @@ class GenerateConfig(JobConfig, GenerationShortcuts):
         return self
 
 
-def load_problem_subset(dataset: str, path: str | None, limit: int | None, warnings: list[str]) -> dict:
-    from raylib.problems import load_problems
-
-    problems = load_problems(dataset, path, warnings=warnings)
-    return dict(list(problems.items())[:limit]) if limit else problems
-
-
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(GenerateConfig, argv)
     from tqdm import tqdm
 
     from raylib.cluster import init_cluster
     from raylib.generation import SamplesFile, generation_identity, generation_stage, generation_summary, pending_requests
-    from raylib.samples import program_sha
+    from raylib.problems import load_problems
 
     output = Path(cfg.output)
     warnings: list[str] = []
     try:
-        problems = load_problem_subset(cfg.dataset, cfg.dataset_path, cfg.limit, warnings)
+        dataset = load_problems(cfg.dataset, cfg.dataset_path, warnings=warnings)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for line in warnings[:20]:
         print(f"warning: {line}", file=sys.stderr)
-    identity = {"dataset": cfg.dataset, "problems_sha": program_sha("".join(p.model_dump_json() for p in problems.values())),
-                **generation_identity(cfg.generation)}
-    changed = claim_output(output / "generation_identity.json", identity)
+    problems = dict(list(dataset.items())[:cfg.limit]) if cfg.limit else dataset
+    changed = claim_output(output / "generation_identity.json", generation_identity(cfg.dataset, dataset, cfg.generation))
     if changed:
         print(f"error: {output} holds samples generated with other problems or settings (changed: {changed}); "
               "use a new --output, or delete it to start over", file=sys.stderr)
@@ -87,15 +80,23 @@ def main(argv: list[str] | None = None) -> int:
     if requests:
         init_cluster(cfg.ray_address)
         bar = tqdm(total=total, initial=total - todo, desc="generating", unit="sample", dynamic_ncols=True, mininterval=1.0)
-        for batch in generation_stage(requests, problems, cfg.generation).iter_batches(batch_size=None, batch_format="pyarrow"):
-            lines = batch.column("sample").to_pylist()
-            new_lines.extend(lines)
-            bar.update(store.append(lines))
+        try:
+            for batch in generation_stage(requests, problems, cfg.generation).iter_batches(batch_size=None, batch_format="pyarrow"):
+                lines = batch.column("sample").to_pylist()
+                new_lines.extend(lines)
+                bar.update(store.append(lines))
+        except Exception as exc:  # e.g. an engine actor that died more often than max_actor_restarts
+            bar.close()
+            store.close()
+            print(f"error: the generation pipeline failed ({type(exc).__name__}: {str(exc)[:500]}); the {len(new_lines)} "
+                  f"samples generated in this run are kept in {output / 'samples.jsonl'} - re-run with the same --output "
+                  "to resume", file=sys.stderr)
+            return 3
         bar.close()
     seconds = time.time() - started
-    store.finalize({t: i for i, t in enumerate(problems)})
+    store.finalize({t: i for i, t in enumerate(dataset)})
     store.close()
-    summary = generation_summary(list(store.lines.values()))
+    summary = generation_summary([line for (task_id, sample_id), line in store.lines.items() if task_id in problems and sample_id < n])
     summary.update(dataset=cfg.dataset, problems=len(problems), model=cfg.generation.engine.model,
                    generated_now=todo, generation_s=round(seconds, 2),
                    output_tokens_per_s=generation_summary(new_lines, seconds).get("output_tokens_per_s") if new_lines else None)

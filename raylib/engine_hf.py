@@ -3,8 +3,8 @@
     from raylib.engines import EngineConfig, make_engine
     engine = make_engine(EngineConfig(backend="hf", model="embedded"))
 
-Each request is one `generate` call with `num_return_sequences=n`, seeded with the request's derived seed, so its
-answers do not depend on what else is in the batch. Stop sequences end generation once the answer's text holds one
+Each sample is one `generate` call seeded with its own seed (greedy: one call for all n; unseeded: one call with
+`num_return_sequences=n`), so answers do not depend on what else is in the batch or on where a resumed run starts. Stop sequences end generation once the answer's text holds one
 and are cut from the text, as vLLM does. Slower than vLLM; meant for small runs, checks and models vLLM lacks.
 """
 
@@ -14,7 +14,7 @@ import threading
 from typing import Sequence
 
 from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, check_prompt_length,
-                            derive_seed, isolate_failures, render_prompt, truncate_at_stop)
+                            isolate_failures, render_prompt, truncate_at_stop)
 
 __all__ = ["HFEngine"]
 
@@ -34,6 +34,8 @@ class _StopOnText:
 
 
 class HFEngine:
+    can_prefill = True  # the answer can start with response_prefix
+
     def __init__(self, config: EngineConfig):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -58,36 +60,39 @@ class HFEngine:
             return [isolate_failures(self._run, [r])[0] for r in requests]
 
     def _run(self, batch: list[GenerationRequest]) -> list[GenerationResult]:
-        import torch
-
         request = batch[0]
         ids, prefilled = render_prompt(self.tokenizer, request)
         check_prompt_length(len(ids), self.max_model_len)
         p = request.params
-        max_new = p.max_tokens if self.max_model_len is None else min(p.max_tokens, self.max_model_len - len(ids))
-        seed = derive_seed(p.seed, request.key)
+        if p.temperature == 0:  # every greedy answer is the same: computed once
+            outputs = self._sample(ids, p, None, 1) * p.n
+        elif request.seed is None:
+            outputs = self._sample(ids, p, None, p.n)
+        else:  # sample i seeded with seed + i, as vLLM does: a resumed run redraws exactly the missing samples
+            outputs = [self._sample(ids, p, request.seed + i, 1)[0] for i in range(p.n)]
+        return [GenerationResult(outputs=outputs, prompt_tokens=len(ids), prefilled=prefilled)]
+
+    def _sample(self, ids: list[int], p, seed: int | None, count: int) -> list[GenerationOutput]:
+        import torch
+
         if seed is not None:
             torch.manual_seed(seed)
-        greedy = p.temperature == 0
-        sampling = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=p.temperature, top_p=p.top_p)
+        max_new = p.max_tokens if self.max_model_len is None else min(p.max_tokens, self.max_model_len - len(ids))
+        sampling = dict(do_sample=False) if p.temperature == 0 else dict(do_sample=True, temperature=p.temperature, top_p=p.top_p)
         with torch.inference_mode():
             out = self.model.generate(
                 torch.tensor([ids], device=self.device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
-                max_new_tokens=max_new, num_return_sequences=1 if greedy else p.n,
+                max_new_tokens=max_new, num_return_sequences=count,
                 stopping_criteria=[_StopOnText(self.tokenizer, p.stop, len(ids))] if p.stop else None,
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
-                **sampling)
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling)
         eos = set(self.eos if isinstance(self.eos, list) else [self.eos])
         outputs = []
         for row in out[:, len(ids):].tolist():
             ended = next((j for j, t in enumerate(row) if t in eos), None)
             tokens = row[:ended] if ended is not None else row
             text, stopped = truncate_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), p.stop)
-            finish = "stop" if ended is not None or stopped else "length"
-            outputs.append(GenerationOutput(text, len(tokens) + (ended is not None), finish))
-        if greedy:  # every greedy answer is the same: computed once
-            outputs = outputs * p.n
-        return [GenerationResult(outputs=outputs, prompt_tokens=len(ids), prefilled=prefilled)]
+            outputs.append(GenerationOutput(text, len(tokens) + (ended is not None), "stop" if ended is not None or stopped else "length"))
+        return outputs
 
     def close(self) -> None:
         self.model = None

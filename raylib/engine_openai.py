@@ -4,11 +4,12 @@
     engine = make_engine(EngineConfig(backend="openai", model="my-model",
                                       openai=OpenAISettings(base_url="http://127.0.0.1:8000/v1", concurrency=16)))
 
-Requests go out `concurrency` at a time (threads over one pooled httpx client). A connection error, a timeout, 429
-or 5xx is retried up to `retries` times with exponential backoff and jitter (a Retry-After header is honoured);
-any other error response fails only its own request, with the server's message. The chat endpoint cannot prefill
-an answer, so `response_prefix` is not sent (results have `prefilled=False`). Token counts come from `usage`; with
-n > 1 the completion tokens are split evenly across the answers (the API reports only their sum).
+Each sample is its own HTTP request (n=1, seed + i), `concurrency` at a time (threads over one pooled httpx client).
+A connection error, a timeout, 429 or 5xx is retried up to `retries` times with exponential backoff and jitter (a
+Retry-After header is honoured); what outlives the retries, a bad key or URL (401/403/404) and a body that is not
+JSON are marked `retryable` (the next run asks again); any other error response fails only its own request, with
+the server's message. The chat endpoint cannot prefill an answer, so `response_prefix` is not sent (results have
+`prefilled=False`; the prompt builder then asks for no closing-fence stop). Token counts come from `usage`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import random
 import time
 from typing import Sequence
 
-from raylib.engines import EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, derive_seed
+from raylib.engines import EngineConfig, GenerationOutput, GenerationRequest, GenerationResult
 
 __all__ = ["OpenAIEngine", "RequestFailed"]
 
 _RETRIED_STATUS = {408, 409, 429, 500, 502, 503, 504}
+_SETUP_STATUS = {401, 403, 404}  # not retried now, but retryable: the next run (with the setup fixed) asks again
 
 
 class RequestFailed(RuntimeError):
@@ -33,6 +35,8 @@ class RequestFailed(RuntimeError):
 
 
 class OpenAIEngine:
+    can_prefill = False  # chat endpoints answer from scratch
+
     def __init__(self, config: EngineConfig):
         import httpx
 
@@ -45,25 +49,37 @@ class OpenAIEngine:
         self.pool = concurrent.futures.ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="openai")
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        return list(self.pool.map(self._one, requests))
+        # One HTTP request per sample (n=1, seed + i): servers differ in how they seed (or even honour) n > 1.
+        calls = [(r, i) for r in requests for i in range(r.params.n)]
+        answers = iter(self.pool.map(lambda call: self._one(*call), calls))
+        results = []
+        for request in requests:
+            parts = [next(answers) for _ in range(request.params.n)]
+            failed = next((part for part in parts if part.error), None)
+            if failed is not None:  # the request is all or nothing: its samples are asked again together
+                results.append(GenerationResult(error=failed.error, retryable=any(part.retryable for part in parts)))
+            else:
+                results.append(GenerationResult(outputs=[part.outputs[0] for part in parts], prompt_tokens=parts[0].prompt_tokens))
+        return results
 
-    def _one(self, request: GenerationRequest) -> GenerationResult:
+    def _one(self, request: GenerationRequest, index: int) -> GenerationResult:
         try:
-            return self._parse(request, self._post(*self._body(request)))
+            return self._parse(self._post(*self._body(request, index)))
         except RequestFailed as exc:
             return GenerationResult(error=str(exc), retryable=exc.retryable)
         except ValueError as exc:
             return GenerationResult(error=f"invalid request: {exc}")
+        except Exception as exc:  # noqa: BLE001 - whatever else went wrong fails this request only, and may pass later
+            return GenerationResult(error=f"{type(exc).__name__}: {exc}", retryable=True)
 
-    def _body(self, request: GenerationRequest) -> tuple[str, dict]:
+    def _body(self, request: GenerationRequest, index: int) -> tuple[str, dict]:
         p = request.params
-        body = {"model": self.config.model, "n": p.n, "temperature": p.temperature, "top_p": p.top_p,
+        body = {"model": self.config.model, "n": 1, "temperature": p.temperature, "top_p": p.top_p,
                 "max_tokens": p.max_tokens}
         if p.stop:
             body["stop"] = list(p.stop)
-        seed = derive_seed(p.seed, request.key)
-        if seed is not None:
-            body["seed"] = seed
+        if request.seed is not None:
+            body["seed"] = request.seed + index
         if self.settings.api == "chat":
             messages = request.messages if request.messages is not None else [{"role": "user", "content": request.prompt}]
             if not messages or not all(isinstance(m, dict) and "role" in m and "content" in m for m in messages):
@@ -87,9 +103,13 @@ class OpenAIEngine:
                 if response.status_code == 200:
                     try:
                         return response.json()
-                    except ValueError:
-                        raise RequestFailed(f"{path}: the server answered 200 with a body that is not JSON: {response.text[:200]!r}")
+                    except ValueError:  # a proxy's error page, a wrong base_url: the endpoint, not the request
+                        raise RequestFailed(f"{path}: the server answered 200 with a body that is not JSON: "
+                                            f"{response.text[:200]!r}", retryable=True)
                 problem = f"HTTP {response.status_code}: {response.text[:500]}"
+                if response.status_code in _SETUP_STATUS:  # a bad key or URL: fix it and re-run; not the request's fault
+                    raise RequestFailed(f"{path}: {problem} (check generation.engine.openai.base_url and the API key "
+                                        f"in ${s.api_key_env})", retryable=True)
                 if response.status_code not in _RETRIED_STATUS:
                     raise RequestFailed(f"{path}: {problem}")
                 retry_after = response.headers.get("retry-after", "")
@@ -99,17 +119,17 @@ class OpenAIEngine:
                 time.sleep(delay)
         raise RequestFailed(f"{path}: gave up after {s.retries + 1} attempts; last: {problem}", retryable=True)
 
-    def _parse(self, request: GenerationRequest, data: dict) -> GenerationResult:
+    def _parse(self, data) -> GenerationResult:
         try:
-            choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
-            texts = [c["message"]["content"] or "" if self.settings.api == "chat" else c["text"] for c in choices]
-            reasons = [c.get("finish_reason") or "" for c in choices]
-        except (KeyError, TypeError) as exc:
+            choice = data["choices"][0]
+            text = choice["message"]["content"] if self.settings.api == "chat" else choice["text"]
+            reason = str(choice.get("finish_reason") or "")
+            usage = data.get("usage") or {}
+            tokens, prompt_tokens = int(usage.get("completion_tokens") or 0), int(usage.get("prompt_tokens") or 0)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
             raise RequestFailed(f"unexpected response shape ({type(exc).__name__}: {exc}): {str(data)[:300]}")
-        usage = data.get("usage") or {}
-        share = int(usage.get("completion_tokens") or 0) // max(1, len(texts))
-        return GenerationResult(outputs=[GenerationOutput(t, share, r) for t, r in zip(texts, reasons)],
-                                prompt_tokens=int(usage.get("prompt_tokens") or 0), prefilled=False)
+        return GenerationResult(outputs=[GenerationOutput(text if isinstance(text, str) else "", tokens, reason)],
+                                prompt_tokens=prompt_tokens)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

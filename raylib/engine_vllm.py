@@ -26,7 +26,7 @@ import threading
 from typing import Sequence
 
 from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, check_prompt_length,
-                            derive_seed, render_prompt)
+                            render_prompt)
 
 __all__ = ["EngineBroken", "VLLMEngine"]
 
@@ -44,6 +44,8 @@ def _has_cuda() -> bool:
 
 
 class VLLMEngine:
+    can_prefill = True  # the answer can start with response_prefix
+
     def __init__(self, config: EngineConfig):
         from raylib.models import resolve_model
 
@@ -74,7 +76,6 @@ class VLLMEngine:
         self._ids = itertools.count()
         self._broken: BaseException | None = None
         self._state_lock = threading.Lock()
-        self._closed = False
         # The engine is built on the thread that steps it: vLLM's CPU backend binds the OpenMP threads of the thread
         # that initializes it to cores, and a different thread stepping it would get an unbound team (measured here:
         # 140% instead of 200% CPU on 2 cores).
@@ -129,7 +130,7 @@ class VLLMEngine:
         p = request.params
         # vLLM refuses n > 1 with greedy sampling: the n answers would be identical, so one is computed and copied.
         return SamplingParams(n=p.n if p.temperature > 0 else 1, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
-                              stop=list(p.stop) or None, seed=derive_seed(p.seed, request.key),
+                              stop=list(p.stop) or None, seed=request.seed,
                               output_kind=RequestOutputKind.FINAL_ONLY)
 
     # ------------------------------------------------------------------------------------------- engine thread
@@ -143,9 +144,23 @@ class VLLMEngine:
             started.set_exception(exc)
             return
         started.set_result(llm)
-        engine = llm.llm_engine
         running: dict[str, concurrent.futures.Future] = {}
-        while not self._closed:
+        try:
+            self._serve(llm.llm_engine, running)
+            failure: BaseException = EngineBroken("the engine was closed")
+        except BaseException as exc:  # noqa: BLE001 - the engine, not a request, failed: fail every waiter
+            log.exception("the vLLM engine failed")
+            failure = exc
+        with self._state_lock:  # nobody may wait forever on a thread that is gone
+            self._broken = failure
+            for future in running.values():
+                if not future.done():
+                    future.set_exception(EngineBroken(f"the vLLM engine stopped: {failure!r}"))
+            self._fail_queued(failure)
+
+    def _serve(self, engine, running: dict) -> None:
+        """Add queued requests, step the engine, hand finished outputs to their callers; until close()."""
+        while True:
             try:  # wait for work only when the engine has none
                 items = [self._inbox.get(timeout=None if not running else 0)]
             except queue.Empty:
@@ -167,18 +182,8 @@ class VLLMEngine:
                     running[request_id] = future
             if not running:
                 continue
-            try:
-                outputs = engine.step()
-            except BaseException as exc:  # noqa: BLE001 - the engine, not a request, failed: fail every waiter
-                log.exception("the vLLM engine failed")
-                with self._state_lock:
-                    self._broken = exc
-                    for future in running.values():
-                        future.set_exception(EngineBroken(f"the vLLM engine failed: {exc!r}"))
-                    self._fail_queued(exc)
-                return
-            for out in outputs:
-                if out.finished:
+            for out in engine.step():
+                if out.finished and out.request_id in running:
                     running.pop(out.request_id).set_result(out)
 
     def _fail_queued(self, exc: BaseException) -> None:
@@ -188,8 +193,8 @@ class VLLMEngine:
             except queue.Empty:
                 return
             if item is not None:
-                item[3].set_exception(EngineBroken(f"the vLLM engine failed: {exc!r}"))
+                item[3].set_exception(EngineBroken(f"the vLLM engine stopped: {exc!r}"))
 
     def close(self) -> None:
-        self._closed = True
+        """Stop the engine thread; calls still waiting (or made later) raise EngineBroken."""
         self._inbox.put(None)

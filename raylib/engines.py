@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "EngineConfig", "GenerationEngine", "GenerationOutput", "GenerationRequest", "GenerationResult", "OpenAISettings",
-    "SamplingParams", "check_prompt_length", "derive_seed", "isolate_failures", "make_engine", "render_prompt",
+    "SamplingParams", "check_prompt_length", "derive_seed", "sample_seed", "isolate_failures", "make_engine", "render_prompt",
     "truncate_at_stop",
 ]
 
@@ -43,8 +43,9 @@ class SamplingParams(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int = Field(512, ge=1, description="Most new tokens per sample.")
     stop: list[str] = Field(default_factory=list, description="Stop sequences (not included in the output).")
-    seed: int | None = Field(0, description="Base seed: each request's seed is derived from it and the request's key "
-                             "(reproducible whatever the batching); None: unseeded.")
+    seed: int | None = Field(0, description="Base seed: sample i of a request gets seed derived(seed, key) + i, so "
+                             "every sample's seed depends only on its problem and sample id (reproducible whatever the "
+                             "batching, replicas or resumes); None: unseeded.")
 
     @field_validator("stop")
     @classmethod
@@ -56,13 +57,21 @@ class SamplingParams(BaseModel):
 
 @dataclasses.dataclass
 class GenerationRequest:
-    """One prompt to sample `params.n` answers for. `key` names it in errors and seeds (e.g. 'HumanEval/0#0')."""
+    """One prompt to sample `params.n` answers for: samples `first_sample`..`first_sample + n - 1` of `key` (e.g.
+    'HumanEval/0'). Sample i's seed is `sample_seed(params.seed, key, i)`, which is what vLLM's parallel sampling
+    does with a request seed (child j gets seed + j): resuming at sample 5 gives what an uninterrupted run gave."""
 
     prompt: str | None = None
     messages: list[dict] | None = None
     response_prefix: str = ""
     params: SamplingParams = dataclasses.field(default_factory=SamplingParams)
     key: str = ""
+    first_sample: int = 0
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of this request's first sample (the next ones are seed + 1, + 2, ...)."""
+        return sample_seed(self.params.seed, self.key, self.first_sample)
 
 
 @dataclasses.dataclass
@@ -83,6 +92,8 @@ class GenerationResult:
 
 class GenerationEngine(Protocol):
     """What a Ray Data generation stage needs of an engine."""
+
+    can_prefill: bool  # whether an answer can be made to start with a request's response_prefix
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """One result per request, in order; failures are per request (`error`), never an exception."""
@@ -150,11 +161,17 @@ def make_engine(config: EngineConfig) -> GenerationEngine:
 
 
 def derive_seed(base_seed: int | None, key: str) -> int | None:
-    """A request's own seed from the run's base seed and the request's key: the same answers whatever the batch
-    order, the number of replicas or a resumed run. None stays None (unseeded)."""
+    """A key's own seed from the run's base seed (e.g. per problem): the same whatever the batch order, the number
+    of replicas or a resumed run. None stays None (unseeded). Below 2**30, so seed + sample id stays a valid seed."""
     if base_seed is None:
         return None
-    return int.from_bytes(hashlib.sha256(f"{base_seed}:{key}".encode()).digest()[:4], "little") & 0x7FFFFFFF
+    return int.from_bytes(hashlib.sha256(f"{base_seed}:{key}".encode()).digest()[:4], "little") & 0x3FFFFFFF
+
+
+def sample_seed(base_seed: int | None, key: str, sample_id: int) -> int | None:
+    """The seed of sample `sample_id` of `key`: derive_seed(base, key) + sample_id (None when unseeded)."""
+    seed = derive_seed(base_seed, key)
+    return None if seed is None else seed + sample_id
 
 
 def isolate_failures(run: Callable[[list], list[GenerationResult]], requests: list) -> list[GenerationResult]:

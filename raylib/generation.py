@@ -36,10 +36,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from raylib.engines import EngineConfig, GenerationRequest, SamplingParams
 from raylib.problems import Problem
-from raylib.prompts import PromptSettings, answer_to_sample, build_prompt
+from raylib.samples import Sample
+from raylib.prompts import PromptSettings, answer_to_sample, build_prompt, sample_program
 
 __all__ = [
-    "GenerateSamples", "GenerationSettings", "GenerationShortcuts", "SamplesFile", "generation_identity", "generation_stage",
+    "GenerateSamples", "GenerationSettings", "GenerationShortcuts", "SamplesFile", "generated_samples", "generation_identity",
+    "generation_stage",
     "generation_summary", "pending_requests", "sample_key",
 ]
 
@@ -60,6 +62,19 @@ class GenerationSettings(BaseModel):
                                  "requests in one continuous batch (batch_size x calls_per_actor requests in flight).")
     num_cpus: float = Field(1.0, gt=0, description="CPUs reserved per engine actor.")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per engine actor; None: tensor_parallel_size when the cluster has GPUs, else 0.")
+    max_actor_restarts: int = Field(4, ge=1, description="Restarts of a dead engine actor (its batches are re-run) before the run fails.")
+
+    @model_validator(mode="after")
+    def _check_endpoint_fits_prompts(self):
+        if self.engine.backend == "openai":
+            api, style = self.engine.openai.api, self.prompt.style
+            if api == "completions" and style == "instruct":
+                raise ValueError("openai.api=completions takes plain prompts: use prompt.style=completion (base "
+                                 "models), or openai.api=chat for instruct prompts")
+            if api == "chat" and style == "completion":
+                raise ValueError("prompt.style=completion continues code, which a chat endpoint does not do: use "
+                                 "openai.api=completions, or prompt.style=instruct")
+        return self
 
 
 class GenerationShortcuts(BaseModel):
@@ -81,15 +96,35 @@ class GenerationShortcuts(BaseModel):
                                       (self.max_tokens, g.sampling, "max_tokens"), (self.prompt_style, g.prompt, "style")):
             if value is not None:
                 setattr(section, field, value)
-        EngineConfig.model_validate(g.engine.model_dump())  # re-check what the shortcuts changed
+        # setattr skips validation: check the whole section again, with the shortcuts in it
+        self.generation = GenerationSettings.model_validate(g.model_dump())
         return self
 
 
-def generation_identity(settings: GenerationSettings) -> dict:
-    """What generated samples depend on (everything but n, which may grow, and the actor layout)."""
-    return {"engine": settings.engine.model_dump(mode="json", include={"backend", "model", "dtype", "max_model_len"}),
-            "sampling": settings.sampling.model_dump(mode="json", exclude={"n"}),
+def generation_identity(dataset: str, problems: dict[str, Problem], settings: GenerationSettings) -> dict:
+    """What the samples in an output directory depend on: the problem set (all of it: --limit may change) and every
+    generation setting but n (which may change) and the actor layout. jobs/generate.py and jobs/evaluate.py both
+    check it (raylib.config.claim_output on OUTPUT/generation_identity.json)."""
+    from raylib.samples import program_sha
+
+    engine = settings.engine.model_dump(mode="json", include={"backend", "model", "dtype", "max_model_len", "engine_kwargs"})
+    if settings.engine.backend == "openai":
+        engine["openai"] = settings.engine.openai.model_dump(mode="json", include={"base_url", "api"})
+    return {"dataset": dataset, "problems_sha": program_sha("".join(p.model_dump_json() for p in problems.values())),
+            "engine": engine, "sampling": settings.sampling.model_dump(mode="json", exclude={"n"}),
             "prompt": settings.prompt.model_dump(mode="json")}
+
+
+def generated_samples(lines, problems: dict[str, Problem], n: int) -> list[Sample]:
+    """The samples to evaluate from sample-file rows (JSON text): those of `problems` with sample_id < n (a run
+    with a smaller --limit or n leaves the others in the file, unused), keyed by their own sample_id."""
+    samples = []
+    for line in lines:
+        row = json.loads(line)
+        problem = problems.get(row["task_id"])
+        if problem is not None and row["sample_id"] < n:
+            samples.append(Sample(row["task_id"], row["sample_id"], sample_program(problem, row), 0, row.get("error") or ""))
+    return samples
 
 
 def generation_summary(lines: list[str], seconds: float | None = None) -> dict:
@@ -143,6 +178,10 @@ class GenerateSamples:
         self.problems = {task_id: Problem.model_validate(p) for task_id, p in problems.items()}
         started = time.time()
         self.engine = make_engine(self.settings.engine)
+        # An engine that cannot prefill the opening fence must not stop at the closing one (it would stop at the
+        # opening fence of an answer that starts with prose).
+        prefill = self.settings.prompt.prefill and getattr(self.engine, "can_prefill", True)
+        self.prompt_settings = self.settings.prompt.model_copy(update={"prefill": prefill})
         engine = self.settings.engine
         threads = getattr(self.engine, "threads", None)
         print(f"codeloop: {engine.backend} engine for {engine.model} ready in {time.time() - started:.1f} s "
@@ -151,9 +190,9 @@ class GenerateSamples:
     def __call__(self, batch: dict) -> dict:
         s = self.settings
         keys = [(str(t), int(f), int(c)) for t, f, c in zip(batch["task_id"], batch["first_sample_id"], batch["count"])]
-        prompts = [build_prompt(self.problems[t], s.prompt) for t, _, _ in keys]
+        prompts = [build_prompt(self.problems[t], self.prompt_settings) for t, _, _ in keys]
         requests = [GenerationRequest(prompt=p.text, messages=list(p.messages) if p.messages else None,
-                                      response_prefix=p.response_prefix, key=f"{t}#{first}",
+                                      response_prefix=p.response_prefix, key=t, first_sample=first,
                                       params=s.sampling.model_copy(update={"n": count, "stop": [*s.sampling.stop, *p.stop]}))
                     for (t, first, count), p in zip(keys, prompts)]
         try:
@@ -164,25 +203,27 @@ class GenerateSamples:
                 os._exit(1)
             raise
         rows = []
-        for (task_id, first, count), prompt, result in zip(keys, prompts, results):
+        for (task_id, first, count), prompt, result in zip(keys, prompts, results, strict=True):
             problem = self.problems[task_id]
             for j in range(count):
                 row = {"task_id": task_id, "sample_id": first + j}
-                if result.error or j >= len(result.outputs):
-                    error = result.error or f"the engine returned {len(result.outputs)} answers for {count} samples"
+                error = result.error or ("" if j < len(result.outputs) else
+                                         f"the engine returned {len(result.outputs)} answers for {count} samples")
+                if not error:
+                    out = result.outputs[j]
+                    try:
+                        fields = answer_to_sample(problem, prompt, out.text, result.prefilled)
+                    except Exception as exc:  # noqa: BLE001 - never lose a row to post-processing
+                        error = f"making a program of the answer failed: {type(exc).__name__}: {exc}"
+                    else:
+                        row.update(fields, raw_output=(prompt.response_prefix if result.prefilled else "") + out.text,
+                                   finish_reason=out.finish_reason, prompt_tokens=result.prompt_tokens,
+                                   output_tokens=out.tokens, error="", retryable=False)
+                if error:
                     row.update(solution="", raw_output="", finish_reason="error", prompt_tokens=result.prompt_tokens,
                                output_tokens=0, error=error, retryable=result.retryable)
-                    program = ""
-                else:
-                    out = result.outputs[j]
-                    fields = answer_to_sample(problem, prompt, out.text, result.prefilled)
-                    row.update(fields, raw_output=(prompt.response_prefix if result.prefilled else "") + out.text,
-                               finish_reason=out.finish_reason, prompt_tokens=result.prompt_tokens,
-                               output_tokens=out.tokens, error="", retryable=False)
-                    program = fields["solution"] if "solution" in fields else problem.completion_prefix + fields["completion"]
-                    error = ""
                 row["model"] = s.engine.model
-                rows.append((row, program, error))
+                rows.append((row, "" if error else sample_program(problem, row), error))
         return {"task_id": [r["task_id"] for r, _, _ in rows], "sample_id": [r["sample_id"] for r, _, _ in rows],
                 "program": [p for _, p, _ in rows], "generation_error": [e for _, _, e in rows],
                 "sample": [json.dumps(r, ensure_ascii=False) for r, _, _ in rows]}
@@ -217,6 +258,9 @@ def generation_stage(requests: list[dict], problems: dict[str, Problem], setting
         compute=ray.data.ActorPoolStrategy(size=min(settings.replicas, blocks),
                                            max_concurrent_calls_per_actor=settings.calls_per_actor,
                                            enable_true_multi_threading=settings.calls_per_actor > 1),
+        # A dead engine actor is restarted and its batches re-run, but not forever: a batch that kills the engine
+        # every time ends the run (what was generated is kept; a re-run resumes) instead of looping.
+        max_restarts=settings.max_actor_restarts,
     )
 
 

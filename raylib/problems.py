@@ -69,6 +69,8 @@ class Problem(BaseModel):
     tags: tuple[str, ...] = Field((), description="Topic tags, when the dataset has them.")
     time_limit_s: float | None = Field(None, gt=0, description="The dataset's own time limit per execution.")
     source: str = Field("", description="Dataset/format it came from.")
+    stop: tuple[str, ...] = Field((), description="Where a completion of the prompt ends (MultiPL-E's stop_tokens); "
+                                  "empty: the language's default.")
 
 
 # ------------------------------------------------------------------------------------------------- reading files
@@ -227,7 +229,8 @@ def _multiple_row(row: dict) -> Problem:
         # MultiPL-E's python tests end by calling check(entry) at module level; the harness calls check itself.
         tests_code = tests_code.split("\ndef test_check()")[0]
     return Problem(task_id=row["name"], prompt=row["prompt"], completion_prefix=row["prompt"], language=language,
-                   entry_point=entry, tests=FunctionTests(test_code=tests_code, entry_point=entry), source="multipl-e")
+                   entry_point=entry, tests=FunctionTests(test_code=tests_code, entry_point=entry), source="multipl-e",
+                   stop=tuple(s for s in row.get("stop_tokens") or () if isinstance(s, str) and s))
 
 
 class Unsupported(ValueError):

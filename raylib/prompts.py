@@ -16,14 +16,15 @@ Two styles:
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from raylib.problems import Problem
-from raylib.samples import assemble_program
+from raylib.samples import assemble_program, extract_code
 
-__all__ = ["COMPLETION_STOPS", "Prompt", "PromptSettings", "answer_to_sample", "build_prompt"]
+__all__ = ["COMPLETION_STOPS", "Prompt", "PromptSettings", "answer_to_sample", "build_prompt", "sample_program"]
 
 # Where a completion of a top-level Python function ends (the Codex paper's stop sequences).
 COMPLETION_STOPS = {"python": ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]}
@@ -51,6 +52,20 @@ class PromptSettings(BaseModel):
     system: str | None = Field(None, description="System message (instruct style); None: the chat template's default.")
     prefill: bool = Field(True, description="Start the answer with the opening code fence (instruct style; local engines).")
 
+    @field_validator("instruction")
+    @classmethod
+    def _check_instruction(cls, template: str | None) -> str | None:
+        if template is None:
+            return None
+        if "{prompt}" not in template:
+            raise ValueError("the instruction template must contain {prompt} (where the problem goes)")
+        try:
+            template.format(prompt="", language="", tag="", entry_point="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"the instruction template can use only {{prompt}}, {{language}}, {{tag}} and "
+                             f"{{entry_point}}; write other braces doubled ({{{{ and }}}}): {exc!r}") from None
+        return template
+
 
 @dataclasses.dataclass(frozen=True)
 class Prompt:
@@ -69,7 +84,7 @@ def build_prompt(problem: Problem, settings: PromptSettings) -> Prompt:
     language = problem.language
     if settings.style == "completion" and problem.completion_prefix:
         return Prompt(style="completion", text=problem.prompt or problem.completion_prefix,
-                      stop=tuple(COMPLETION_STOPS.get(language, ())))
+                      stop=problem.stop or tuple(COMPLETION_STOPS.get(language, ())))
     tag = _FENCE_TAGS.get(language, language)
     fields = dict(language=_LANGUAGE_NAMES.get(language, language), tag=tag, entry_point=problem.entry_point,
                   prompt=problem.prompt.strip())
@@ -93,4 +108,37 @@ def answer_to_sample(problem: Problem, prompt: Prompt, answer: str, prefilled: b
     if prompt.style == "completion":
         return {"completion": answer}
     text = (prompt.response_prefix if prefilled else "") + answer  # a fence left open (stopped at "```") still counts
+    if problem.language != "python" and problem.completion_prefix:
+        completion = _braced_completion(problem, extract_code(text, problem.language))
+        if completion is not None:
+            return {"completion": completion}
     return {"solution": assemble_program(problem, text, None, extract=True)}
+
+
+_SIGNATURE = re.compile(r"([A-Za-z_]\w*)\s*\([^()]*\)\s*(?:const\s*)?\{\s*$")
+
+
+def _braced_completion(problem: Problem, code: str) -> str | None:
+    """For C++/JavaScript prompts that end by opening a function (MultiPL-E): the body of that function in the
+    answer, which continues the prompt; with the closing brace when the tests do not start with it (C++ tests do).
+    None when the answer does not define the function."""
+    lines = [line for line in problem.completion_prefix.splitlines() if line.strip()]
+    match = _SIGNATURE.search(lines[-1]) if lines else None
+    if match is None:
+        return None
+    found = re.search(rf"\b{re.escape(match.group(1))}\s*\([^()]*\)[^{{;]*\{{", code)
+    if found is None:
+        return None
+    depth, start = 1, found.end()
+    for i in range(start, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[i], 0)
+        if depth == 0:
+            body = code[start:i].strip("\n") + "\n"
+            closes = getattr(problem.tests, "test_code", "").lstrip().startswith("}")
+            return body if closes else body + "}\n"
+    return None
+
+
+def sample_program(problem: Problem, row: dict) -> str:
+    """The program a sample-file row stands for: its `solution`, or the problem's prefix + its `completion`."""
+    return row["solution"] if "solution" in row else problem.completion_prefix + row["completion"]

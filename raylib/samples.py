@@ -13,6 +13,7 @@ harness's completion_id).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import hashlib
@@ -95,11 +96,33 @@ def _prompt_imports(prompt: str) -> str:
     return "".join(line for line in prompt.splitlines(keepends=True) if line.startswith(("import ", "from ")))
 
 
+def _prompt_context(prompt: str, code: str, entry_point: str) -> str:
+    """What an answer that rewrote the entry point whole still needs from a Python prompt: its top-level code
+    (imports, helper functions such as HumanEval/10's `is_palindrome`, constants) minus the entry point itself and
+    whatever the answer defines again. A prompt that does not parse gives its import lines only."""
+    try:
+        tree = ast.parse(prompt)
+    except (SyntaxError, ValueError):
+        return _prompt_imports(prompt)
+    try:
+        redefined = {n.name for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    except (SyntaxError, ValueError):
+        redefined = set()
+    lines = prompt.splitlines(keepends=True)
+    kept = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in redefined | {entry_point}:
+            continue
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        kept.append("".join(lines[first - 1:node.end_lineno]))
+    return "".join(part if part.endswith("\n") else part + "\n" for part in kept)
+
+
 def assemble_program(problem: Problem, completion: str | None, solution: str | None, extract: bool) -> str:
     """A sample's whole program: `completion_prefix + completion`, or the `solution` as it is.
 
     With `extract`, the code is first taken out of chat-style text (`extract_code`); extracted code that defines the
-    entry point itself is a whole program, to which the prompt's import lines are prepended.
+    entry point itself is a whole program, to which the prompt's other top-level code (imports, helpers) is prepended.
     """
     if solution is not None:
         return extract_code(solution, problem.language, problem.entry_point) if extract else solution
@@ -109,7 +132,7 @@ def assemble_program(problem: Problem, completion: str | None, solution: str | N
     code = extract_code(completion, problem.language, problem.entry_point)
     defines = problem.entry_point and re.search(rf"\b(def|function)\s+{re.escape(problem.entry_point)}\b", code)
     if defines or not problem.completion_prefix:
-        return _prompt_imports(problem.completion_prefix) + code if problem.language == "python" else code
+        return _prompt_context(problem.completion_prefix, code, problem.entry_point) + code if problem.language == "python" else code
     return problem.completion_prefix + code
 
 

@@ -184,3 +184,19 @@ def test_log_config_prints_and_writes_a_reloadable_file(tmp_path, capsys):
     assert text.startswith("# DemoConfig resolved config\n# command: ")
     assert yaml.safe_load(text)["sampling"] == {"n": 4, "temperature": 0.0, "stop": []}
     assert load_config(DemoConfig, ["--config", str(path)]) == cfg
+
+
+@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path(__file__).resolve().parent.parent.glob("configs/*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_config_loads_into_the_jobs_its_header_names(path):
+    """Each configs/*.yaml names its commands in its header; each of those jobs must accept the file as it is."""
+    import importlib
+    import re
+
+    jobs = re.findall(r"^# python jobs/(\w+)\.py --config configs/" + re.escape(path.name), path.read_text(), re.M)
+    assert jobs, f"{path.name}: its header must name the command that uses it"
+    for job in jobs:
+        module = importlib.import_module(f"jobs.{job}")
+        config_cls = next(v for k, v in vars(module).items() if k.endswith("Config") and isinstance(v, type)
+                          and issubclass(v, JobConfig) and v is not JobConfig)
+        load_config(config_cls, ["--config", str(path)])

@@ -66,8 +66,16 @@ def test_evaluate_without_samples_generates_and_evaluates_in_one_pipeline(ray_cl
     results_before = (out / "results.jsonl").read_bytes()
     assert evaluate.main(args) == 0 and (out / "results.jsonl").read_bytes() == results_before  # resumed: nothing new
     capsys.readouterr()
-    assert evaluate.main([*args[:-3], "--max-tokens", "13", args[-1]]) == 2
-    assert "changed: generation" in capsys.readouterr().err
+    assert evaluate.main([*args[:-3], "--max-tokens", "13", args[-1]]) == 2  # other samples: refused, not mixed in
+    assert "changed: sampling" in capsys.readouterr().err
+    assert generate.main([*args[:6], "--model", tiny_model, "--temperature", "0.5"]) == 2  # both jobs guard the samples
+    assert "changed: engine, sampling, prompt" in capsys.readouterr().err
+    # fewer problems and samples: evaluated from what is there, nothing generated, nothing else counted
+    smaller = [*args[:3], "2", *args[4:8], "--n", "1", *args[10:]]
+    assert evaluate.main(smaller) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"] == 2 and summary["tasks"] == 2 and summary["generation"]["samples"] == 2
+    assert len(rows_of(out / "samples.jsonl")) == 8  # the other samples stay in the file for a later, larger run
 
 
 def test_generate_job_on_an_openai_endpoint_records_errors_and_retries_them_on_rerun(ray_cluster, openai_server, tmp_path, capsys, monkeypatch):
@@ -96,7 +104,7 @@ def test_generate_job_on_an_openai_endpoint_records_errors_and_retries_them_on_r
     assert generate.main(args) == 0
     again = {name: sum(FakeOpenAI.seen[p] - asked.get(p, 0) for p in FakeOpenAI.seen if f"{name}: " in p)
              for name in ("ok", "BAD", "DOWN")}
-    assert again == {"ok": 0, "BAD": 0, "DOWN": 1}  # one request for both samples (n=2)
+    assert again == {"ok": 0, "BAD": 0, "DOWN": 2}  # one request per sample (n=2)
     rows = {(r["task_id"], r["sample_id"]): r for r in rows_of(out / "samples.jsonl")}
     assert len(rows) == 6 and not rows[("t/DOWN", 0)]["error"] and "HTTP 400" in rows[("t/BAD", 1)]["error"]
 

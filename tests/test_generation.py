@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from raylib.engines import (EngineConfig, GenerationRequest, GenerationResult, OpenAISettings, SamplingParams,
-                            derive_seed, isolate_failures, make_engine, truncate_at_stop)
+                            derive_seed, isolate_failures, make_engine, sample_seed, truncate_at_stop)
 from raylib.generation import GenerationSettings, SamplesFile, generation_stage, pending_requests
 from raylib.problems import load_problems
 from raylib.prompts import PromptSettings, answer_to_sample, build_prompt
@@ -27,12 +27,15 @@ def humaneval():
 # ------------------------------------------------------------------------------------------------- pure pieces
 
 
-def test_seeds_are_derived_per_request_and_stable():
-    assert derive_seed(0, "HumanEval/0#0") == derive_seed(0, "HumanEval/0#0")
-    seeds = {derive_seed(0, f"HumanEval/{i}#0") for i in range(100)}
-    assert len(seeds) == 100 and all(0 <= s < 2**31 for s in seeds)
-    assert derive_seed(1, "HumanEval/0#0") != derive_seed(0, "HumanEval/0#0")
-    assert derive_seed(None, "HumanEval/0#0") is None
+def test_seeds_are_derived_per_problem_and_sample_and_stable():
+    assert derive_seed(0, "HumanEval/0") == derive_seed(0, "HumanEval/0")
+    seeds = {derive_seed(0, f"HumanEval/{i}") for i in range(100)}
+    assert len(seeds) == 100 and all(0 <= s < 2**30 for s in seeds)
+    assert derive_seed(1, "HumanEval/0") != derive_seed(0, "HumanEval/0")
+    assert derive_seed(None, "HumanEval/0") is None and sample_seed(None, "HumanEval/0", 3) is None
+    # sample 7's seed is the same whether its request started at sample 0 (n=10) or at 5 (a resumed run)
+    assert sample_seed(0, "HumanEval/0", 7) == derive_seed(0, "HumanEval/0") + 7
+    assert GenerationRequest(key="HumanEval/0", first_sample=5).seed + 2 == sample_seed(0, "HumanEval/0", 7)
 
 
 def test_a_failing_request_fails_alone():
@@ -124,6 +127,20 @@ def test_shortcut_flags_set_the_nested_generation_settings():
         load_config(GenerateConfig, ["--backend", "openai"])
     with pytest.raises(ConfigError, match="stop sequences must be non-empty"):
         load_config(GenerateConfig, ["generation.sampling.stop=['']"])
+    with pytest.raises(ConfigError, match="less than or equal to 10"):  # shortcuts are checked like the fields they set
+        load_config(GenerateConfig, ["--temperature", "50"])
+    with pytest.raises(ConfigError, match="must contain {prompt}"):
+        load_config(GenerateConfig, ["generation.prompt.instruction=Solve it in {language}."])
+    with pytest.raises(ConfigError, match="write other braces doubled"):
+        load_config(GenerateConfig, ["generation.prompt.instruction=Return {\"code\": ...} for {prompt}"])
+    with pytest.raises(ConfigError, match="openai.api=completions takes plain prompts"):
+        load_config(GenerateConfig, ["--backend", "openai", "--model", "m", "generation.engine.openai.api=completions"])
+    with pytest.raises(ConfigError, match="chat endpoint does not do"):
+        load_config(GenerateConfig, ["--backend", "openai", "--model", "m", "--prompt-style", "completion"])
+    from jobs.evaluate import EvaluateConfig
+
+    with pytest.raises(ConfigError, match="apply only without --samples"):
+        load_config(EvaluateConfig, ["--samples", "s.jsonl", "generation.sampling.top_p=0.5"])
 
 
 # ------------------------------------------------------------------------------------------------- OpenAI-compatible
@@ -197,10 +214,12 @@ def test_openai_engine_retries_isolates_errors_and_limits_concurrency(openai_ser
     results = engine.generate(requests)
     engine.close()
     by_prompt = dict(zip(prompts, results))
-    assert [o.text for o in by_prompt["FLAKY"].outputs] == [f"FLAKY|0|{derive_seed(5, 'FLAKY')}", f"FLAKY|1|{derive_seed(5, 'FLAKY')}"]
-    assert by_prompt["LIMITED"].outputs and FakeOpenAI.seen["LIMITED"] == 2
+    # one HTTP request per sample, sample i seeded with the problem's seed + i (as vLLM's parallel sampling does)
+    seed = sample_seed(5, "FLAKY", 0)
+    assert [o.text for o in by_prompt["FLAKY"].outputs] == [f"FLAKY|0|{seed}", f"FLAKY|0|{seed + 1}"]
+    assert by_prompt["LIMITED"].outputs and FakeOpenAI.seen["LIMITED"] == 3  # 2 samples + 1 retry after the 429
     assert "HTTP 400" in by_prompt["BAD"].error and "too long" in by_prompt["BAD"].error and not by_prompt["BAD"].retryable
-    assert FakeOpenAI.seen["BAD"] == 1  # a 4xx is the request's fault: not retried
+    assert FakeOpenAI.seen["BAD"] == 2  # a 4xx is the request's fault: not retried (once per sample)
     assert "gave up after 3 attempts" in by_prompt["DOWN"].error and by_prompt["DOWN"].retryable
     assert all(len(by_prompt[f"ok{i}"].outputs) == 2 and by_prompt[f"ok{i}"].prompt_tokens == 7 for i in range(8))
     assert by_prompt["ok0"].outputs[0].tokens == 4 and not by_prompt["ok0"].prefilled
@@ -227,6 +246,9 @@ def test_hf_engine_seeds_stops_and_n(tiny_model):
     again = engine.generate([GenerationRequest(prompt="def add(a, b):", params=params, key="k")])[0]
     assert [o.text for o in first.outputs] == [o.text for o in again.outputs] and len(first.outputs) == 3
     assert len({o.text for o in first.outputs}) > 1  # different samples, not copies
+    resumed = engine.generate([GenerationRequest(prompt="def add(a, b):", params=params.model_copy(update={"n": 2}),
+                                                 key="k", first_sample=1)])[0]
+    assert [o.text for o in resumed.outputs] == [o.text for o in first.outputs[1:]]  # samples 1-2, as in the n=3 run
     text = first.outputs[0].text
     stop = next(text[i:i + 2] for i in range(1, len(text) - 1) if text[i:i + 2].isascii() and text[i:i + 2].strip())
     stopped = engine.generate([GenerationRequest(prompt="def add(a, b):", key="k",
@@ -236,9 +258,10 @@ def test_hf_engine_seeds_stops_and_n(tiny_model):
     assert "leaves no room for an answer" in too_long.error
 
 
-def stage_rows(problems, settings) -> dict[tuple[str, int], dict]:
-    """Run the generation stage over every problem; {(task_id, sample_id): sample row}, checking no key repeats."""
-    requests = pending_requests(problems, settings.sampling.n, set())
+def stage_rows(problems, settings, requests=None) -> dict[tuple[str, int], dict]:
+    """Run the generation stage over `requests` (default: every sample of every problem); {(task_id, sample_id):
+    sample row}, checking no key repeats."""
+    requests = requests or pending_requests(problems, settings.sampling.n, set())
     rows = {}
     for batch in generation_stage(requests, problems, settings).iter_batches(batch_size=None, batch_format="pyarrow"):
         for line in batch.column("sample").to_pylist():
@@ -288,12 +311,15 @@ def test_vllm_stage_in_ray_actors_is_reproducible_survives_a_killed_actor_and_ho
     assert all(r["completion"] == r["raw_output"] for r in good)
     assert len({rows[("HumanEval/0", i)]["completion"] for i in range(3)}) > 1  # n=3 gives different samples
 
-    # Run 2: other batching (all requests in one call) and a stop sequence taken from run 1's text.
+    # Run 2: other batching (all requests in one call), HumanEval/2 asked as a resumed run would (samples 1-2, then
+    # sample 0 alone), and a stop sequence taken from run 1's text.
     text = rows[("HumanEval/1", 0)]["completion"]
     stop = next(text[i:i + 2] for i in range(1, len(text) - 1) if text[i:i + 2].isascii() and text[i:i + 2].strip())
     settings2 = settings.model_copy(update={"batch_size": 16,
                                             "sampling": settings.sampling.model_copy(update={"stop": [stop]})})
-    rows2 = stage_rows(problems, settings2)
+    resumed = pending_requests(problems, 3, {("HumanEval/2", 0)}) + [{"task_id": "HumanEval/2", "first_sample_id": 0, "count": 1}]
+    assert {"task_id": "HumanEval/2", "first_sample_id": 1, "count": 2} in resumed
+    rows2 = stage_rows(problems, settings2, resumed)
     assert set(rows2) == set(rows)
     for key, row in rows.items():
         if key[0] == "big":
@@ -303,3 +329,42 @@ def test_vllm_stage_in_ray_actors_is_reproducible_survives_a_killed_actor_and_ho
         if cut:
             assert rows2[key]["finish_reason"] == "stop"
     assert rows2[("HumanEval/1", 0)]["completion"] == text[:text.find(stop)]
+
+
+@pytest.mark.gpu
+def test_vllm_stage_on_gpu_reserves_a_gpu_per_actor_and_matches_itself(ray_cluster, tiny_model, humaneval):
+    """The GPU path (the `vllm` package, float dtype from the model, a GPU reserved per engine actor)."""
+    import ray
+
+    if ray.cluster_resources().get("GPU", 0) < 1:
+        pytest.skip("the shared Ray cluster sees no GPU")
+    problems = dict(list(humaneval.items())[:4])
+    settings = GenerationSettings.model_validate({
+        "engine": {"model": tiny_model, "max_model_len": 1024, "gpu_memory_utilization": 0.3},
+        "sampling": {"n": 2, "temperature": 1.0, "max_tokens": 16, "seed": 1}, "prompt": {"style": "completion"},
+    })
+    first, second = stage_rows(problems, settings), stage_rows(problems, settings)
+    assert first == second and len(first) == 8 and all(not r["error"] for r in first.values())
+
+
+def test_cpp_and_javascript_answers_become_programs_that_pass_multipl_e_tests():
+    """MultiPL-E prompts end by opening a function: an instruct answer's function body continues the prompt (C++
+    tests bring the closing brace themselves), and completion prompts stop at the dataset's own stop tokens."""
+    from raylib.evaluation import build_request
+    from raylib.prompts import sample_program
+    from sandbox import Sandbox, SandboxConfig
+
+    problems = load_problems("multipl-e", "tests/fixtures/multipl-e.jsonl")
+    answers = {"cpp": "Here:\n```cpp\n#include <bits/stdc++.h>\nlong add(long x, long y) {\n    if (x > 0) { return x + y; }\n"
+                      "    return x + y;\n}\n```\nDone.",
+               "javascript": "```javascript\nfunction add(x, y) {\n  return x + y;\n}\n```",
+               "python": "```python\ndef add(x: int, y: int) -> int:\n    return x + y\n```"}
+    programs = {}
+    for task_id, problem in problems.items():
+        assert build_prompt(problem, PromptSettings(style="completion")).stop == problem.stop
+        prompt = build_prompt(problem, PromptSettings())
+        programs[task_id] = sample_program(problem, answer_to_sample(problem, prompt, answers[problem.language], prefilled=False))
+    assert programs["HumanEval_53_add_cpp"].count("long add(") == 1
+    with Sandbox(SandboxConfig(workers=2)) as box:
+        results = box.run_batch([build_request(problems[t], program, 10.0, 512) for t, program in programs.items()])
+    assert [r.status for r in results] == ["passed"] * len(programs), [(r.status, r.error, r.stderr[-300:]) for r in results]

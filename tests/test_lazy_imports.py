@@ -29,3 +29,8 @@ def test_import_sandbox_loads_no_heavy_module():
 def test_evaluation_building_blocks_load_neither_ray_nor_plotting():
     modules = "raylib.problems, raylib.samples, raylib.metrics, raylib.evaluation, raylib.execution, raylib.report, raylib.datasets"
     assert _loaded_after(f"import {modules}", HEAVY + ("ray", "matplotlib", "tqdm")) == []
+
+
+def test_generation_modules_import_no_engine_until_one_is_built():
+    modules = "raylib.engines, raylib.prompts, raylib.models, raylib.generation, raylib.engine_vllm, raylib.engine_hf, raylib.engine_openai"
+    assert _loaded_after(f"import {modules}", HEAVY + ("ray", "transformers", "httpx")) == []
