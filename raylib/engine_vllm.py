@@ -18,6 +18,7 @@ which Ray restarts, retrying the batches).
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import itertools
 import logging
 import os
@@ -86,7 +87,8 @@ class VLLMEngine:
         import torch
 
         self.threads = None if gpu else torch.get_num_threads()
-        self.tokenizer = self.llm.get_tokenizer()
+        # Our own copy for rendering prompts: the engine thread detokenizes with vLLM's while callers render.
+        self.tokenizer = copy.deepcopy(self.llm.get_tokenizer())
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
 
     # ------------------------------------------------------------------------------------------- callers' side
