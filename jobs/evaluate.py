@@ -173,9 +173,9 @@ def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used:
     return limits, warnings
 
 
-def evaluate_pending(cfg: EvaluateConfig, samples: list, problems: dict, limits: dict, store) -> None:
+def evaluate_pending(cfg: EvaluateConfig, samples: list, problems: dict, limits: dict, store, quiet_if_done: bool = False) -> None:
     """Evaluate every sample `store` (a ResultsFile) does not have yet, with a progress bar; samples whose sandbox
-    failed are retried for up to `infra_retries` more rounds."""
+    failed are retried for up to `infra_retries` more rounds. `quiet_if_done`: say nothing when nothing is left."""
     from tqdm import tqdm
 
     from raylib.evaluation import INFRA_STATUS
@@ -183,6 +183,8 @@ def evaluate_pending(cfg: EvaluateConfig, samples: list, problems: dict, limits:
 
     done = store.done
     pending = [s for s in samples if store.key_of(s) not in done]
+    if quiet_if_done and not pending:
+        return
     if len(pending) < len(samples):
         print(f"resuming: {len(samples) - len(pending)} of {len(samples)} samples already evaluated in {cfg.output}", flush=True)
     bar = tqdm(total=len(samples), initial=len(samples) - len(pending), desc="evaluating", unit="sample",
@@ -325,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 3
         lap("generate_s")
-    evaluate_pending(cfg, samples, problems, limits, store)
+    evaluate_pending(cfg, samples, problems, limits, store, quiet_if_done=not cfg.samples)
     lap("evaluate_s")
 
     rows = store.finalize(samples, {t: i for i, t in enumerate(problems)})

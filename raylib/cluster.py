@@ -86,12 +86,14 @@ def cluster_resources() -> dict[str, float]:
 
 def quiet_data_context() -> None:
     """Ray Data without its own progress output: codeloop's jobs show one bar over the whole pipeline (Ray's
-    bars, or every-10-s progress logs when stdout is not a terminal, would interleave with it)."""
+    bars, or every-10-s progress logs when stdout is not a terminal, would interleave with it), nor its issue
+    detectors' warnings."""
     import ray
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    context.issue_detectors_config.detectors = []  # e.g. "high memory" for a vLLM actor that holds its model: expected
 
 
 def shutdown_cluster() -> None:

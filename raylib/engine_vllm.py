@@ -58,6 +58,7 @@ class VLLMEngine:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         gpu = _has_cuda()
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its INFO lines would bury the job's own output
         if os.path.isdir(path):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory needs no hub; a lookup would hang offline
         kwargs = dict(model=path, max_model_len=config.max_model_len, seed=0, tensor_parallel_size=config.tensor_parallel_size)

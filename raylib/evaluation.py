@@ -21,7 +21,7 @@ from raylib.problems import Problem
 from raylib.samples import Sample
 from sandbox.schema import INFRA_STATUS, ExecRequest, ExecResult, Limits, StdioTests
 
-__all__ = ["GENERATION_ERROR_STATUS", "INFRA_STATUS", "ResultsFile", "build_request", "read_appended_lines", "reference_seconds", "result_row", "row_key", "time_limit"]
+__all__ = ["GENERATION_ERROR_STATUS", "INFRA_STATUS", "ResultsFile", "build_request", "read_appended_lines", "reference_seconds", "rewrite_lines", "result_row", "row_key", "time_limit"]
 
 GENERATION_ERROR_STATUS = "generation-error"  # the model produced no answer (e.g. its prompt was too long): a failure
 _KEPT_OUTPUT = 2000  # characters of stdout/stderr kept per result row
@@ -80,6 +80,17 @@ def read_appended_lines(path: Path) -> list[str]:
         with open(path, "r+b") as f:
             f.truncate(good)
     return data[:good].decode("utf-8").split("\n")[:-1]  # not splitlines(): rows may hold U+2028
+
+
+def rewrite_lines(path: Path, lines: list[str]) -> None:
+    """Replace a JSONL file with `lines` atomically (temporary file, fsync, rename): a kill leaves the old file or
+    the new one."""
+    tmp = path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 HEAD_FIELDS = ("task_id", "sample_id", "program_sha", "passed", "status")  # what bookkeeping and pass@k need of a row
@@ -163,12 +174,7 @@ class ResultsFile:
                 f.write("".join(self._lines[k] + "\n" for k in sorted(stale, key=str)))
                 f.flush()
                 os.fsync(f.fileno())
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(self._lines[k] + "\n" for k in keys))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        rewrite_lines(self.path, [self._lines[k] for k in keys])
         self._file = open(self.path, "a", encoding="utf-8")
         return [self.rows[k] for k in keys]
 

@@ -58,8 +58,9 @@ class GenerationSettings(BaseModel):
     prompt: PromptSettings = Field(default_factory=PromptSettings, description="Prompt style and templates.")
     replicas: int = Field(1, ge=1, description="Engine actors (each loads the model once).")
     batch_size: int = Field(16, ge=1, description="Requests (problems) per actor call: the unit of streaming and of retry.")
-    calls_per_actor: int = Field(4, ge=1, le=64, description="Batches an engine actor works on at once; vLLM runs their "
-                                 "requests in one continuous batch (batch_size x calls_per_actor requests in flight).")
+    calls_per_actor: int = Field(16, ge=1, le=64, description="Batches an engine actor works on at once; vLLM runs their "
+                                 "requests in one continuous batch. batch_size x calls_per_actor requests in flight (256) "
+                                 "keep vLLM's scheduler as full as one call with every prompt would.")
     num_cpus: float = Field(1.0, gt=0, description="CPUs reserved per engine actor.")
     num_gpus: float | None = Field(None, ge=0, description="GPUs per engine actor; None: tensor_parallel_size when the cluster has GPUs, else 0.")
     max_actor_restarts: int = Field(4, ge=1, description="Restarts of a dead engine actor (its batches are re-run) before the run fails.")
@@ -313,13 +314,10 @@ class SamplesFile:
     def finalize(self, problem_order: dict[str, int]) -> int:
         """Rewrite the file in (problem, sample_id) order, one row per key; returns the number of rows."""
         self._file.close()
+        from raylib.evaluation import rewrite_lines
+
         keys = sorted(self.lines, key=lambda k: (problem_order.get(k[0], 1 << 30), k[0], k[1]))
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(self.lines[k] + "\n" for k in keys))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        rewrite_lines(self.path, [self.lines[k] for k in keys])
         self._file = open(self.path, "a", encoding="utf-8")
         return len(keys)
 
