@@ -333,8 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = store.finalize(samples, {t: i for i, t in enumerate(problems)})
     samples_file = cfg.samples or str(output / "samples.jsonl")
     if store.stale_rows:
-        print(f"warning: {store.stale_rows} results in {output} belong to samples no longer in {samples_file}; "
-              "moved to results.stale.jsonl", file=sys.stderr)
+        outside = f"no longer in {samples_file}" if cfg.samples else "outside this run's --limit / --n"
+        print(f"warning: {store.stale_rows} results in {output} belong to samples {outside}; moved to "
+              "results.stale.jsonl", file=sys.stderr)
     summary = summarize(rows, problems)
     if generation is not None:
         summary["generation"] = {"model": cfg.generation.engine.model, "backend": cfg.generation.engine.backend, **generation}
