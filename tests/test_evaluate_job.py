@@ -330,8 +330,9 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_ray_job_submit_to_an_existing_cluster(problems, tmp_path):
-    """`ray start --head`, then `ray job submit --working-dir . -- python jobs/evaluate.py ...`, for real."""
+def test_ray_job_submit_to_an_existing_cluster(problems, tiny_model, tmp_path):
+    """`ray start --head`, then `ray job submit --working-dir . -- python jobs/evaluate.py ...`, for real: a sample
+    file, then the main job (generation on vLLM in the cluster's actors, then evaluation)."""
     bin_dir = Path(sys.executable).parent
     # Ray 2.60 clusters require a token (~/.ray/auth_token, made by the first cluster); the job CLI sends it only in token mode.
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
@@ -342,7 +343,7 @@ def test_ray_job_submit_to_an_existing_cluster(problems, tmp_path):
              f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
              f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
              f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}"]
-    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--num-cpus=2", "--include-dashboard=true",
+    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--num-cpus=4", "--include-dashboard=true",
                              "--dashboard-host=127.0.0.1", *ports], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -360,6 +361,15 @@ def test_ray_job_submit_to_an_existing_cluster(problems, tmp_path):
         assert "succeeded" in proc.stdout + proc.stderr
         summary = json.loads((output / "summary.json").read_text())
         assert (summary["samples"], summary["pass@1"], summary["pass@2"]) == (40, 0.5, 1.0)
+
+        generated = tmp_path / "generated"
+        main_job = [*submit[:submit.index("--samples")], "--limit", "2", "--n", "2", "--temperature", "1.0",
+                    "--model", tiny_model, "--max-tokens", "16", "generation.engine.max_model_len=1024",
+                    "--output", str(generated)]
+        proc = subprocess.run(main_job, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and "succeeded" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+        summary = json.loads((generated / "summary.json").read_text())
+        assert summary["samples"] == 4 and summary["generation"]["samples"] == 4 and summary["generation"]["errors"] == 0
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops its cluster (and only it) on SIGTERM
         try:
