@@ -9,8 +9,10 @@
 Each actor (`GenerateSamples`, a Ray Data callable class) loads the model once and turns a batch of requests - one per
 (problem, first sample id, count) - into one row per sample. A request that cannot run (an oversized or malformed
 prompt) yields rows with `generation_error` set and an empty program, so nothing is dropped: such samples fail.
-Ray Data restarts an actor that dies and re-runs its batch. Samples are keyed (task_id, sample_id) and each request
-has its own seed derived from the base seed and its key, so a resumed run produces what an uninterrupted one would.
+Ray Data restarts an actor that dies and re-runs its batch (up to `max_actor_restarts` times). An actor works on
+`calls_per_actor` batches at once, and the vLLM engine runs all their requests in one continuous batch. Samples are
+keyed (task_id, sample_id), and sample i of a problem is always seeded with derived(seed, task_id) + i (vLLM's own
+rule for the samples of one request), so a resumed run produces what an uninterrupted one would.
 
 Why not `ray.data.llm`: its vLLM stage reserves GPU bundles in a placement group by default and runs vLLM's async
 engine in a separate engine-core process (25-38 s to start here vs 4-19 s in-process), and it covers vLLM only; this
