@@ -33,5 +33,5 @@ def test_evaluation_building_blocks_load_neither_ray_nor_plotting():
 
 def test_generation_modules_import_no_engine_until_one_is_built():
     modules = ("raylib.engines, raylib.prompts, raylib.models, raylib.generation, raylib.engine_vllm, raylib.engine_hf, "
-               "raylib.engine_openai, raylib.reflection, raylib.sft_data")
+               "raylib.engine_openai, raylib.reflection, raylib.sft_data, raylib.reward")
     assert _loaded_after(f"import {modules}", HEAVY + ("ray", "transformers", "httpx")) == []
