@@ -105,16 +105,17 @@ def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
     what differs, or None (and records this run's identity in OUTPUT/evaluation_identity.json, and when it generates
     the samples' in OUTPUT/generation_identity.json, as jobs/generate.py does). `problems`: the whole dataset."""
     from raylib.generation import generation_identity
-    from raylib.samples import program_sha
+    from raylib.problems import problems_sha
 
+    sha = problems_sha(problems)
     if not cfg.samples:
         changed = claim_output(Path(cfg.output) / "generation_identity.json",
-                               generation_identity(cfg.dataset, problems, cfg.generation))
+                               generation_identity(cfg.dataset, sha, cfg.generation))
         if changed:
             return changed
     identity = {
         "dataset": cfg.dataset,
-        "problems_sha": program_sha("".join(p.model_dump_json() for p in problems.values())),
+        "problems_sha": sha,
         "time_limits": cfg.time_limits.model_dump(exclude={"reference_on"}),
         "extract_code": cfg.extract_code,
         "memory_mb": cfg.execution.memory_mb,

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from raylib.cluster import init_cluster
     from raylib.generation import SamplesFile, generation_identity, generation_stage, generation_summary, pending_requests
-    from raylib.problems import load_problems
+    from raylib.problems import load_problems, problems_sha
 
     output = Path(cfg.output)
     warnings: list[str] = []
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in warnings[:20]:
         print(f"warning: {line}", file=sys.stderr)
     problems = dict(list(dataset.items())[:cfg.limit]) if cfg.limit else dataset
-    changed = claim_output(output / "generation_identity.json", generation_identity(cfg.dataset, dataset, cfg.generation))
+    changed = claim_output(output / "generation_identity.json",
+                           generation_identity(cfg.dataset, problems_sha(dataset), cfg.generation))
     if changed:
         print(f"error: {output} holds samples generated with other problems or settings (changed: {changed}); "
               "use a new --output, or delete it to start over", file=sys.stderr)

@@ -14,7 +14,7 @@ import threading
 from typing import Sequence
 
 from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, check_prompt_length,
-                            isolate_failures, render_prompt, truncate_at_stop)
+                            failed_result, render_prompt, truncate_at_stop)
 
 __all__ = ["HFEngine"]
 
@@ -57,10 +57,15 @@ class HFEngine:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         with self._lock:  # one generate() at a time: concurrent calls would fight over the same threads and seed
-            return [isolate_failures(self._run, [r])[0] for r in requests]
+            return [self._run_alone(r) for r in requests]
 
-    def _run(self, batch: list[GenerationRequest]) -> list[GenerationResult]:
-        request = batch[0]
+    def _run_alone(self, request: GenerationRequest) -> GenerationResult:
+        try:
+            return self._run(request)
+        except Exception as exc:  # noqa: BLE001 - a malformed or oversized request fails alone
+            return failed_result(exc)
+
+    def _run(self, request: GenerationRequest) -> GenerationResult:
         ids, prefilled = render_prompt(self.tokenizer, request)
         check_prompt_length(len(ids), self.max_model_len)
         p = request.params
@@ -70,7 +75,7 @@ class HFEngine:
             outputs = self._sample(ids, p, None, p.n)
         else:  # sample i seeded with seed + i, as vLLM does: a resumed run redraws exactly the missing samples
             outputs = [self._sample(ids, p, request.seed + i, 1)[0] for i in range(p.n)]
-        return [GenerationResult(outputs=outputs, prompt_tokens=len(ids), prefilled=prefilled)]
+        return GenerationResult(outputs=outputs, prompt_tokens=len(ids), prefilled=prefilled)
 
     def _sample(self, ids: list[int], p, seed: int | None, count: int) -> list[GenerationOutput]:
         import torch

@@ -20,7 +20,7 @@ import random
 import time
 from typing import Sequence
 
-from raylib.engines import EngineConfig, GenerationOutput, GenerationRequest, GenerationResult
+from raylib.engines import EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, failed_result
 
 __all__ = ["OpenAIEngine", "RequestFailed"]
 
@@ -70,7 +70,7 @@ class OpenAIEngine:
         except ValueError as exc:
             return GenerationResult(error=f"invalid request: {exc}")
         except Exception as exc:  # noqa: BLE001 - whatever else went wrong fails this request only, and may pass later
-            return GenerationResult(error=f"{type(exc).__name__}: {exc}", retryable=True)
+            return failed_result(exc, retryable=True)
 
     def _body(self, request: GenerationRequest, index: int) -> tuple[str, dict]:
         p = request.params

@@ -27,7 +27,7 @@ import threading
 from typing import Sequence
 
 from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, check_prompt_length,
-                            render_prompt)
+                            failed_result, render_prompt)
 
 __all__ = ["EngineBroken", "VLLMEngine"]
 
@@ -104,7 +104,7 @@ class VLLMEngine:
                 check_prompt_length(len(ids), self.max_model_len)
                 params = self._sampling_params(request)
             except Exception as exc:  # noqa: BLE001 - a malformed or oversized request fails alone
-                results[i] = GenerationResult(error=f"{type(exc).__name__}: {exc}")
+                results[i] = failed_result(exc)
                 continue
             future: concurrent.futures.Future = concurrent.futures.Future()
             with self._state_lock:  # never queue behind an engine thread that has already died
@@ -118,7 +118,7 @@ class VLLMEngine:
             except EngineBroken:
                 raise
             except Exception as exc:  # noqa: BLE001 - vLLM rejected this request when it was added
-                results[i] = GenerationResult(error=f"{type(exc).__name__}: {exc}")
+                results[i] = failed_result(exc)
                 continue
             outputs = [GenerationOutput(o.text, len(o.token_ids), o.finish_reason or "") for o in out.outputs]
             if len(outputs) == 1 < requests[i].params.n:  # greedy: every answer is the same one (see _sampling_params)

@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Literal, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "EngineConfig", "GenerationEngine", "GenerationOutput", "GenerationRequest", "GenerationResult", "OpenAISettings",
-    "SamplingParams", "check_prompt_length", "derive_seed", "sample_seed", "isolate_failures", "make_engine", "render_prompt",
+    "SamplingParams", "check_prompt_length", "derive_seed", "failed_result", "sample_seed", "make_engine", "render_prompt",
     "truncate_at_stop",
 ]
-
-log = logging.getLogger(__name__)
 
 
 class SamplingParams(BaseModel):
@@ -174,24 +171,9 @@ def sample_seed(base_seed: int | None, key: str, sample_id: int) -> int | None:
     return None if seed is None else seed + sample_id
 
 
-def isolate_failures(run: Callable[[list], list[GenerationResult]], requests: list) -> list[GenerationResult]:
-    """Run `requests` as one batch; if the batch raises, run each request alone so that only the ones that fail
-    on their own get an error result. `run(batch)` returns one result per request."""
-    if not requests:
-        return []
-    try:
-        return run(requests)
-    except Exception as exc:  # noqa: BLE001 - one bad request must not sink its batch
-        if len(requests) == 1:
-            return [GenerationResult(error=f"{type(exc).__name__}: {exc}")]
-        log.warning("a batch of %d requests failed (%s: %s); running them one by one", len(requests), type(exc).__name__, exc)
-    results = []
-    for request in requests:
-        try:
-            results.extend(run([request]))
-        except Exception as exc:  # noqa: BLE001
-            results.append(GenerationResult(error=f"{type(exc).__name__}: {exc}"))
-    return results
+def failed_result(exc: BaseException, retryable: bool = False) -> GenerationResult:
+    """The result of a request that failed alone with `exc` (the rest of its batch is unaffected)."""
+    return GenerationResult(error=f"{type(exc).__name__}: {exc}", retryable=retryable)
 
 
 def render_prompt(tokenizer, request: GenerationRequest) -> tuple[list[int], bool]:

@@ -104,16 +104,14 @@ class GenerationShortcuts(BaseModel):
         return self
 
 
-def generation_identity(dataset: str, problems: dict[str, Problem], settings: GenerationSettings) -> dict:
-    """What the samples in an output directory depend on: the problem set (all of it: --limit may change) and every
-    generation setting but n (which may change) and the actor layout. jobs/generate.py and jobs/evaluate.py both
-    check it (raylib.config.claim_output on OUTPUT/generation_identity.json)."""
-    from raylib.samples import program_sha
-
+def generation_identity(dataset: str, problems_sha: str, settings: GenerationSettings) -> dict:
+    """What the samples in an output directory depend on: the problem set (`raylib.problems.problems_sha` of all of
+    it: --limit may change) and every generation setting but n (which may change) and the actor layout.
+    jobs/generate.py and jobs/evaluate.py both check it (raylib.config.claim_output on generation_identity.json)."""
     engine = settings.engine.model_dump(mode="json", include={"backend", "model", "dtype", "max_model_len", "engine_kwargs"})
     if settings.engine.backend == "openai":
         engine["openai"] = settings.engine.openai.model_dump(mode="json", include={"base_url", "api"})
-    return {"dataset": dataset, "problems_sha": program_sha("".join(p.model_dump_json() for p in problems.values())),
+    return {"dataset": dataset, "problems_sha": problems_sha,
             "engine": engine, "sampling": settings.sampling.model_dump(mode="json", exclude={"n"}),
             "prompt": settings.prompt.model_dump(mode="json")}
 

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, FunctionTests, StdioCase, StdioTests, Tests
 
-__all__ = ["DATASETS", "DataError", "Problem", "check_dataset", "load_problems", "read_records", "write_records"]
+__all__ = ["DATASETS", "DataError", "Problem", "check_dataset", "load_problems", "problems_sha", "read_records", "write_records"]
 
 DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "multipl-e", "stdio", "jsonl")
 
@@ -372,6 +372,16 @@ def _convert(fmt: str, row: dict, dataset: str, index: int) -> Problem:
     if fmt == "taco":
         return _taco_row(row, index)
     return _codecontests_row(row)
+
+
+def problems_sha(problems: dict[str, Problem]) -> str:
+    """Short content hash of a problem set (every field of every problem): what an output directory is tied to."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for problem in problems.values():
+        digest.update(problem.model_dump_json().encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:16]
 
 
 def check_dataset(dataset: str, path: str | Path | None) -> None:

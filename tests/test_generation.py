@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from raylib.engines import (EngineConfig, GenerationRequest, GenerationResult, OpenAISettings, SamplingParams,
-                            derive_seed, isolate_failures, make_engine, sample_seed, truncate_at_stop)
+from raylib.engines import (EngineConfig, GenerationRequest, OpenAISettings, SamplingParams,
+                            derive_seed, make_engine, sample_seed, truncate_at_stop)
 from raylib.generation import GenerationSettings, SamplesFile, generation_stage, pending_requests
 from raylib.problems import load_problems
 from raylib.prompts import PromptSettings, answer_to_sample, build_prompt
@@ -36,17 +36,6 @@ def test_seeds_are_derived_per_problem_and_sample_and_stable():
     # sample 7's seed is the same whether its request started at sample 0 (n=10) or at 5 (a resumed run)
     assert sample_seed(0, "HumanEval/0", 7) == derive_seed(0, "HumanEval/0") + 7
     assert GenerationRequest(key="HumanEval/0", first_sample=5).seed + 2 == sample_seed(0, "HumanEval/0", 7)
-
-
-def test_a_failing_request_fails_alone():
-    def run(batch):  # a batch containing "bad" raises as a whole, as an engine would
-        if "bad" in batch:
-            raise ValueError("bad request")
-        return [GenerationResult(prompt_tokens=len(x)) for x in batch]
-
-    results = isolate_failures(run, ["a", "bad", "ccc"])
-    assert [r.prompt_tokens for r in results] == [1, 0, 3]
-    assert [r.error for r in results] == ["", "ValueError: bad request", ""]
 
 
 def test_stop_sequences_cut_at_the_earliest_one():
