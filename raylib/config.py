@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-__all__ = ["ConfigError", "JobConfig", "Section", "claim_output", "describe_config", "load_config", "log_config", "write_json"]
+__all__ = ["ConfigError", "JobConfig", "Section", "claim_output", "deep_merge", "describe_config", "load_config", "log_config", "write_json"]
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -164,7 +164,7 @@ def _load(cls: type[C], args: list[str]) -> C:
     for path in files:
         file_data = _read_yaml(path)
         _check_keys(cls, file_data, (), f"in config file {path}")
-        _deep_merge(data, file_data)
+        deep_merge(data, file_data)
     for keys, raw, arg in overrides:
         annotation = _annotation_at(cls, keys, f"in argument {arg!r}")
         _set_path(data, keys, _parse_value(raw, annotation))
@@ -315,10 +315,11 @@ def _parse_value(raw: str, annotation: Any) -> Any:
     return parsed  # fails validation later, with the parsed value in the message
 
 
-def _deep_merge(into: dict, new: dict) -> None:
+def deep_merge(into: dict, new: dict) -> None:
+    """Merge `new` into `into` in place: nested dicts key by key, anything else replaced."""
     for key, value in new.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _deep_merge(into[key], value)
+            deep_merge(into[key], value)
         else:
             into[key] = value
 

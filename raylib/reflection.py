@@ -29,7 +29,7 @@ from typing import Literal, Sequence
 
 __all__ = [
     "BLOCK_TYPES", "MASK_STRATEGIES", "REFLECTION_TOKENS", "add_reflection_tokens", "distillation_attention_mask",
-    "distillation_kl", "encode_reflection", "mask_rate", "render_reflection", "split_blocks",
+    "distillation_kl", "encode_reflection", "mask_rate", "render_reflection", "special_token_ids", "split_blocks",
 ]
 
 USER, ASSISTANT = "<|user|>", "<|assistant|>"
@@ -67,7 +67,8 @@ def render_reflection(messages: Sequence[dict]) -> str:
     return "".join(text)
 
 
-def _special_ids(tokenizer) -> dict[str, int]:
+def special_token_ids(tokenizer) -> dict[str, int]:
+    """{token: id} of the reflection special tokens in `tokenizer`; ValueError when any is missing."""
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in REFLECTION_TOKENS}
     missing = [t for t, i in ids.items() if i is None or i == tokenizer.unk_token_id]
     if missing:
@@ -107,7 +108,7 @@ def encode_reflection(tokenizer, messages: Sequence[dict], max_len: int) -> dict
     Raises:
         ValueError: malformed messages, missing special tokens, no user or assistant message, or longer than max_len.
     """
-    ids = _special_ids(tokenizer)
+    ids = special_token_ids(tokenizer)
     body = tokenizer(render_reflection(messages), add_special_tokens=False)["input_ids"]
     if len(body) + 2 > max_len:
         raise ValueError(f"the sample has {len(body) + 2} tokens, more than max_len {max_len}")
@@ -177,7 +178,7 @@ def distillation_attention_mask(input_ids: Sequence[int], tokenizer_or_ids, rate
         raise ValueError(f"unknown mask strategy {strategy!r}; one of {MASK_STRATEGIES}")
     if sorted(block_order) != sorted(BLOCK_TYPES):
         raise ValueError(f"block_order must order {BLOCK_TYPES}, got {tuple(block_order)}")
-    ids = tokenizer_or_ids if isinstance(tokenizer_or_ids, dict) else _special_ids(tokenizer_or_ids)
+    ids = tokenizer_or_ids if isinstance(tokenizer_or_ids, dict) else special_token_ids(tokenizer_or_ids)
     input_ids = list(input_ids)
     start = input_ids.index(ids[ASSISTANT]) + 1
     end = start + input_ids[start:].index(ids[END_OF_MESSAGE])

@@ -6,16 +6,24 @@
     pairwise_accuracy([2.0, 0.1], [1.0, 0.3])                     # 0.5: the share of pairs ranked right (ties: half)
     roc_auc([0.9, 0.2, 0.6], [1, 0, 0])                           # 1.0: P(score of a pass > score of a fail)
     preference_examples(pairs)                                    # each pair twice: chosen as A, then as B
+    read_pair_file("pairs.jsonl", tokenizer, max_len=512)         # token ids; DataError names file, line, field
 
-The losses take tensors (torch imported inside); metrics and example builders are plain Python.
+Files (what jobs/build_datasets.py writes; extra fields are ignored):
+    pairs.jsonl  {"prompt": str, "chosen": str, "rejected": str, "task_id"?: str}   Bradley-Terry and preference
+    orm.jsonl    {"prompt": str, "program": str, "label": 0|1, "task_id"?: str}     outcome reward model
+
+The losses take tensors (torch imported inside); metrics, example builders and readers are plain Python.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
+from raylib.problems import DataError, read_records
+
 __all__ = ["PREFERENCE_LABELS", "bradley_terry_loss", "orm_loss", "pairwise_accuracy", "preference_examples",
-           "preference_prompt", "roc_auc"]
+           "preference_prompt", "read_orm_file", "read_pair_file", "read_preference_file", "roc_auc"]
 
 PREFERENCE_LABELS = ("A", "B")  # class 0: code A is better; class 1: code B is better
 
@@ -81,3 +89,60 @@ def preference_examples(pairs: Sequence[dict]) -> list[dict]:
         examples.append({"text": preference_prompt(pair["prompt"], pair["chosen"], pair["rejected"]), "label": 0})
         examples.append({"text": preference_prompt(pair["prompt"], pair["rejected"], pair["chosen"]), "label": 1})
     return examples
+
+
+def _fields(path, line: int, row: dict, spec: dict) -> None:
+    """Raise a DataError naming the first field of `spec` ({name: type}) that `row` lacks or has mistyped."""
+    for name, kind in spec.items():
+        if name not in row:
+            raise DataError(path, line, f"missing field {name!r} (expected {sorted(spec)}, got {sorted(row)[:10]})")
+        if not isinstance(row[name], kind) or isinstance(row[name], bool) and kind is not bool:
+            raise DataError(path, line, f"field {name!r} must be {kind.__name__}, got {type(row[name]).__name__}")
+
+
+def _encode(tokenizer, path, line: int, first: str, second: str, max_len: int, what: str) -> list[int]:
+    ids = list(tokenizer(first, second, truncation=False)["input_ids"])
+    if len(ids) > max_len:
+        raise DataError(path, line, f"{what} has {len(ids)} tokens, more than max_length {max_len}")
+    return ids
+
+
+def _nonempty(path, records: list) -> list:
+    if not records:
+        raise DataError(path, 0, "no examples in the file")
+    return records
+
+
+def read_pair_file(path: str | Path, tokenizer, max_len: int) -> list[dict]:
+    """Reward-model pairs as {"chosen_ids", "rejected_ids", "group"}: the prompt and each program as a text pair."""
+    examples = []
+    for line, row in read_records(path):
+        _fields(path, line, row, {"prompt": str, "chosen": str, "rejected": str})
+        examples.append({"chosen_ids": _encode(tokenizer, path, line, row["prompt"], row["chosen"], max_len, "prompt + chosen"),
+                         "rejected_ids": _encode(tokenizer, path, line, row["prompt"], row["rejected"], max_len, "prompt + rejected"),
+                         "group": str(row.get("task_id", line))})
+    return _nonempty(path, examples)
+
+
+def read_orm_file(path: str | Path, tokenizer, max_len: int) -> list[dict]:
+    """Outcome-reward examples as {"input_ids", "label" (1 passed, 0 failed), "group"}."""
+    examples = []
+    for line, row in read_records(path):
+        _fields(path, line, row, {"prompt": str, "program": str, "label": int})
+        if row["label"] not in (0, 1):
+            raise DataError(path, line, f"field 'label' must be 0 or 1, got {row['label']!r}")
+        examples.append({"input_ids": _encode(tokenizer, path, line, row["prompt"], row["program"], max_len, "prompt + program"),
+                         "label": row["label"], "group": str(row.get("task_id", line))})
+    return _nonempty(path, examples)
+
+
+def read_preference_file(path: str | Path, tokenizer, max_len: int) -> list[dict]:
+    """CodeFavor classification examples from pairs, both orders of each pair (`preference_examples`), as
+    {"input_ids", "label" (0: code A is better, 1: code B), "group"}; both orders share their pair's group."""
+    examples = []
+    for line, row in read_records(path):
+        _fields(path, line, row, {"prompt": str, "chosen": str, "rejected": str})
+        for example in preference_examples([row]):
+            examples.append({"input_ids": _encode(tokenizer, path, line, example["text"], None, max_len, "the pair's text"),
+                             "label": example["label"], "group": str(row.get("task_id", line))})
+    return _nonempty(path, examples)

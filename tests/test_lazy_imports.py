@@ -35,3 +35,8 @@ def test_generation_modules_import_no_engine_until_one_is_built():
     modules = ("raylib.engines, raylib.prompts, raylib.models, raylib.generation, raylib.engine_vllm, raylib.engine_hf, "
                "raylib.engine_openai, raylib.reflection, raylib.sft_data, raylib.reward")
     assert _loaded_after(f"import {modules}", HEAVY + ("ray", "transformers", "httpx")) == []
+
+
+def test_training_modules_import_no_torch_until_a_worker_runs():
+    modules = "raylib.training, raylib.train_loop, raylib.batches, raylib.adapters"
+    assert _loaded_after(f"import {modules}", HEAVY + ("ray", "transformers", "peft")) == []

@@ -1,0 +1,137 @@
+"""Supervised fine-tuning of a causal LM on Ray Train + DeepSpeed (loss on the assistant part only).
+
+    python jobs/sft.py --data.train runs/data/sft.jsonl --output runs/sft                  # embedded SmolLM2, ZeRO-2
+    python jobs/sft.py --config configs/sft_humaneval.yaml train.peft.method=lora train.peft.merge=true
+    python jobs/sft.py --data.train reflection.jsonl --distillation.weight 1.0 --output runs/reflection
+    ray job submit --working-dir . -- python jobs/sft.py --data.train /shared/sft.jsonl --output /shared/runs/sft \\
+        --model /shared/models/base train.scaling.use_gpu=true train.scaling.workers=8 train.deepspeed.zero_stage=3
+    python jobs/sft.py --help        # every option
+
+Data (raylib/sft_data.py): chat `{"messages": [...]}`, `{"prompt", "completion"}`, or ReflectionCoder reflection
+sequences (raylib/reflection.py; their execution blocks are left out of the loss, and `distillation.weight` > 0 adds
+the self-distillation term with dynamic block masking). jobs/build_datasets.py writes sft.jsonl from evaluation
+results (rejection sampling). Every line is checked and encoded here before any worker starts.
+
+Writes OUTPUT/model (a Hugging Face directory, or the PEFT adapter; OUTPUT/merged with train.peft.merge),
+OUTPUT/metrics.json, OUTPUT/tensorboard, OUTPUT/ray/train/checkpoint_* and config.yaml. Run the same command again
+after a kill and it resumes from the latest checkpoint. Exit status: 0 done; 2 bad input or config; 1 failed run.
+"""
+
+import os
+import sys
+from typing import Literal
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pydantic import Field, field_validator, model_validator  # noqa: E402
+
+from raylib.config import JobConfig, Section, load_config, log_config  # noqa: E402
+from raylib.reflection import BLOCK_TYPES, MASK_STRATEGIES  # noqa: E402
+from raylib.training import TrainSettings  # noqa: E402
+
+
+class SFTData(Section):
+    train: str = Field(..., description="Training JSONL (chat, prompt/completion or reflection).")
+    validation: str | None = Field(None, description="Validation JSONL; None: hold out validation_fraction of train.")
+    validation_fraction: float = Field(0.0, ge=0, lt=1, description="Share of train held out when no validation file.")
+    format: Literal["auto", "chat", "prompt_completion", "reflection"] = Field(
+        "auto", description="Example format; auto tells them apart per line.")
+    max_length: int = Field(2048, ge=8, description="Longest example in tokens; a longer one is an error.")
+    packing: bool = Field(False, description="Pack several examples per row (block-diagonal attention).")
+
+
+class DistillationSettings(Section):
+    weight: float = Field(0.0, ge=0, description="ReflectionCoder self-distillation loss weight (0: off).")
+    strategy: Literal[MASK_STRATEGIES] = Field("block", description="What the student does not see of the "
+                                                                    "reflection sequence; grows with progress.")
+    block_order: list[str] = Field(list(("execution", "text", "code")), description="Block types in the order "
+                                                                                     "the block strategy hides them.")
+
+    @field_validator("block_order")
+    @classmethod
+    def _order(cls, value):
+        if sorted(value) != sorted(BLOCK_TYPES):
+            raise ValueError(f"block_order must list each of {BLOCK_TYPES} once, got {value}")
+        return value
+
+
+class SFTConfig(JobConfig):
+    model: str = Field("embedded", description="Model to fine-tune: 'embedded', a Hugging Face directory or hub id.")
+    data: SFTData = Field(..., description="Training and validation data.")
+    distillation: DistillationSettings = Field(default_factory=DistillationSettings,
+                                               description="ReflectionCoder self-distillation.")
+    output: str = Field("runs/sft", description="Output directory (re-use it to resume after a kill).")
+    train: TrainSettings = Field(default_factory=TrainSettings, description="Workers, DeepSpeed, optimizer, PEFT.")
+    ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.distillation.weight > 0 and self.data.packing:
+            raise ValueError("distillation needs one example per row: set data.packing=false")
+        if self.data.packing and self.train.peft.method == "prefix":
+            raise ValueError("data.packing with train.peft.method=prefix: the packed rows' block-diagonal mask "
+                             "does not cover prefix tuning's virtual tokens; turn packing off")
+        if self.distillation.weight > 0 and self.data.format not in ("auto", "reflection"):
+            raise ValueError(f"distillation needs reflection data, not data.format={self.data.format}")
+        return self
+
+
+def encode(cfg: SFTConfig, tokenizer) -> tuple[list, list]:
+    """Encoded (train, validation) examples; raises DataError / ValueError naming what is wrong."""
+    from raylib.batches import split_validation
+    from raylib.problems import DataError
+    from raylib.sft_data import pack_examples, read_sft_file
+
+    train = read_sft_file(cfg.data.train, tokenizer, cfg.data.max_length, cfg.data.format)
+    if cfg.data.validation:
+        validation = read_sft_file(cfg.data.validation, tokenizer, cfg.data.max_length, cfg.data.format)
+    else:
+        train, validation = split_validation(train, cfg.data.validation_fraction, cfg.train.optim.seed)
+    if cfg.distillation.weight > 0:
+        lacking = next((i for i, e in enumerate(train) if "distillation_labels" not in e), None)
+        if lacking is not None:
+            raise DataError(cfg.data.train, 0, f"distillation.weight > 0 needs reflection examples; example "
+                                               f"{lacking + 1} is not one")
+    if cfg.data.packing:
+        train = pack_examples(train, cfg.data.max_length)
+        validation = pack_examples(validation, cfg.data.max_length) if validation else []
+    return train, validation
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = load_config(SFTConfig, argv)
+    from raylib.models import resolve_model
+    from raylib.problems import DataError
+    from raylib.train_loop import prepare_tokenizer
+    from raylib.training import check_run, launch_job
+
+    try:
+        model = resolve_model(cfg.model)
+        reflection = cfg.data.format == "reflection" or cfg.distillation.weight > 0 or _has_reflection(cfg.data.train)
+        tokenizer = prepare_tokenizer(model, reflection_tokens=reflection)
+        train, validation = encode(cfg, tokenizer)
+        steps = check_run(model, "causal_lm", len(train), cfg.train)
+    except (DataError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    log_config(cfg, cfg.output)
+    print(f"{len(train)} training rows, {len(validation)} validation rows, {steps} steps per epoch", flush=True)
+    distill = cfg.distillation.model_dump() if cfg.distillation.weight > 0 else None
+    loop_config = {"task": "causal_lm", "objective": "lm", "model": model, "reflection_tokens": reflection,
+                   "distillation": distill}
+    return launch_job(loop_config, train, validation, cfg.train, cfg.output, cfg.ray_address)
+
+
+def _has_reflection(path: str) -> bool:
+    """Whether the file's first record is a reflection sample (then the tokenizer needs its special tokens)."""
+    from raylib.problems import read_records
+
+    for _, row in read_records(path):
+        messages = row.get("messages")
+        return isinstance(messages, list) and bool(messages) and isinstance(messages[0], dict) \
+            and isinstance(messages[0].get("content"), list)
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

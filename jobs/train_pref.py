@@ -1,0 +1,71 @@
+"""Train a CodeFavor-style pairwise preference model: task + code A + code B -> which is better (A or B).
+
+    python jobs/train_pref.py --data.train runs/data/pairs.jsonl --output runs/pref
+    python jobs/train_pref.py --model embedded --data.train pairs.jsonl train.peft.method=lora
+    python jobs/train_pref.py --help        # every option
+
+A two-class sequence classifier (`minilm` by default, `embedded` or any Hugging Face directory) reads the text of
+`raylib.reward.preference_prompt`. Every pair `{"prompt", "chosen", "rejected"}` (pairs.jsonl from
+jobs/build_datasets.py) is trained in both orders (chosen as A: label 0; as B: label 1), so position carries no
+signal. A validation split (whole tasks held out, both orders of a pair together) reports accuracy.
+
+Writes OUTPUT/model, OUTPUT/metrics.json, OUTPUT/tensorboard, checkpoints under OUTPUT/ray and config.yaml; the same
+command resumes after a kill. Exit status: 0 done; 2 bad input or config; 1 failed run.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pydantic import Field  # noqa: E402
+
+from raylib.config import JobConfig, Section, load_config, log_config  # noqa: E402
+from raylib.training import TrainSettings  # noqa: E402
+
+
+class PreferenceData(Section):
+    train: str = Field(..., description="pairs.jsonl: {prompt, chosen, rejected} per line.")
+    validation: str | None = Field(None, description="Validation pairs; None: hold out validation_fraction of train.")
+    validation_fraction: float = Field(0.1, ge=0, lt=1, description="Share of tasks held out when no validation file.")
+    max_length: int = Field(512, ge=8, description="Longest task + both programs in tokens; a longer one is an error.")
+
+
+class TrainPrefConfig(JobConfig):
+    model: str = Field("minilm", description="Backbone: 'minilm', 'embedded', a Hugging Face directory or hub id.")
+    data: PreferenceData = Field(..., description="Training and validation pairs.")
+    output: str = Field("runs/pref", description="Output directory (re-use it to resume after a kill).")
+    train: TrainSettings = Field(default_factory=TrainSettings, description="Workers, DeepSpeed, optimizer, PEFT.")
+    ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = load_config(TrainPrefConfig, argv)
+    from raylib.batches import split_validation
+    from raylib.models import resolve_model
+    from raylib.problems import DataError
+    from raylib.reward import read_preference_file
+    from raylib.train_loop import prepare_tokenizer
+    from raylib.training import check_run, launch_job
+
+    try:
+        model = resolve_model(cfg.model)
+        tokenizer = prepare_tokenizer(model)
+        train = read_preference_file(cfg.data.train, tokenizer, cfg.data.max_length)
+        if cfg.data.validation:
+            validation = read_preference_file(cfg.data.validation, tokenizer, cfg.data.max_length)
+        else:
+            train, validation = split_validation(train, cfg.data.validation_fraction, cfg.train.optim.seed)
+        steps = check_run(model, "preference", len(train), cfg.train)
+    except (DataError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    log_config(cfg, cfg.output)
+    print(f"{len(train)} training and {len(validation)} validation examples (both orders), "
+          f"{steps} steps per epoch", flush=True)
+    return launch_job({"task": "preference", "objective": "classification", "model": model}, train, validation,
+                      cfg.train, cfg.output, cfg.ray_address)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
