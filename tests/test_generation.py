@@ -157,22 +157,27 @@ class FakeOpenAI(BaseHTTPRequestHandler):
             attempt = cls.seen[text]
             cls.in_flight += 1
             cls.max_in_flight = max(cls.max_in_flight, cls.in_flight)
-        try:
-            time.sleep(0.05)
-            if ("DOWN" in text and cls.down) or ("FLAKY" in text and attempt == 1):
-                return self._send(503 if "FLAKY" in text else 500, {"error": {"message": "overloaded"}})
-            if "LIMITED" in text and attempt == 1:
-                return self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
-            if "BAD" in text:
-                return self._send(400, {"error": {"message": "prompt is too long for this model"}})
-            chat = "messages" in body
-            choices = [{"index": i, "finish_reason": "stop",
-                        **({"message": {"role": "assistant", "content": f"{text}|{i}|{body.get('seed')}"}} if chat
-                           else {"text": f"{text}|{i}|{body.get('seed')}"})} for i in range(body["n"])]
-            self._send(200, {"choices": choices, "usage": {"prompt_tokens": 7, "completion_tokens": 4 * body["n"]}})
-        finally:
-            with cls.lock:
-                cls.in_flight -= 1
+        time.sleep(0.05)
+        status, payload, headers = self._answer(text, attempt, body)
+        # leave the in-flight count before answering: once the client has the answer it may send its next request
+        # before this thread would get back here, and that overlap is not the engine's concurrency
+        with cls.lock:
+            cls.in_flight -= 1
+        self._send(status, payload, headers)
+
+    @classmethod
+    def _answer(cls, text, attempt, body):
+        if ("DOWN" in text and cls.down) or ("FLAKY" in text and attempt == 1):
+            return (503 if "FLAKY" in text else 500), {"error": {"message": "overloaded"}}, None
+        if "LIMITED" in text and attempt == 1:
+            return 429, {"error": {"message": "slow down"}}, {"Retry-After": "0"}
+        if "BAD" in text:
+            return 400, {"error": {"message": "prompt is too long for this model"}}, None
+        chat = "messages" in body
+        choices = [{"index": i, "finish_reason": "stop",
+                    **({"message": {"role": "assistant", "content": f"{text}|{i}|{body.get('seed')}"}} if chat
+                       else {"text": f"{text}|{i}|{body.get('seed')}"})} for i in range(body["n"])]
+        return 200, {"choices": choices, "usage": {"prompt_tokens": 7, "completion_tokens": 4 * body["n"]}}, None
 
     def _send(self, status, payload, headers=None):
         data = json.dumps(payload).encode()
