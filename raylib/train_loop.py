@@ -162,8 +162,10 @@ def train_func(config: dict) -> None:
     lengths = [_example_length(e) for e in train]
     every = settings.checkpoint.every_steps
     pad_id = tokenizer.pad_token_id
-    tokens_done, train_seconds, loss_window = 0, 0.0, []
+    # train_seconds: wall time of the loop (batching, steps, logging) without validation and checkpointing
+    tokens_done, paused, loss_window = 0, 0.0, []
     engine.train()
+    loop_started, started_at = time.perf_counter(), time.time()
 
     while step < total_steps:
         epoch = step // spe
@@ -171,7 +173,6 @@ def train_func(config: dict) -> None:
                             optim.group_by_length)
         skip = (step - epoch * spe) * optim.grad_accum
         for index in range(skip, len(plan), optim.grad_accum):
-            started = time.perf_counter()
             step_loss, step_tokens = 0.0, 0
             for micro in plan[index:index + optim.grad_accum]:
                 examples = [train[i] for i in micro]
@@ -182,7 +183,6 @@ def train_func(config: dict) -> None:
                 step_loss += loss.item() / optim.grad_accum
                 step_tokens += tokens
             step += 1
-            train_seconds += time.perf_counter() - started
             tokens_done += step_tokens
             loss_window.append(step_loss)
             end_of_epoch = step % spe == 0
@@ -195,17 +195,22 @@ def train_func(config: dict) -> None:
                     writer.add_scalar("train/lr", lr, step)
                     _say(f"step {step}/{total_steps} epoch {epoch} loss {mean_loss:.4f} lr {lr:.3g}")
             if step == total_steps or (every and step % every == 0) or (not every and end_of_epoch):
-                metrics = {"step": step, "epoch": step / spe, "train_loss": step_loss,
-                           "tokens": _sum_over_ranks(tokens_done), "train_seconds": train_seconds}
+                checkpoint_started = time.perf_counter()
+                tokens = _sum_over_ranks(tokens_done)
+                train_seconds = checkpoint_started - loop_started - paused
+                metrics = {"step": step, "epoch": step / spe, "train_loss": step_loss, "tokens": tokens,
+                           "train_seconds": train_seconds, "tokens_per_second": tokens / train_seconds,
+                           "training_started_at": started_at}
                 metrics.update(_validate(engine, objective, validation, pad_id, dtype, rank, world, optim.micro_batch_size))
                 if writer is not None:
                     for key, value in metrics.items():
                         if key.startswith("val_"):
                             writer.add_scalar(f"validation/{key[4:]}", value, step)
                     writer.flush()
-                    _say(f"checkpoint at step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
-                                                                   if k.startswith("val_")))
+                    scores = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("val_"))
+                    _say(f"checkpoint at step {step}" + (f": {scores}" if scores else ""))
                 _save_and_report(engine, tokenizer, settings, step, rank, metrics)
+                paused += time.perf_counter() - checkpoint_started
             if step >= total_steps:
                 break
     if writer is not None:
@@ -249,7 +254,8 @@ def _loss(engine, objective, examples, pad_id, dtype, distill, special_ids, step
         batch = collate_causal(examples, pad_id, dtype)
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
         out = engine(**inputs, labels=batch["labels"])
-        tokens = int(batch["input_ids"].ne(pad_id).sum()) if "position_ids" not in batch else \
+        # not input_ids != pad: the pad token is often EOS, which the examples contain
+        tokens = sum(len(e["input_ids"]) for e in examples) if "position_ids" not in batch else \
             sum(sum(e["seq_lens"]) for e in examples)
         if not distill:
             return out.loss, tokens

@@ -211,7 +211,8 @@ def launch_job(loop_config: dict, train: list[dict], validation: list[dict], set
         print(f"error: {err}\nre-run the same command to resume from the latest checkpoint", file=sys.stderr)
         return 1
     print(f"model: {outcome.model_dir}" + (f", merged: {outcome.merged_dir}" if outcome.merged_dir else ""))
-    print("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in outcome.metrics.items() if isinstance(v, float)))
+    print("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in outcome.metrics.items()
+                                  if isinstance(v, float) and k != "training_started_at"))
     return 0
 
 

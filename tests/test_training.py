@@ -65,6 +65,17 @@ def greedy(model_dir, text: str, max_new_tokens: int = 8) -> str:
     return tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
+def planned_tokens(model, data, epochs: int, micro_batch_size: int, workers: int) -> int:
+    """Tokens in the micro-batches every rank's batch plan holds for `epochs` whole epochs (seed 0, no padding)."""
+    from raylib.batches import rank_batches
+    from raylib.sft_data import read_sft_file
+    from raylib.train_loop import prepare_tokenizer
+
+    lengths = [len(e["input_ids"]) for e in read_sft_file(data, prepare_tokenizer(model), 2048)]
+    return sum(lengths[i] for epoch in range(epochs) for rank in range(workers)
+               for micro in rank_batches(lengths, micro_batch_size, workers, rank, 1, epoch, 0) for i in micro)
+
+
 def scores(model_dir, pairs: list[tuple[str, str]]) -> list[float]:
     import torch
     from transformers import AutoTokenizer
@@ -117,6 +128,10 @@ def test_sft_zero3_full_finetune_saves_gathered_weights(ray_cluster, tiny_model,
         shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
     assert shapes["model.layers.0.mlp.up_proj.weight"] == (256, 128)
     assert greedy(output / "model", prompt(7)).startswith(RIGHT_BODY.rstrip()[:12])
+    # throughput counts every token each rank trained on: 12 steps are both epochs' batch plans, whole
+    assert metrics["tokens"] == planned_tokens(tiny_model, data, epochs=2, micro_batch_size=4, workers=2)
+    assert metrics["tokens_per_second"] == pytest.approx(metrics["tokens"] / metrics["train_seconds"])
+    assert 0 < metrics["train_seconds"] < time.time() - metrics["training_started_at"]
 
 
 def test_sft_zero3_lora_adapter_and_merged_model_agree(ray_cluster, tiny_model, tmp_path):
