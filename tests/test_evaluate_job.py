@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ import pytest
 from jobs import evaluate
 from raylib.problems import load_problems, write_records
 from raylib.samples import reference_samples
+from tests.ray_head import ray_head
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -323,56 +323,26 @@ def test_stdio_problems_get_limits_from_their_reference_runtime(ray_cluster, tmp
 # ------------------------------------------------------------------------------------------------- ray job submit
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_ray_job_submit_to_an_existing_cluster(problems, tiny_model, tmp_path):
     """`ray start --head`, then `ray job submit --working-dir . -- python jobs/evaluate.py ...`, for real: a sample
     file, then the main job (generation on vLLM in the cluster's actors, then evaluation)."""
-    bin_dir = Path(sys.executable).parent
-    # Ray 2.60 clusters require a token (~/.ray/auth_token, made by the first cluster); the job CLI sends it only in token mode.
-    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
-    env.pop("RAY_ADDRESS", None)
-    subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
-    gcs, dashboard = free_port(), free_port()
-    ports = [f"--port={gcs}", f"--dashboard-port={dashboard}", f"--ray-client-server-port={free_port()}",
-             f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-             f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}",
-             f"--node-manager-port={free_port()}", f"--object-manager-port={free_port()}"]
-    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--num-cpus=4", "--include-dashboard=true",
-                             "--dashboard-host=127.0.0.1", *ports], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with ray_head(tmp_path) as head:
         samples = write_records(tmp_path / "samples.jsonl", reference_samples({t: problems[t] for t in list(problems)[:20]}))
         output = tmp_path / "submitted"
-        submit = [str(bin_dir / "ray"), "job", "submit", f"--address=http://127.0.0.1:{dashboard}", "--working-dir", ".",
-                  "--", "python", "jobs/evaluate.py", "--dataset", "humaneval", "--samples", str(samples), "--output", str(output)]
-        deadline = time.monotonic() + 120
-        while True:  # the dashboard takes a few seconds to come up
-            proc = subprocess.run(submit, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-            if proc.returncode == 0 or time.monotonic() > deadline or "Connection refused" not in proc.stdout + proc.stderr:
-                break
-            time.sleep(2)
+        evaluate_job = ["python", "jobs/evaluate.py", "--dataset", "humaneval", "--samples", str(samples),
+                        "--output", str(output)]
+        proc = head.submit(evaluate_job)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert "succeeded" in proc.stdout + proc.stderr
         summary = json.loads((output / "summary.json").read_text())
         assert (summary["samples"], summary["pass@1"], summary["pass@2"]) == (40, 0.5, 1.0)
 
         generated = tmp_path / "generated"
-        main_job = [*submit[:submit.index("--samples")], "--limit", "2", "--n", "2", "--temperature", "1.0",
+        main_job = [*evaluate_job[:evaluate_job.index("--samples")], "--limit", "2", "--n", "2", "--temperature", "1.0",
                     "--model", tiny_model, "--max-tokens", "16", "generation.engine.max_model_len=1024",
                     "--output", str(generated)]
-        proc = subprocess.run(main_job, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        proc = head.submit(main_job)
         assert proc.returncode == 0 and "succeeded" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
         summary = json.loads((generated / "summary.json").read_text())
         assert summary["samples"] == 4 and summary["generation"]["samples"] == 4 and summary["generation"]["errors"] == 0
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops its cluster (and only it) on SIGTERM
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)

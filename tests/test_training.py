@@ -327,3 +327,32 @@ def test_sft_on_gpus_with_nccl(ray_cluster, tiny_model, tmp_path):
                         "train.deepspeed.precision=bf16", "train.optim.lr=3e-3", "train.optim.max_steps=12"])
     assert metrics["step"] == 12
     assert_learned(output, factor=5)
+
+
+# ------------------------------------------------------------------------------------------------- ray job submit
+
+
+def test_sft_through_ray_job_submit_to_a_separate_cluster(tiny_model, tmp_path):
+    """As users run it: `ray start --head`, then `ray job submit --working-dir . -- python jobs/sft.py ...`; a bad
+    input fails the submitted job with its error in the job's log, a good one trains and leaves its model."""
+    from tests.ray_head import ray_head
+
+    data = write_sft(tmp_path / "pc.jsonl", n=32)
+    output = tmp_path / "submitted"
+    with ray_head(tmp_path) as head:
+        missing = tmp_path / "missing.jsonl"
+        bad = head.submit(["python", "jobs/sft.py", "--model", tiny_model, "--data.train", str(missing),
+                           "--output", str(tmp_path / "bad")])
+        assert bad.returncode != 0 and "FAILED" in bad.stdout + bad.stderr
+        assert f"error: {missing}" in bad.stdout + bad.stderr or str(missing) in bad.stdout + bad.stderr
+        proc = head.submit(["python", "jobs/sft.py", "--model", tiny_model, "--data.train", str(data),
+                            "--output", str(output), "train.deepspeed.zero_stage=2", "train.optim.lr=3e-3",
+                            "train.optim.max_steps=8", *TWO_WORKERS])
+        log = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and "succeeded" in log, log[-3000:]
+    assert "step 8/8" in log  # rank 0's progress reaches the submitter's terminal
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["step"] == 8 and metrics["tokens"] > 0
+    losses = train_losses(output)
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert greedy(output / "model", prompt(3), max_new_tokens=4)  # the submitted job's model reloads and generates
