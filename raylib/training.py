@@ -267,9 +267,9 @@ def _without_placement_group_cleaner(trainer):
 
     The cleaner asks the state API (through the dashboard and GCS) every second whether the train controller is
     alive, to remove the workers' placement group should the controller die while its driver lives on. Measured on
-    2 cores (benchmarks/train_step.py): that polling costs 15-20% of training throughput, and stopping it adds
-    12-16 s to the end of every run. Our drivers exit after `fit`, and Ray removes a dead job's placement groups
-    itself. If a Ray upgrade moves these internals, the trainer keeps its defaults.
+    2 saturated cores (BENCHMARKS.md, training): a plain DeepSpeed loop in a TorchTrainer ran at 402 tokens/s with
+    it and 488 without. Our drivers exit after `fit`, and Ray removes a dead job's placement groups itself (the
+    resume-after-SIGKILL test relies on it). If a Ray upgrade moves these internals, the trainer keeps its defaults.
     """
     try:
         from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
