@@ -78,15 +78,13 @@ class SFTConfig(JobConfig):
 
 def encode(cfg: SFTConfig, tokenizer) -> tuple[list, list]:
     """Encoded (train, validation) examples; raises DataError / ValueError naming what is wrong."""
-    from raylib.batches import split_validation
+    from raylib.batches import read_splits
     from raylib.problems import DataError
     from raylib.sft_data import pack_examples, read_sft_file
 
-    train = read_sft_file(cfg.data.train, tokenizer, cfg.data.max_length, cfg.data.format)
-    if cfg.data.validation:
-        validation = read_sft_file(cfg.data.validation, tokenizer, cfg.data.max_length, cfg.data.format)
-    else:
-        train, validation = split_validation(train, cfg.data.validation_fraction, cfg.train.optim.seed)
+    train, validation = read_splits(lambda path: read_sft_file(path, tokenizer, cfg.data.max_length, cfg.data.format),
+                                    cfg.data.train, cfg.data.validation, cfg.data.validation_fraction,
+                                    cfg.train.optim.seed)
     if cfg.distillation.weight > 0:
         lacking = next((i for i, e in enumerate(train) if "distillation_labels" not in e), None)
         if lacking is not None:

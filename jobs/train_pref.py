@@ -41,7 +41,7 @@ class TrainPrefConfig(JobConfig):
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(TrainPrefConfig, argv)
-    from raylib.batches import split_validation
+    from raylib.batches import read_splits
     from raylib.models import resolve_model
     from raylib.problems import DataError
     from raylib.reward import read_preference_file
@@ -51,11 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = resolve_model(cfg.model)
         tokenizer = prepare_tokenizer(model)
-        train = read_preference_file(cfg.data.train, tokenizer, cfg.data.max_length)
-        if cfg.data.validation:
-            validation = read_preference_file(cfg.data.validation, tokenizer, cfg.data.max_length)
-        else:
-            train, validation = split_validation(train, cfg.data.validation_fraction, cfg.train.optim.seed)
+        train, validation = read_splits(lambda path: read_preference_file(path, tokenizer, cfg.data.max_length),
+                                        cfg.data.train, cfg.data.validation, cfg.data.validation_fraction,
+                                        cfg.train.optim.seed)
         steps = check_run(model, "preference", len(train), cfg.train)
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -45,7 +45,7 @@ class TrainRMConfig(JobConfig):
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(TrainRMConfig, argv)
-    from raylib.batches import split_validation
+    from raylib.batches import read_splits
     from raylib.models import resolve_model
     from raylib.problems import DataError
     from raylib.reward import read_orm_file, read_pair_file
@@ -56,11 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = resolve_model(cfg.model)
         tokenizer = prepare_tokenizer(model)
-        train = read(cfg.data.train, tokenizer, cfg.data.max_length)
-        if cfg.data.validation:
-            validation = read(cfg.data.validation, tokenizer, cfg.data.max_length)
-        else:
-            train, validation = split_validation(train, cfg.data.validation_fraction, cfg.train.optim.seed)
+        train, validation = read_splits(lambda path: read(path, tokenizer, cfg.data.max_length), cfg.data.train,
+                                        cfg.data.validation, cfg.data.validation_fraction, cfg.train.optim.seed)
         steps = check_run(model, "reward", len(train), cfg.train)
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

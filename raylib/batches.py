@@ -15,7 +15,7 @@ import random
 
 from raylib.sft_data import IGNORE, length_grouped_batches
 
-__all__ = ["block_causal_mask", "collate_causal", "collate_classification", "collate_pairs", "rank_batches",
+__all__ = ["block_causal_mask", "collate_causal", "collate_classification", "collate_pairs", "rank_batches", "read_splits",
            "split_validation", "steps_per_epoch"]
 
 
@@ -30,6 +30,15 @@ def split_validation(examples: list[dict], fraction: float, seed: int = 0) -> tu
     train = [e for i, e in enumerate(examples) if str(e.get("group", i)) not in held]
     validation = [e for i, e in enumerate(examples) if str(e.get("group", i)) in held]
     return train, validation
+
+
+def read_splits(read, train: str, validation: str | None, fraction: float, seed: int = 0) -> tuple[list, list]:
+    """(train, validation) examples, each file read by `read(path)`: the validation file when there is one, else
+    `split_validation` of the training file (whole groups held out)."""
+    examples = read(train)
+    if validation:
+        return examples, read(validation)
+    return split_validation(examples, fraction, seed)
 
 
 def steps_per_epoch(num_examples: int, micro_batch_size: int, world_size: int, grad_accum: int) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from raylib.batches import collate_causal, rank_batches, split_validation, steps_per_epoch
+from raylib.batches import collate_causal, rank_batches, read_splits, split_validation, steps_per_epoch
 from raylib.config import ConfigError, load_config
 from raylib.training import TrainSettings, check_batches, deepspeed_config
 from tests.train_data import write_pairs, write_sft
@@ -73,6 +73,10 @@ def test_validation_split_holds_out_whole_groups():
     assert not {e["group"] for e in train} & {e["group"] for e in validation}
     assert split_validation(examples, 0.2, seed=3) == (train, validation)
     assert split_validation(examples, 0.0) == (examples, [])
+    # a validation file, when given, is read and nothing is held out of train; without one, the split above
+    files = {"train.jsonl": examples, "val.jsonl": [{"group": "other", "n": -1}]}
+    assert read_splits(files.get, "train.jsonl", "val.jsonl", 0.2, seed=3) == (examples, files["val.jsonl"])
+    assert read_splits(files.get, "train.jsonl", None, 0.2, seed=3) == (train, validation)
 
 
 # ----------------------------------------------------------------------------------------- settings and config
