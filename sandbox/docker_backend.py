@@ -5,7 +5,7 @@
 
 The container is the outer wall (its own root filesystem from `sandbox/docker/build_image.sh`, read-only; no
 network; memory and pid limits; all capabilities dropped but the few the worker needs to switch to the run uid and
-kill it; no-new-privileges). Inside it the same `worker.py` forks per execution exactly as under bubblewrap. The
+kill it; no-new-privileges). Inside it the same `inside/worker.py` forks per execution exactly as under bubblewrap. The
 host talks to the worker over a unix socket in a per-worker directory bind-mounted at /ipc.
 """
 
@@ -44,7 +44,9 @@ class DockerWorker:
 
     def __init__(self, index: int, config):
         self.index, self.config = index, config
-        self.uid = config.uid_base + index
+        from sandbox.pool import run_uids
+
+        self.uid, self.judge_uid = run_uids(config.uid_base, index)
         self.container = None
         self.frames = None
         self._listener = None
@@ -74,7 +76,8 @@ class DockerWorker:
         self._listener.settimeout(START_TIMEOUT_S)
         self.container = client.containers.run(
             self.config.docker_image,
-            command=["python3", "-I", "-S", "-B", f"{isolation.WORKER_MOUNT}/worker.py", "--uid", str(self.uid),
+            command=["python3", "-I", "-S", "-B", f"{isolation.WORKER_MOUNT}/{isolation.WORKER_SCRIPT}", "--uid", str(self.uid),
+                     "--judge-uid", str(self.judge_uid),
                      "--root", "/tmp", "--socket", "/ipc/w.sock"],
             detach=True,
             init=True,  # an init reaps whatever the programs orphan

@@ -17,6 +17,7 @@ import sys
 
 SANDBOX_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER_MOUNT = "/opt/codeloop/sandbox"
+WORKER_SCRIPT = "inside/worker.py"  # relative to the sandbox directory
 CGROUP_MOUNT = "/sys/fs/cgroup/codeloop"
 # The environment a worker starts with (it scrubs its own before any program runs). LD_BIND_NOW: resolve every
 # symbol at start; lazy binding would write the GOT (a copy-on-write fault) in each forked child.
@@ -104,7 +105,8 @@ def find_interpreter(preference: str = "host") -> Interpreter:
     return max(found, key=_version_key)
 
 
-def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int, interpreter: Interpreter | None = None) -> list[str]:
+def bwrap_argv(uid: int, judge_uid: int, cgroup_dir: str | None, tmp_size_mb: int,
+               interpreter: Interpreter | None = None) -> list[str]:
     """The bwrap command that starts one worker: read-only system dirs, nothing of /root, /home or the project
     except the worker code, private /tmp, new pid/net/ipc/uts/cgroup namespaces, minimal capabilities."""
     interpreter = interpreter or host_interpreter()
@@ -142,7 +144,8 @@ def bwrap_argv(uid: int, cgroup_dir: str | None, tmp_size_mb: int, interpreter: 
             argv += ["--cap-add", cap]
     if cgroup_dir:
         argv += ["--bind", cgroup_dir, CGROUP_MOUNT]
-    argv += [interpreter.executable, "-I", "-S", "-B", f"{WORKER_MOUNT}/worker.py", "--uid", str(uid), "--root", "/tmp"]
+    argv += [interpreter.executable, "-I", "-S", "-B", f"{WORKER_MOUNT}/{WORKER_SCRIPT}", "--uid", str(uid),
+             "--judge-uid", str(judge_uid), "--root", "/tmp"]
     if cgroup_dir:
         argv += ["--cgroup", CGROUP_MOUNT]
     return argv
@@ -178,7 +181,7 @@ def _bwrap_works() -> tuple[bool, str]:
     if shutil.which("bwrap") is None:
         return False, "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
     interpreter = host_interpreter()
-    argv = bwrap_argv(60999, None, 16, interpreter)
+    argv = bwrap_argv(60999, 60998, None, 16, interpreter)
     argv = argv[: argv.index(interpreter.executable)] + [interpreter.executable, "-I", "-S", "-c", "import os; print(os.getuid())"]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)

@@ -41,9 +41,10 @@ class SandboxConfig(BaseModel):
 
     backend: Literal["auto", "bwrap", "docker", "unsafe-process"] = Field(
         "auto", description="auto: bwrap when it works here; docker: one container per worker; unsafe-process: no isolation.")
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256, description="Worker processes (parallel executions).")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=128, description="Worker processes (parallel executions).")
     uid_base: int | None = Field(
-        None, ge=1000, description="Worker i runs programs as uid uid_base + i (must be unused on the host). None: "
+        None, ge=1000, description="Worker i runs programs as uid uid_base + i and its judge as uid_base + 128 + i "
+        "(all unused on the host). None: "
         "claim a free range of this host (a lock file per range), so sandboxes in several processes never share a uid.")
     tmp_size_mb: int = Field(512, ge=16, description="Size of each worker's private /tmp (tmpfs), MiB.")
     python: str = Field(
@@ -57,9 +58,16 @@ class SandboxConfig(BaseModel):
 
 
 UID_RANGE_START = 200_000  # automatic ranges: far above the uids of real accounts and of explicit uid_base values
-UID_RANGE_SIZE = 256  # = the largest `workers`
+UID_RANGE_SIZE = 256  # per worker two uids: its programs' and its judge children's
+MAX_WORKERS = UID_RANGE_SIZE // 2
 UID_RANGES = 1024
 UID_LOCK_DIR = "/tmp/codeloop-sandbox-uids"
+
+
+def run_uids(uid_base: int, index: int) -> tuple[int, int]:
+    """(uid of worker `index`'s programs, uid of its judge children): distinct, so a program can never signal, trace
+    or read a process that judges it."""
+    return uid_base + index, uid_base + MAX_WORKERS + index
 
 
 def claim_uid_range() -> tuple[int, int]:
@@ -80,9 +88,15 @@ def claim_uid_range() -> tuple[int, int]:
     raise RuntimeError(f"all {UID_RANGES} sandbox uid ranges of this host are in use ({UID_LOCK_DIR})")
 
 
+REPLAY_ALLOWANCE_S = 8 * 2.0 + 120.0  # the worker's REPLAY_ROUNDS x (run + replay) and RECORD_LIMIT_S
+
+
 def _host_timeout(request: ExecRequest) -> float:
+    """How long the host waits for a worker's answer before it declares the worker dead."""
     limits = request.limits
     runs = len(request.tests.cases) if isinstance(request.tests, StdioTests) else 1
+    if getattr(request.tests, "reference_solution", None):
+        return limits.compile_time_s + 8 * (2 * max(limits.wall_time_s, 10.0)) + REPLAY_ALLOWANCE_S
     return limits.compile_time_s + runs * (limits.wall_time_s + 2.0) + 15.0
 
 
@@ -129,7 +143,7 @@ class _ProcessWorker:
     def __init__(self, index: int, config: SandboxConfig, report: isolation.IsolationReport, cgroup_root: str | None,
                  interpreter: isolation.Interpreter):
         self.index, self.config, self.report, self.interpreter = index, config, report, interpreter
-        self.uid = config.uid_base + index
+        self.uid, self.judge_uid = run_uids(config.uid_base, index)
         self.cgroup_dir = None
         if cgroup_root:
             self.cgroup_dir = os.path.join(cgroup_root, f"w{index}")
@@ -141,13 +155,13 @@ class _ProcessWorker:
 
     def start(self) -> None:
         if self.report.backend == "bwrap":
-            argv = isolation.bwrap_argv(self.uid, self.cgroup_dir, self.config.tmp_size_mb, self.interpreter)
+            argv = isolation.bwrap_argv(self.uid, self.judge_uid, self.cgroup_dir, self.config.tmp_size_mb, self.interpreter)
             env = {"PATH": "/usr/bin:/bin"}
         else:
             self._tmp_root = tempfile.mkdtemp(prefix=f"codeloop-w{self.index}-")
             os.chmod(self._tmp_root, 0o755)
-            argv = [self.interpreter.executable, "-I", "-S", "-B", os.path.join(isolation.SANDBOX_DIR, "worker.py"),
-                    "--uid", str(self.uid), "--root", self._tmp_root]
+            argv = [self.interpreter.executable, "-I", "-S", "-B", os.path.join(isolation.SANDBOX_DIR, isolation.WORKER_SCRIPT),
+                    "--uid", str(self.uid), "--judge-uid", str(self.judge_uid), "--root", self._tmp_root]
             if self.cgroup_dir:
                 argv += ["--cgroup", self.cgroup_dir]
             env = dict(isolation.WORKER_ENV)
@@ -197,6 +211,7 @@ class _ProcessWorker:
                     pass
         self.proc = None
         _kill_uid(self.uid)
+        _kill_uid(self.judge_uid)
         if self._tmp_root:
             shutil.rmtree(self._tmp_root, ignore_errors=True)
             self._tmp_root = None

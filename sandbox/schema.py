@@ -25,6 +25,7 @@ STATUSES = ("passed", "failed", "timeout", "memory", "runtime-error", "compile-e
 INFRA_STATUS = "sandbox-error"
 
 MAX_CODE_BYTES = 1_000_000
+JUDGING_MODES = ("replay", "outside", "test-code")
 MAX_STDIN_BYTES = 16_000_000
 MAX_TEST_CASES = 10_000
 
@@ -43,6 +44,19 @@ class Limits(_Strict):
     max_processes: int = Field(64, ge=1, le=4096, description="Processes and threads the program may have at once (RLIMIT_NPROC on its own uid).")
     file_size_mb: int = Field(16, ge=0, le=4096, description="Largest file the program may write (RLIMIT_FSIZE), MiB.")
     compile_time_s: float = Field(30.0, gt=0, le=600, description="Wall-clock limit for compiling (C++), seconds.")
+    call_time_floor_s: float | None = Field(
+        None, gt=0, le=600, description="Replayed Python tests: each call of the program gets max(this, "
+        "call_time_factor x the reference solution's time on that call), and the whole run min(wall_time_s, their "
+        "sum) + 1 s (EvalPlus's rule, floor 1 s). None: one limit, wall_time_s, for the whole run.")
+    call_time_factor: float = Field(4.0, ge=1, le=100, description="See call_time_floor_s (EvalPlus: 4).")
+
+
+_REFERENCE_DESCRIPTION = (
+    "Python: a whole program known to pass these tests (a dataset's canonical solution). With it the tests are "
+    "judged outside the program's process: a trusted run of the reference records the calls the tests make, the "
+    "program only answers those calls with plain data, and the tests run again on its answers (judged_by "
+    "'replay'). Without it the program and the tests share a process, as in the openai harness, and a program "
+    "written against the harness can forge a pass (judged_by 'test-code').")
 
 
 class FunctionTests(_Strict):
@@ -55,6 +69,7 @@ class FunctionTests(_Strict):
     kind: Literal["function"] = "function"
     test_code: str = Field(..., min_length=1, description="Test program; for Python it must define `check`.")
     entry_point: str = Field("", description="Name of the function under test (Python: passed to `check`).")
+    reference_solution: str | None = Field(None, max_length=MAX_CODE_BYTES, description=_REFERENCE_DESCRIPTION)
     strict_return_types: bool = Field(
         True,
         description="Python: values returned by the program's functions to the tests must be plain data "
@@ -77,6 +92,7 @@ class AssertionTests(_Strict):
     kind: Literal["assertions"] = "assertions"
     assertions: list[str] = Field(..., min_length=1, max_length=MAX_TEST_CASES, description="One statement per test.")
     setup_code: str = Field("", description="Code run after the program and before the assertions (MBPP test_setup_code).")
+    reference_solution: str | None = Field(None, max_length=MAX_CODE_BYTES, description=_REFERENCE_DESCRIPTION)
     strict_return_types: bool = Field(True, description="As in FunctionTests.")
 
 
@@ -167,6 +183,11 @@ class ExecResult:
     error: str = ""  # short human-readable reason for a non-passed status
     request_id: str = ""
     isolation: str = ""  # backend that ran it, e.g. "bwrap+uid+cgroup"
+    # How the verdict was reached: "replay" (tests run outside the program's process on its plain-data answers),
+    # "outside" (stdin/stdout compared, or the exit status, outside it), "test-code" (tests in the program's own
+    # process: a program written against the harness can forge these); judge_note says why test-code mode was used.
+    judged_by: str = ""
+    judge_note: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -16,7 +16,7 @@ from sandbox import (
     StdioTests,
     detect_isolation,
 )
-from sandbox.compare import outputs_match
+from sandbox.judge.compare import outputs_match
 
 ADD_TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-1, 1) == 0\n"
 

@@ -1,37 +1,26 @@
-"""In-process Python harness, run by a forked child of the sandbox worker after it dropped privileges.
+"""Test-code mode: the program and its test code in one process, as the openai harness runs them (stdlib only).
 
-Stdlib only: this file is loaded by the worker inside the isolation (not as part of the `sandbox` package).
+Runs in a candidate's process (a child the worker's zygote forked, after it dropped privileges). Used only for what
+cannot be recorded and replayed (see sandbox/judge/): Python tests without a reference solution, tests whose calls
+are not plain data, tests whose calls depend on the program's answers. A program written against this harness CAN
+forge a pass here: it shares the process with the tests and the key that signs their verdicts. Results say so
+(`ExecResult.judged_by == "test-code"`) and summaries count them apart.
 
-Verdicts leave the child on a dedicated pipe (the verdict channel), one line per event, each prefixed by its MAC:
-a BLAKE2b keyed hash of the line under a per-run random key that is never written anywhere; the worker ignores
-lines whose MAC does not check. Lines the harness wrote are useless to a program that hijacks the descriptor
-(dup2 of its own pipe over it): each authenticates only its own content. stdout, stderr and the exit status never
-decide a verdict, so a program that prints "PASSED", exits 0 early (sys.exit, os._exit, atexit) or crashes the harness
-cannot pass: passing needs a "test passed" event for every test followed by "done".
-
-Against operator tricks ("always-equal" objects whose __eq__ answers True), the program's functions are handed to
-the tests wrapped: a returned value must be plain data (exact builtin scalar/container types, checked
-recursively), else the test fails.
-
-What the program can patch cannot reach this file: the worker loads it (`worker.load_isolated`) with a private copy
-of the builtins, taken before any program ran, as its `__builtins__` - the tests run with that copy too - and keeps
-it out of `sys.modules`; events are serialised by `_encode_event` from C functions bound at load, not by the `json`
-module (whose Python classes a program could patch). Never having to restore the builtins also keeps every forked
-run from touching (and so copying) the pages of every builtin object.
-
-Not defended here (see sandbox/__init__.py): a program that deliberately inspects this harness's memory (frames,
-gc, /proc/self/mem) to learn the run key and fake the channel, or that patches stdlib modules the tests import.
+The guards it keeps against programs that are not written against it: verdicts leave on a dedicated descriptor, one
+line per event, each prefixed by its MAC (a BLAKE2b keyed hash under a per-run random key); stdout, stderr and the
+exit status never decide a verdict, so printing "PASSED", exiting early or crashing the harness cannot pass. Values
+the program's functions return to the tests must be plain data (exact builtin types, checked recursively; unchanged
+namedtuples and the stdlib's Counter/OrderedDict/defaultdict count as their base). The worker loads this file with a
+private copy of the builtins and keeps it out of `sys.modules`; events are serialised by C functions bound at load.
 """
 
 from __future__ import annotations
 
 import builtins
 import collections
-import io
 import os
 import sys
 import time
-import traceback
 import types
 from _blake2 import blake2b as _blake2b  # C, like _quote: a program cannot patch them in place
 from _json import encode_basestring_ascii as _quote
@@ -44,7 +33,6 @@ _id = id
 _FunctionType = types.FunctionType
 _settrace = sys.settrace
 _setprofile = sys.setprofile
-_format_exc = traceback.format_exception_only  # only before the program runs (stdin/stdout compile errors)
 _float_repr = float.__repr__
 _int_repr = int.__repr__
 # The builtins this module's functions see: a private copy when loaded by `worker.load_isolated`.
@@ -257,60 +245,7 @@ def _classify(exc: BaseException) -> str:
         return "memory"
     if isinstance(exc, (AssertionError, UntrustedReturn)):
         return "failed"
-    if isinstance(exc, RecursionError):
-        return "runtime-error"
     return "runtime-error"
-
-
-def setup_stdio() -> None:
-    """Rebuild sys.stdin/stdout/stderr on fds 0-2 after the worker redirected them (fork keeps old objects)."""
-    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace")
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace")
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
-    )
-    sys.argv = [_SOLUTION_FILE]
-
-
-def flush_stdio() -> None:
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
-
-
-def run_program(code: str) -> int:
-    """Run `code` as __main__ (stdin/stdout style); returns the exit status."""
-    try:
-        compiled = compile(code, _SOLUTION_FILE, "exec")
-    except (SyntaxError, ValueError) as exc:
-        sys.stderr.write("".join(_format_exc(_type(exc), exc)))
-        return 1
-    main = _type(sys)("__main__")
-    main.__file__ = _SOLUTION_FILE
-    main.__builtins__ = builtins
-    sys.modules["__main__"] = main
-    try:
-        exec(compiled, main.__dict__)
-    except SystemExit as exc:
-        code_ = exc.code
-        if code_ is None:
-            return 0
-        if isinstance(code_, int):
-            return code_ & 0xFF
-        try:
-            sys.stderr.write(str(code_) + "\n")
-        except BaseException:
-            pass
-        return 1
-    except BaseException as exc:
-        try:
-            traceback.print_exception(_type(exc), exc, exc.__traceback__, file=sys.stderr)
-        except BaseException:
-            pass
-        return 1
-    return 0
 
 
 def run_tests(code: str, tests: dict, channel: VerdictChannel, used: frozenset | None = None) -> None:

@@ -1,0 +1,156 @@
+"""What runs in a candidate's process: load the program, then call what the judge asked for, or run it as a script.
+
+Stdlib only; loaded by the worker (`worker.load_isolated`) before its zygote starts, so forked children find it
+warm. Nothing here decides a verdict: whatever this process writes is a claim the judge checks. The program can
+patch, trace or replace everything in this module; the worst it achieves is to claim other answers, which is no
+more than returning them.
+
+Call mode (`run_calls`): the judge sends the calls its trusted recording made of the entry point(s), arguments
+encoded by `plain`. This process answers one line per call on the result descriptor, in order:
+    [i, "r", <value>, <arguments after the call, or null when unchanged>]   returned
+    [i, "x", "ExceptionType", "message"]                                     raised
+    [i, "n", "type name"]                                                     returned something that is not plain data
+after a first line ["load", "ok"] or ["load", "compile-error" | "runtime-error", "description"].
+"""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import traceback
+
+SOLUTION_FILE = "solution.py"
+_MAX_MESSAGE = 1000
+if "plain" not in globals():  # imported as a package module (tests); the worker passes in its own copy
+    from sandbox.inside import plain
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    import os
+
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def describe(exc: BaseException, source: str | None = None) -> str:
+    """`Type: message (solution.py:line: source)` at the innermost frame in the program; without `traceback`,
+    which costs a forked run ~250 page faults."""
+    name = type(exc).__name__
+    if isinstance(exc, SyntaxError):
+        text = f"{name}: {exc.msg}"
+        line = (exc.text or "").strip()
+        if exc.lineno:
+            text += f" ({SOLUTION_FILE}:{exc.lineno}: {line})" if line else f" ({SOLUTION_FILE}:{exc.lineno})"
+        return text[:2000]
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 - the program's own exception class
+        message = "<exception message raised an error>"
+    text = f"{name}: {message}" if message else name
+    where, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == SOLUTION_FILE:
+            where = tb.tb_lineno
+        tb = tb.tb_next
+    if where is not None and source is not None:
+        lines = source.splitlines()
+        line = lines[where - 1].strip() if 0 < where <= len(lines) else ""
+        text += f" ({SOLUTION_FILE}:{where}: {line})" if line else f" ({SOLUTION_FILE}:{where})"
+    return text[:2000]
+
+
+def load(code: str) -> tuple[dict | None, list | None]:
+    """(the program's namespace, None) or (None, the load line that says why it could not be loaded)."""
+    try:
+        compiled = compile(code, SOLUTION_FILE, "exec")
+    except (SyntaxError, ValueError) as exc:
+        return None, ["load", "compile-error", describe(exc)]
+    namespace = {"__name__": "solution", "__builtins__": builtins, "__file__": SOLUTION_FILE}
+    try:
+        exec(compiled, namespace)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit included: leaving during load is a failure
+        return None, ["load", "runtime-error", describe(exc, code)]
+    return namespace, None
+
+
+def run_calls(code: str, calls: list, fd: int) -> None:
+    """Load `code`, then make each call [name, args_text, kwargs_text] and write its line on `fd` (see above)."""
+    dumps = plain._dumps
+    namespace, failure = load(code)
+    if failure is not None:
+        _write_all(fd, (dumps(failure) + "\n").encode())
+        return
+    _write_all(fd, b'["load","ok"]\n')
+    for index, (name, args_text, kwargs_text) in enumerate(calls):
+        args, kwargs = plain.decode(args_text), plain.decode(kwargs_text)
+        try:
+            if name not in namespace:
+                raise NameError(f"name {name!r} is not defined")
+            result = namespace[name](*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - an exception is an answer too
+            try:
+                message = str(exc)[:_MAX_MESSAGE]
+            except BaseException:  # noqa: BLE001
+                message = ""
+            line = dumps([index, "x", type(exc).__name__, message])
+        else:
+            try:
+                value = plain.encode(result)
+            except plain.NotPlain as exc:
+                line = dumps([index, "n", str(exc)])
+            else:
+                after = plain.encode(args)
+                line = f'[{index},"r",{value},{"null" if after == args_text else after}]'
+        _write_all(fd, (line + "\n").encode())
+
+
+def run_program(code: str) -> int:
+    """Run `code` as __main__ (stdin/stdout style); returns the exit status."""
+    try:
+        compiled = compile(code, SOLUTION_FILE, "exec")
+    except (SyntaxError, ValueError) as exc:
+        sys.stderr.write("".join(traceback.format_exception_only(type(exc), exc)))
+        return 1
+    main = type(sys)("__main__")
+    main.__file__ = SOLUTION_FILE
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    try:
+        exec(compiled, main.__dict__)
+    except SystemExit as exc:
+        status = exc.code
+        if status is None:
+            return 0
+        if isinstance(status, int):
+            return status & 0xFF
+        try:
+            sys.stderr.write(str(status) + "\n")
+        except BaseException:  # noqa: BLE001
+            pass
+        return 1
+    except BaseException as exc:  # noqa: BLE001
+        try:
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        except BaseException:  # noqa: BLE001
+            pass
+        return 1
+    return 0
+
+
+def flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def warm_up(fd: int, rounds: int = 16) -> None:
+    """Run trusted programs through `run_calls` before the zygote starts, so children inherit warm code."""
+    calls = [["f", plain.encode([[1, 2], 3]), plain.encode({})], ["f", plain.encode([[], 0]), plain.encode({})]]
+    programs = ("from typing import List\ndef f(xs: List[int], k: int) -> List[int]:\n    return [x + k for x in xs]\n",
+                "def f(xs, k):\n    xs.append(k)\n    return None\n", "def f(xs, k):\n    raise ValueError('x')\n",
+                "def f(xs, k):\n    return (\n")
+    for _ in range(rounds):
+        for program in programs:
+            run_calls(program, calls, fd)
