@@ -61,7 +61,7 @@ def result_row(sample: Sample, result: ExecResult, limit_s: float) -> dict:
     """One results.jsonl row: who (task, sample, program hash), the verdict, per-test details, timings, the program."""
     return {
         "task_id": sample.task_id, "sample_id": sample.sample_id, "program_sha": sample.sha,
-        "passed": result.passed, "status": result.status, "error": result.error,
+        "passed": result.passed, "status": result.status, "error": result.error, "judged_by": result.judged_by,
         "tests": [{"name": t.name, "passed": t.passed, "status": t.status, "error": t.error[:500],
                    "duration_s": round(t.duration_s, 6)} for t in result.tests],
         "duration_s": round(result.duration_s, 6), "time_limit_s": limit_s, "exit_code": result.exit_code,
@@ -93,7 +93,13 @@ def rewrite_lines(path: Path, lines: list[str]) -> None:
     os.replace(tmp, path)
 
 
-HEAD_FIELDS = ("task_id", "sample_id", "program_sha", "passed", "status")  # what bookkeeping and pass@k need of a row
+# what bookkeeping, pass@k and the judging-mode counts need of a row
+HEAD_FIELDS = ("task_id", "sample_id", "program_sha", "passed", "status", "judged_by")
+
+
+def _head(row: dict) -> dict:
+    """The HEAD_FIELDS of a row (`judged_by` may be absent: rows written before it existed)."""
+    return {**{f: row[f] for f in HEAD_FIELDS if f != "judged_by"}, "judged_by": row.get("judged_by", "")}
 
 
 class ResultsFile:
@@ -119,7 +125,7 @@ class ResultsFile:
         for line in read_appended_lines(self.path):
             try:
                 row = json.loads(line)
-                head = {f: row[f] for f in HEAD_FIELDS}
+                head = _head(row)
                 key = row_key(row["task_id"], row["sample_id"], row["program_sha"])
             except (ValueError, KeyError, TypeError):
                 continue  # unreadable (hand-edited?) rows are re-evaluated, not trusted
@@ -152,7 +158,7 @@ class ResultsFile:
                 continue  # a retried task may deliver a row twice: count it once
             if row["status"] != INFRA_STATUS:
                 self._done.add(key)
-            self.rows[key] = {f: row[f] for f in HEAD_FIELDS}
+            self.rows[key] = _head(row)
             self._lines[key] = line
             fresh.append(line)
         if fresh:

@@ -45,7 +45,7 @@ class ExecutionPool(BaseModel):
 class ExecuteSamples:
     """Ray Data stage. Input columns: task_id, sample_id, program, and optionally generation_error (a sample the
     model produced no answer for: status "generation-error", not run) and sample (passed through: the generation
-    stage's sample row). Output columns: HEAD_FIELDS (task_id, sample_id, program_sha, passed, status), row (the
+    stage's sample row). Output columns: HEAD_FIELDS (task_id, sample_id, program_sha, passed, status, judged_by), row (the
     whole results.jsonl row as JSON text), and sample when the input had it."""
 
     def __init__(self, problems: dict[str, dict], limits: dict[str, float], memory_mb: int, sandbox: dict):

@@ -16,6 +16,10 @@ from sandbox.schema import INFRA_STATUS
 __all__ = ["STANDARD_KS", "pass_at_k", "pass_at_ks", "summarize"]
 
 STANDARD_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+TEST_CODE_MODE = "test-code"
+TEST_CODE_NOTE = ("{} samples were judged in test-code mode (the tests ran in the program's own process: no reference "
+                  "solution to record them with, tests that reach the program other than through plain-data calls, or "
+                  "C++/JavaScript tests); a program written against the harness can forge a pass there")
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -67,13 +71,17 @@ def summarize(rows: Iterable[dict], problems: dict | None = None) -> dict:
 
     Returns:
         `pass@k` for every k from 1 to the smallest number of samples any evaluated task has, `pass_at_k` (the same
-        as a list for plotting), counts by status, `by_difficulty` / `by_tag` groups (standard ks), task/sample counts.
+        as a list for plotting), counts by status, `judged_by` (samples per judging mode: replay, outside,
+        test-code; `judging_note` when any were judged in the forgeable test-code mode), `by_difficulty` / `by_tag`
+        groups (standard ks), task/sample counts.
     """
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     statuses: Counter = Counter()
+    judged_by: Counter = Counter()
     infra = 0
     for row in rows:
         statuses[row["status"]] += 1
+        judged_by[row.get("judged_by") or "not run"] += 1
         if row["status"] == INFRA_STATUS:
             infra += 1
             continue
@@ -90,7 +98,10 @@ def summarize(rows: Iterable[dict], problems: dict | None = None) -> dict:
         passed=sum(c for _, c in per_task.values()), statuses=dict(sorted(statuses.items())), infra_errors=infra,
         pass_at_k=[{"k": k, "pass": v} for k, v in scores.items()],
         tasks_solved=sum(1 for _, c in per_task.values() if c > 0),
+        judged_by=dict(sorted(judged_by.items())),
     )
+    if judged_by.get(TEST_CODE_MODE):
+        summary["judging_note"] = TEST_CODE_NOTE.format(judged_by[TEST_CODE_MODE])
     if problems:
         summary["tasks_without_samples"] = sum(1 for t in problems if t not in per_task)
         by_difficulty: dict[str, dict] = defaultdict(dict)

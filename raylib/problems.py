@@ -34,7 +34,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, FunctionTests, StdioCase, StdioTests, Tests
 
@@ -71,6 +71,16 @@ class Problem(BaseModel):
     source: str = Field("", description="Dataset/format it came from.")
     stop: tuple[str, ...] = Field((), description="Where a completion of the prompt ends (MultiPL-E's stop_tokens); "
                                   "empty: the language's default.")
+
+    @model_validator(mode="after")
+    def _tests_know_the_reference(self):
+        """Python function/assertion tests are judged by replay when they carry the reference solution (see
+        sandbox.schema.FunctionTests.reference_solution): give them this problem's."""
+        tests = self.tests
+        if (self.language == "python" and self.reference_solution and isinstance(tests, (FunctionTests, AssertionTests))
+                and tests.reference_solution is None):
+            object.__setattr__(self, "tests", tests.model_copy(update={"reference_solution": self.reference_solution}))
+        return self
 
 
 # ------------------------------------------------------------------------------------------------- reading files

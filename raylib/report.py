@@ -69,6 +69,10 @@ def write_report(summary: dict, output_dir: str | Path, title: str) -> tuple[Pat
               f"samples ({summary['samples_per_task']['min']}-{summary['samples_per_task']['max']} per task), "
               f"{summary['passed']} passed.", ""]
     lines += ["| status | samples |", "|---|---|"] + [f"| {s} | {n} |" for s, n in summary["statuses"].items()] + [""]
+    if summary.get("judged_by"):
+        lines += ["| judged by | samples |", "|---|---|"] + [f"| {m} | {n} |" for m, n in summary["judged_by"].items()] + [""]
+    if summary.get("judging_note"):
+        lines += [f"**Note:** {summary['judging_note']}.", ""]
     if summary.get("infra_errors"):
         lines += [f"**{summary['infra_errors']} samples could not be evaluated** (sandbox infrastructure failed); they "
                   "are left out of pass@k. Re-run with the same output directory to retry them.", ""]
