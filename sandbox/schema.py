@@ -96,6 +96,60 @@ class AssertionTests(_Strict):
     strict_return_types: bool = Field(True, description="As in FunctionTests.")
 
 
+ORACLES = ("equal", "set", "not-none", "always", "sum-div", "surface-area", "digit-distance", "poly-root")
+
+
+class CallTests(_Strict):
+    """EvalPlus / LeetCode style (Python): `entry_point` is called on each input in its own call, and each answer is
+    compared, outside the program's process, with the expected one: given, or the reference solution's answer on
+    that input, recorded once by a trusted run. Inputs are argument lists in the plain-data wire format
+    (`sandbox.inside.plain.encode([arg, ...])`), so tuples, sets and NaN survive. Always judged by replay."""
+
+    kind: Literal["calls"] = "calls"
+    entry_point: str = Field(..., min_length=1, description="Name of the function under test.")
+    inputs: list[str] = Field(..., min_length=1, max_length=100_000, description="Each call's arguments: "
+                              "plain.encode([arg, ...]).")
+    groups: list[tuple[str, int]] = Field(
+        default_factory=list, description="Consecutive inputs judged as one test, e.g. [['base', 3], ['plus', 97]] "
+        "(EvalPlus's base and plus inputs); each test stops at its first failing input. Empty: one test, 'inputs'.")
+    expected: list[str] | None = Field(None, description="Each call's expected answer (plain.encode(value)); None: the "
+                                       "reference solution's answers.")
+    reference_solution: str | None = Field(None, max_length=MAX_CODE_BYTES, description="A whole program whose "
+                                           "answers are the expected ones (also times the per-call limits).")
+    atol: float = Field(0.0, ge=0, description="Absolute tolerance for float answers (EvalPlus: once an expected answer "
+                        "is a float, 1e-6 when the task sets none; rtol 1e-7).")
+    oracle: Literal[ORACLES] = Field(  # type: ignore[valid-type]
+        "equal", description="How an answer is compared: equal (EvalPlus's rule with atol), or one of EvalPlus's "
+        "special oracles: set (as sets), not-none (the reference answer says whether the answer is not None), always, "
+        "sum-div (or 0), surface-area (or EvalPlus's second formula), digit-distance (or zero-padded digits), "
+        "poly-root (a root of the polynomial given as the first argument, within atol).")
+
+    @field_validator("entry_point")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not v.isidentifier():
+            raise ValueError(f"entry_point must be an identifier, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.expected is None and not self.reference_solution:
+            raise ValueError("call tests need expected answers or a reference_solution to record them with")
+        if self.expected is not None and len(self.expected) != len(self.inputs):
+            raise ValueError(f"{len(self.expected)} expected answers for {len(self.inputs)} inputs")
+        if self.expected is not None:
+            from sandbox.inside import plain
+
+            for index, text in enumerate(self.expected):
+                try:
+                    plain.decode(text)
+                except plain.NotPlain as exc:
+                    raise ValueError(f"expected[{index}] is not plain-data text (sandbox.inside.plain): {exc}") from None
+        if self.groups and sum(size for _, size in self.groups) != len(self.inputs):
+            raise ValueError(f"groups cover {sum(size for _, size in self.groups)} inputs, not {len(self.inputs)}")
+        return self
+
+
 class StdioCase(_Strict):
     input: str = Field("", max_length=MAX_STDIN_BYTES, description="Bytes fed to stdin (UTF-8 text).")
     output: str = Field(..., max_length=MAX_STDIN_BYTES, description="Expected stdout.")
@@ -110,7 +164,7 @@ class StdioTests(_Strict):
     stop_on_first_failure: bool = Field(False, description="Skip the remaining cases after the first failure.")
 
 
-Tests = Annotated[Union[FunctionTests, AssertionTests, StdioTests], Field(discriminator="kind")]
+Tests = Annotated[Union[FunctionTests, AssertionTests, CallTests, StdioTests], Field(discriminator="kind")]
 
 
 class ExecRequest(_Strict):
@@ -148,6 +202,8 @@ class ExecRequest(_Strict):
             raise ValueError("assertion-list tests are supported for python and javascript; for cpp use function tests whose test_code holds main()")
         if isinstance(self.tests, FunctionTests) and self.language == "python" and not self.tests.entry_point:
             raise ValueError("python function tests need entry_point (the function passed to check)")
+        if isinstance(self.tests, CallTests) and self.language != "python":
+            raise ValueError("call tests are for python programs")
         return self
 
 

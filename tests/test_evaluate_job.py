@@ -294,7 +294,7 @@ def test_missing_sample_file_and_bad_config_are_clear_errors(ray_cluster, tmp_pa
     from raylib.config import ConfigError
 
     with pytest.raises(ConfigError, match="dataset_path"):
-        evaluate.main(["--dataset", "mbpp", "--samples", "x.jsonl"])
+        evaluate.main(["--dataset", "stdio", "--samples", "x.jsonl"])
     with pytest.raises(ConfigError, match="model, n set the generation, which only runs without --samples"):
         evaluate.main(["--dataset", "humaneval", "--samples", "x.jsonl", "--model", "m", "--n", "2"])
 

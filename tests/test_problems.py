@@ -171,4 +171,4 @@ def test_missing_problem_file_and_duplicate_ids_are_reported(tmp_path):
     with pytest.raises(DataError, match=r"dup.jsonl:2: duplicate task_id 'Mbpp/2'"):
         load_problems("mbpp", tmp_path / "dup.jsonl")
     with pytest.raises(ValueError, match="needs dataset_path"):
-        load_problems("mbpp")
+        load_problems("stdio")

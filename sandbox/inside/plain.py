@@ -7,7 +7,8 @@ Loaded on both sides of the trust boundary: the candidate's process encodes what
 The format is JSON in which every array is a tagged container, so types survive the trip:
     None, bool, int, float (NaN and infinities included), str  ->  JSON null, true/false, numbers, strings
     list ["l", ...]   tuple ["t", ...]   set ["s", ...]   frozenset ["f", ...]   dict ["d", k1, v1, k2, v2, ...]
-    bytes ["b", hex]  bytearray ["a", hex]   complex ["c", real, imag]
+    bytes ["b", hex]  bytearray ["a", hex]   complex ["c", real, imag]   an int of over 1,000 bits ["i", hex]
+(decimal text of a huge int takes quadratic time to write: HumanEval+'s largest answers would take minutes)
 An instance of a subclass of one of these types (a namedtuple, Counter, OrderedDict, an IntEnum member) is encoded
 as its plain base with the base type's own methods: what the subclass changes never travels.
 """
@@ -18,6 +19,7 @@ import json
 import sys
 
 MAX_DEPTH = 200
+BIG_INT_BITS = 1000
 _SCALARS = (type(None), bool, int, float, str)
 _TAGS = {list: "l", tuple: "t", set: "s", frozenset: "f", dict: "d", bytes: "b", bytearray: "a", complex: "c"}
 _BASES = (bool, int, float, str, list, tuple, dict, set, frozenset, bytes, bytearray, complex)
@@ -62,6 +64,8 @@ def _tagged(value, depth: int):
     if depth > MAX_DEPTH:
         raise NotPlain("nested too deeply")
     t, value = _base(value)
+    if t is int and value.bit_length() > BIG_INT_BITS:
+        return ["i", format(value, "x")]
     if t in _SCALARS:
         return value
     tag = _TAGS[t]
@@ -119,6 +123,11 @@ def _untag(item, depth: int):
         except ValueError:
             raise NotPlain("bytes that are not hex") from None
         return data if tag == "b" else bytearray(data)
+    if tag == "i" and len(rest) == 1 and type(rest[0]) is str and rest[0].lstrip("-").isalnum():
+        try:
+            return int(rest[0], 16)
+        except ValueError:
+            raise NotPlain("an int that is not hex") from None
     if tag == "c" and len(rest) == 2 and all(type(x) in (int, float) for x in rest):
         return complex(rest[0], rest[1])
     raise NotPlain(f"unknown tag {str(tag)[:20]!r}")

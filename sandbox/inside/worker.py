@@ -79,7 +79,7 @@ MIB = 1024 * 1024
 RESULT_FD, SETUP_FD, PAYLOAD_FD = 3, 4, 5
 DRAIN_SECONDS = 1.0
 KILL_TIMEOUT_S = 20.0
-MAX_RESULT_BYTES = 64 * MIB
+MAX_RESULT_BYTES = 320 * MIB  # answers (HumanEval+'s largest reference answers are ~150 MiB)
 MAX_SETUP_BYTES = 4096
 RECORD_LIMIT_S = 120.0  # a reference solution under its own tests (once per problem and worker)
 JUDGE_MEMORY_MB = 4096
@@ -577,6 +577,24 @@ class Worker:
             self.recordings[key] = found
         return found
 
+    def call_recording(self, reference: str, entry_point: str, inputs: list[str], not_none: bool) -> dict:
+        """The reference's answers on call-test inputs (cached; decoded once): see record.record_calls."""
+        key = hashlib.blake2b(json.dumps([reference, entry_point, inputs, not_none]).encode("utf-8", "surrogatepass"),
+                              digest_size=16).hexdigest()
+        found = self.recordings.get(key)
+        if found is None:
+            found, why = self.in_judge_child(record.record_calls, (reference, entry_point, inputs, not_none),
+                                             RECORD_LIMIT_S)
+            if found is None:
+                found = {"unreplayable": f"the recording of the reference solution {why}"}
+            if not found.get("unreplayable"):
+                found["expected"] = [None if text is None else plain.decode(text) for text in found["expected"]]
+                found["raised"] = {int(k): v for k, v in found["raised"].items()}
+            if len(self.recordings) >= RECORDINGS_KEPT:
+                self.recordings.clear()
+            self.recordings[key] = found
+        return found
+
     # -- a whole request ---------------------------------------------------------------------------------------
     def make_run_dir(self) -> str:
         # Always the same path (runs on a worker are sequential): HOME and TMPDIR are set once, at start.
@@ -775,6 +793,8 @@ class Request:
             return self._run_stdio()
         if self.lang != "python":
             return self._run_appended_tests()
+        if self.tests["kind"] == "calls":
+            return self._run_call_tests()
         reference = self.tests.get("reference_solution")
         if reference and self.tests.get("strict_return_types", True):
             return self._run_replayed(reference)
@@ -830,7 +850,67 @@ class Request:
     def _test_names(self) -> list[str]:
         if self.tests["kind"] == "function":
             return ["check"]
+        if self.tests["kind"] == "calls":
+            return [name for name, _ in self._groups()]
         return [a.strip()[:200] for a in self.tests["assertions"]]
+
+    def _groups(self) -> list[tuple[str, int]]:
+        return [tuple(g) for g in self.tests["groups"]] or [("inputs", len(self.tests["inputs"]))]
+
+    def _call_limits(self, times: list[list[float]]) -> tuple[list[float] | None, float | None]:
+        """Per-call limits and the whole run's (EvalPlus: max(floor, factor x reference time) per call; per test
+        min(wall, their sum) + 1 s), or (None, None) for one wall-clock limit."""
+        floor = self.limits.get("call_time_floor_s")
+        if floor is None:
+            return None, None
+        factor = self.limits.get("call_time_factor", 4.0)
+        per_test = [[max(floor, factor * t) for t in ts] for ts in times]
+        return [limit for limits in per_test for limit in limits], sum(min(self.limits["wall_time_s"], sum(limits)) + 1.0
+                                                                         for limits in per_test)
+
+    def _run_call_tests(self) -> dict:
+        """Call tests: the candidate answers each input; answers are compared here with the recorded ones."""
+        tests = self.tests
+        entry, groups = tests["entry_point"], self._groups()
+        expected, raised, times = tests.get("expected"), {}, None
+        if expected is not None:  # checked by the schema
+            expected = [plain.decode(text) for text in expected]
+        else:
+            recording = self.w.call_recording(tests["reference_solution"], entry, tests["inputs"],
+                                              tests["oracle"] == "not-none")
+            if recording.get("unreplayable"):
+                why = "cannot judge: " + recording["unreplayable"]
+                verdicts = [{"index": i, "name": n, "passed": False, "status": "failed", "error": why, "duration_s": 0.0}
+                            for i, (n, _) in enumerate(groups)]
+                return self._result("failed", None, verdicts, error=why, judged_by=JUDGED_BY_REPLAY, note=why)
+            expected, raised, times = recording["expected"], recording["raised"], recording["times"]
+        plan, start = [], 0
+        for _, size in groups:
+            plan.append([[entry, text, '["d"]'] for text in tests["inputs"][start:start + size]])
+            start += size
+        group_times = [times[sum(s for _, s in groups[:g]):][:size] if times else [0.0] * size
+                       for g, (_, size) in enumerate(groups)]
+        call_limits, wall_s = self._call_limits(group_times)
+        o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, wall_s=wall_s, cpu_s=wall_s,
+                           payload={"mode": "calls", "code": self.req["code"], "calls": [c for p in plan for c in p]},
+                           call_limits=call_limits)
+        if o.setup:
+            return self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))
+        loaded, answers, durations = self._answers(o, plan)
+        if loaded is not None:
+            verdicts = [{"index": i, "name": n, "passed": False, "status": loaded[0], "error": "not run",
+                         "duration_s": 0.0} for i, (n, _) in enumerate(groups)]
+            return self._result(loaded[0], o, verdicts, error=loaded[1], judged_by=JUDGED_BY_REPLAY)
+        verdicts, first = [], 0
+        for index, (name, size) in enumerate(groups):
+            status, error = _judge_answers(answers[index], tests["inputs"][first:first + size],
+                                           expected[first:first + size], raised, first, tests["atol"], tests["oracle"])
+            verdicts.append({"index": index, "name": name, "passed": status == "passed", "status": status,
+                             "error": error, "duration_s": durations[index]})
+            first += size
+        first_bad = next((v for v in verdicts if not v["passed"]), None)
+        return self._result(_overall(verdicts), o, verdicts, error=first_bad["error"] if first_bad else "",
+                            judged_by=JUDGED_BY_REPLAY)
 
     def _run_replayed(self, reference: str) -> dict:
         """Record once (trusted), run the candidate on the recorded calls, replay the tests on its answers."""
@@ -839,14 +919,9 @@ class Request:
             return self._run_test_code(recording["unreplayable"])
         plan = [list(calls) for calls in recording["calls"]]
         times = [list(t) for t in recording["times"]]
-        floor = self.limits.get("call_time_floor_s")
         for _ in range(REPLAY_ROUNDS):
             flat = [call for calls in plan for call in calls]
-            call_limits, wall_s = None, None
-            if floor is not None:  # EvalPlus: max(floor, factor x the reference's time) per call
-                factor = self.limits.get("call_time_factor", 4.0)
-                call_limits = [max(floor, factor * t) for ts in times for t in ts]
-                wall_s = min(self.limits["wall_time_s"], sum(call_limits)) + 1.0
+            call_limits, wall_s = self._call_limits(times)
             o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, wall_s=wall_s, cpu_s=wall_s,
                                payload={"mode": "calls", "code": self.req["code"], "calls": flat},
                                call_limits=call_limits)
@@ -984,6 +1059,28 @@ class Request:
                                 error=f"program ended before the tests completed ({why}) {tail}".strip(), **mode)
         first_bad = next((v for v in verdicts if not v["passed"]), None)
         return self._result(_overall(verdicts), o, verdicts, error=first_bad["error"] if first_bad else "", **mode)
+
+
+def _judge_answers(answers: list, inputs: list[str], expected: list, raised: dict, offset: int, atol: float,
+                   oracle: str) -> tuple[str, str]:
+    """(status, error) of one test of call tests: its inputs in order, stopping at the first wrong answer."""
+    for i, (answer, text, want) in enumerate(zip(answers, inputs, expected)):
+        where = f"input {offset + i} {text[:200]}"
+        if answer.missing:
+            return answer.status, f"{where}: {answer.error}"
+        reference_raised = raised.get(offset + i)
+        if reference_raised is not None:  # the right answer is to raise the same exception
+            if answer.exception is None or answer.exception[0] != reference_raised.split(":", 1)[0]:
+                return "failed", f"{where}: expected {reference_raised}"
+            continue
+        if answer.exception is not None:
+            return "runtime-error", f"{where}: {answer.exception[0]}: {answer.exception[1]}"[:2000]
+        out = compare.NOT_PLAIN if answer.not_plain else answer.value
+        ok, atol = compare.answer_matches(out, want, plain.decode(text), atol, oracle)
+        if not ok:
+            got = f"a {answer.not_plain}, not plain data" if answer.not_plain else repr(out)[:300]
+            return "failed", f"{where}: expected {repr(want)[:300]}, got {got}"
+    return "passed", ""
 
 
 def _strict_json(line: bytes):

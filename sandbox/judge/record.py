@@ -205,3 +205,37 @@ def record(reference: str, tests: dict) -> dict:
     except NameError as exc:
         return {"unreplayable": str(exc)}
     return {"calls": calls, "times": times, "reference": outcomes, "unreplayable": problems[0] if problems else ""}
+
+
+MAX_EXPECTED_BYTES = 256 * 1024 * 1024  # recorded answers are kept decoded by every worker: bound them
+
+
+def record_calls(reference: str, entry_point: str, inputs: list[str], not_none: bool) -> dict:
+    """The reference's answer and time on each input of call tests: {"expected": [plain text, or None where it
+    raised], "raised": {index: "Type: message"}, "times": seconds, "unreplayable": '' or why}. With `not_none`
+    the answer recorded is whether the reference's answer is not None (EvalPlus's not-none oracle)."""
+    try:
+        namespace = reference_namespace(reference)
+        function = namespace[entry_point]
+    except BaseException as exc:  # noqa: BLE001
+        return {"unreplayable": f"the reference solution does not load: {type(exc).__name__}: {exc}"[:500]}
+    expected, raised, times, size = [], {}, [], 0
+    for index, text in enumerate(inputs):
+        args = plain.decode(text)
+        start = time.perf_counter()
+        try:
+            answer = function(*args)
+        except Exception as exc:  # noqa: BLE001 - the reference raises here: the answer is that exception
+            times.append(time.perf_counter() - start)
+            expected.append(None)
+            raised[index] = f"{type(exc).__name__}: {exc}"[:500]
+            continue
+        times.append(time.perf_counter() - start)
+        try:
+            expected.append(plain.encode(answer is not None if not_none else answer))
+        except plain.NotPlain as exc:
+            return {"unreplayable": f"the reference's answer on input {index} is a {exc}, not plain data"}
+        size += len(expected[-1])
+        if size > MAX_EXPECTED_BYTES:
+            return {"unreplayable": f"the reference's answers exceed {MAX_EXPECTED_BYTES >> 20} MiB"}
+    return {"expected": expected, "raised": raised, "times": times, "unreplayable": ""}
