@@ -2,43 +2,55 @@
 
     from sandbox import run, ExecRequest, FunctionTests
     result = run(ExecRequest(language="python", code=program,
-                             tests=FunctionTests(test_code=humaneval_test, entry_point="add")))
+                             tests=FunctionTests(test_code=humaneval_test, entry_point="add", reference_solution=ref)))
     result.status, result.passed, result.tests
 
 `run(request)` / `run_batch(requests)` use one process-wide `Sandbox` (a pool of pre-started workers, one per CPU);
 build your own `Sandbox(SandboxConfig(...))` to choose the backend and size. `python -m sandbox.server` serves the
 same over HTTP.
 
-What it protects against (each has an attack test in tests/test_sandbox_attacks.py):
-  - escaping the time limits (infinite loops, sleeping, blocking on stdin): wall-clock and CPU limits, then every
-    process of the run's uid is killed - also children that called setsid or double-forked;
+The trust boundary shows in the tree: sandbox/inside/ runs in the isolation (the worker, candidates' processes),
+sandbox/judge/ decides verdicts in processes no candidate runs in. How each kind of test is judged (`ExecResult.
+judged_by`):
+  - "replay" - Python function/assertion tests with a `reference_solution`, and call tests (HumanEval+/MBPP+): a
+    trusted run of the reference records the calls the tests make; the program's process receives only those
+    arguments and answers with plain data (sandbox/inside/plain.py); the dataset's tests then run again in the
+    worker's own process on those answers. What the program never holds - the tests, the expected values, the
+    reference, the comparison - it cannot reach, whatever it does to its own interpreter (frames, gc, trace and
+    profile hooks, finalizers, threads, patched modules or builtins): the most it can do is answer, as its function
+    would. Helpers the tests call come from the reference, `random` is seeded the same in recording and replay, and
+    tests whose later calls depend on the program's answers are recorded again with them (or, past a bound, judged
+    in test-code mode, which the result says);
+  - "outside" - stdin/stdout tests (each case in a child that never received an expected output; compared by the
+    worker) and plain runs (the exit status);
+  - "test-code" - Python tests without a reference solution, tests that reach the program other than through
+    plain-data calls (its classes, its constants), and C++/JavaScript tests in their own language: the program and
+    the tests share a process, as in the openai harness. Its guards stop programs not written against the harness
+    (early exits, printed verdicts, always-equal objects, patched builtins/json); a program written against it CAN
+    forge a pass. summary.json counts these samples apart and says so.
+
+What it protects against (each has an attack test in tests/test_sandbox_attacks.py or tests/test_sandbox_forgery.py):
+  - escaping the time limits (infinite loops, sleeping, blocking on stdin): wall-clock and CPU limits (per call in
+    replay mode when asked, as EvalPlus does), then every process of the run's uid is killed - also children that
+    called setsid or double-forked;
   - exhausting the host: fork bombs (RLIMIT_NPROC on a distinct non-root uid per worker), memory bombs in one or
-    many processes (RLIMIT_AS plus a per-run memory cgroup), disk fills (RLIMIT_FSIZE, a size-capped private
+    many processes (RLIMIT_AS plus a memory cgroup for the run), disk fills (RLIMIT_FSIZE, a size-capped private
     tmpfs), output floods (bounded buffers; the run is stopped past a cap);
   - reading secrets: programs see a read-only system (/usr), the interpreter and nothing of /root, /home, the
     project or the host's environment variables; they write only to their own fresh working directory;
   - the network: a new, empty network namespace (no loopback services of the host, no outside);
-  - other processes: new pid/ipc/uts namespaces; the worker is root-owned, the program is not, so it cannot signal,
-    trace or read the worker (or its parent on the host);
-  - forging a Python verdict: verdicts travel on a channel separate from stdout/stderr/exit status, each line
-    tagged with a MAC of its content under a per-run key (a program that dup2s its own pipe over the channel
-    learns nothing it can reuse); early exits (sys.exit, os._exit, atexit), printed "PASSED" lines and
-    always-equal objects fail (returned values must be plain data; subclasses of plain types pass only when they
-    change no comparison or content method, as namedtuples and the stdlib's unpatched Counter do) - also when returned by lambdas, exec-made functions, partials, callable objects or
-    helpers the tests call, and after the program patched the builtins or the `json` module (the harness has its
-    own builtins and serialiser and is not importable from the program); program names that shadow builtins
-    (`def abs`) and made-up modules never reach the tests.
+  - other processes: new pid/ipc/uts namespaces; the worker and its judge children run as other uids than the
+    program, so it cannot signal, trace or read them (or the worker's parent on the host);
+  - one run reaching another: every candidate is forked from a zygote that never received a request, and gets its
+    program and inputs on descriptors; no POSIX message queue can be made (RLIMIT_MSGQUEUE 0) and SysV IPC objects
+    are removed after each run; the working directory is removed;
+  - abstaining: "sandbox-error" (left out of pass@k, retried) comes only from a descriptor that is closed before the
+    program runs; any exit code, signal or crash of the program is the program's result.
 
 What it does not protect against:
-  - a program written to target this harness specifically (introspecting the test harness's own memory in its
-    process to learn the nonce, or patching stdlib modules the tests import): Python function and assertion tests
-    run in the program's process, as in every HumanEval/MBPP harness. stdin/stdout verdicts are computed outside
-    the program's process and are not affected;
-  - C++ and JavaScript function/assertion tests run in the program's process with their completion token in the
-    program's own source and memory: a program written to find it can forge a pass (stdin/stdout tests cannot be
-    forged this way);
-  - instances of the program's own classes that assertion tests construct themselves (MBPP's `Pair(1, 2)`) compare
-    by the program's rules: only what functions return is held to plain data;
+  - forged passes in test-code mode (above);
+  - instances of the program's own classes that assertion tests construct themselves (MBPP's `Pair(1, 2)`): such
+    tests run in test-code mode;
   - kernel exploits (the isolation is namespaces + rlimits + cgroups on a shared kernel: for hostile multi-tenant
     use put the workers in VMs, e.g. the docker backend on gVisor/Kata);
   - CPU contention between workers and timing side channels.
