@@ -272,8 +272,14 @@ def _multiple_row(row: dict) -> Problem:
         entry = calls[-1] if calls else ""
         # MultiPL-E's python tests end by calling check(entry) at module level; the harness calls check itself.
         tests_code = tests_code.split("\ndef test_check()")[0]
+    declarations = ""
+    if language == "cpp":  # the prompt ends in the function's opening brace: the tests compile against its signature
+        from sandbox.inside.languages import cpp_declarations
+
+        declarations = cpp_declarations(row["prompt"])
+    tests = FunctionTests(test_code=tests_code, entry_point=entry, declarations=declarations)
     return Problem(task_id=row["name"], prompt=row["prompt"], completion_prefix=row["prompt"], language=language,
-                   entry_point=entry, tests=FunctionTests(test_code=tests_code, entry_point=entry), source="multipl-e",
+                   entry_point=entry, tests=tests, source="multipl-e",
                    stop=tuple(s for s in row.get("stop_tokens") or () if isinstance(s, str) and s))
 
 

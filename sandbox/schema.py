@@ -70,6 +70,10 @@ class FunctionTests(_Strict):
     test_code: str = Field(..., min_length=1, description="Test program; for Python it must define `check`.")
     entry_point: str = Field("", description="Name of the function under test (Python: passed to `check`).")
     reference_solution: str | None = Field(None, max_length=MAX_CODE_BYTES, description=_REFERENCE_DESCRIPTION)
+    declarations: str = Field(
+        "", max_length=MAX_CODE_BYTES, description="C++: what the test code needs of the program (its includes and "
+        "the entry point's prototype, e.g. a MultiPL-E prompt up to its opening brace, ending in ';'). With them the "
+        "program and the tests are separate translation units, so the program's macros cannot reach the tests.")
     strict_return_types: bool = Field(
         True,
         description="Python: values returned by the program's functions to the tests must be plain data "

@@ -140,7 +140,7 @@ def _child(spec: dict, fds: list[int]) -> None:
         _write_small("/proc/self/oom_score_adj", b"1000")
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]  # out of the way of the dup2s below
         for target, fd in enumerate(high):
-            os.dup2(fd, target, inheritable=target <= RESULT_FD)
+            os.dup2(fd, target, inheritable=target <= RESULT_FD or (target == PAYLOAD_FD and spec["keep_payload"]))
         os.closerange(PAYLOAD_FD + 1, 65536)  # the zygote's socket and everything else: unreachable
         cpu = max(1, int(spec["cpu_s"] + 0.999))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -388,24 +388,27 @@ class Worker:
 
     # -- a candidate's execution -------------------------------------------------------------------------------
     def execute(self, *, stdin: bytes, limits: dict, keep_bytes: int, argv: list[str] | None = None,
-                payload: dict | None = None, memory_as: bool = True, wall_s: float | None = None,
+                payload: dict | bytes | None = None, memory_as: bool = True, wall_s: float | None = None,
                 cpu_s: float | None = None, memory_mb: int | None = None,
                 call_limits: list[float] | None = None) -> Outcome:
-        """Run one candidate child (via the zygote) as the run uid: exec `argv`, or Python with `payload` on its
-        descriptor. `call_limits` (call mode): seconds for each call, counted from the previous answer line."""
+        """Run one candidate child (via the zygote) as the run uid: exec `argv`, or Python with `payload` (a dict, as
+        JSON) on descriptor 5; an exec'd program keeps a `payload` of bytes there (test-code mode's token).
+        `call_limits` (call mode): seconds for each call, counted from the previous answer line."""
         wall_s = wall_s or limits["wall_time_s"]
         cpu_s = cpu_s or limits["cpu_time_s"]
         memory_mb = memory_mb or limits["memory_mb"]
         self._cgroup_prepare(memory_mb)
         stdin_fd = _memfd("stdin", stdin) if stdin else os.open(os.devnull, os.O_RDONLY)
-        payload_fd = _memfd("payload", json.dumps(payload).encode()) if payload else os.open(os.devnull, os.O_RDONLY)
+        if isinstance(payload, dict):
+            payload = json.dumps(payload).encode()
+        payload_fd = _memfd("payload", payload) if payload else os.open(os.devnull, os.O_RDONLY)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
         setup_r, setup_w = os.pipe()
         spec = {"uid": self.uid, "run_dir": self.run_dir, "cpu_s": cpu_s, "memory_mb": memory_mb,
                 "memory_as": memory_as, "file_size_mb": limits["file_size_mb"], "max_processes": limits["max_processes"],
-                "argv": argv}
+                "argv": argv, "keep_payload": bool(argv and payload)}
         outcome = Outcome()
         child_fds = (stdin_fd, out_w, err_w, res_w, setup_w, payload_fd)
         try:
@@ -749,12 +752,15 @@ class Request:
     def _cpu_exhausted(self, o: Outcome) -> bool:
         return o.duration_s >= self.limits["cpu_time_s"] * 0.9
 
-    def _compile_cpp(self, source: str) -> tuple[str | None, dict | None]:
-        src = os.path.join(self.run_dir, "solution.cpp")
+    def _compile_cpp(self, sources: dict[str, str]) -> tuple[str | None, dict | None]:
+        """Compile and link `sources` ({file name: text}, in link order) into one executable."""
+        paths = []
+        for name, text in sources.items():
+            paths.append(os.path.join(self.run_dir, name))
+            self._write_source(paths[-1], text)
         binary = os.path.join(self.run_dir, "solution")
-        self._write_source(src, source)
         o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep,
-                           argv=[_which("g++", "/usr/bin/g++"), *CPP_FLAGS, "-o", binary, src],
+                           argv=[_which("g++", "/usr/bin/g++"), *CPP_FLAGS, "-o", binary, *paths],
                            wall_s=self.limits["compile_time_s"], cpu_s=self.limits["compile_time_s"],
                            memory_mb=max(self.limits["memory_mb"], 2048))
         if o.setup:
@@ -776,9 +782,9 @@ class Request:
         if self.lang == "python":
             return {"payload": {"mode": "program", "code": source}}, None
         if self.lang == "cpp":
-            binary, error = self._compile_cpp(source)
+            binary, error = self._compile_cpp({"solution.cpp": source})
             return {"argv": [binary]}, error
-        path = os.path.join(self.run_dir, "solution.js")
+        path = os.path.join(self.run_dir, "tests.js" if self.tests and self.tests["kind"] != "stdio" else "solution.js")
         self._write_source(path, source)
         # V8 reserves far more address space than it uses: bound its heap and rely on the cgroup, not RLIMIT_AS.
         node = _which("node", "/usr/bin/node")
@@ -998,18 +1004,29 @@ class Request:
         return self._from_verdict_events(o, self._test_names(), token=key, authenticated=True, note=why)
 
     def _run_appended_tests(self) -> dict:
-        """C++/JavaScript: the test code is appended; completing it writes "done" on the verdict channel."""
+        """C++/JavaScript tests in their own language (test-code mode, see sandbox/inside/languages.py): completing
+        them writes "done" with the run's token, which the process reads from descriptor 5 before the program runs."""
         code, tests = self.req["code"], self.tests
-        token = os.urandom(16).hex()
+        token = os.urandom(languages.TOKEN_BYTES // 2).hex().encode()
+        note = f"{self.lang} tests in their own language"
         if self.lang == "cpp":
-            source = languages.cpp_with_tests(code, tests["test_code"], token)
+            declarations = tests.get("declarations") or ""
+            program, unit = languages.cpp_sources(code, tests["test_code"], declarations)
+            if declarations:
+                sources = {"tests.cpp": unit, "solution.cpp": program}  # tests first: its .preinit_array entry runs first
+            else:
+                sources = {"solution.cpp": program + "\n" + unit}
+                note += "; one translation unit (no declarations given): the program's macros reach the tests"
+            binary, error = self._compile_cpp(sources)
+            if error:
+                return error
+            how = {"argv": [binary]}
         else:
-            source = languages.js_with_tests(code, tests, token)
-        how, error = self._program(source)
-        if error:
-            return error
-        o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, **how)
-        return self._from_verdict_events(o, self._test_names(), token=token, note=f"{self.lang} tests in its own language")
+            program, module = languages.js_sources(code, tests)
+            self._write_source(os.path.join(self.run_dir, "solution.js"), program)
+            how, _ = self._program(module)
+        o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, payload=token, **how)
+        return self._from_verdict_events(o, self._test_names(), token=token.decode(), note=note)
 
     def _from_verdict_events(self, o: Outcome, names: list[str], token: str, authenticated: bool = False,
                              note: str = "") -> dict:
