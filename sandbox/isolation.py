@@ -22,7 +22,8 @@ CGROUP_MOUNT = "/sys/fs/cgroup/codeloop"
 # The environment a worker starts with (it scrubs its own before any program runs). LD_BIND_NOW: resolve every
 # symbol at start; lazy binding would write the GOT (a copy-on-write fault) in each forked child.
 WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LD_BIND_NOW": "1"}
-# Capabilities the worker keeps inside bwrap: switch to the run uid, kill it, clean up its files.
+# Capabilities the worker keeps inside bwrap: switch to the run uid, kill it, clean up its files. (Not
+# CAP_SYS_RESOURCE: bubblewrap 0.8 then keeps every capability.)
 WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN")
 
 

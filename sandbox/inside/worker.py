@@ -95,19 +95,20 @@ CPP_FLAGS = ["-std=c++17", "-O2", "-pipe"]
 PRELOAD = ("typing", "math", "copy", "string", "collections", "re", "heapq", "bisect", "itertools",
            "functools", "datetime")
 JUDGED_BY_REPLAY, JUDGED_BY_TEST_CODE, JUDGED_OUTSIDE = "replay", "test-code", "outside"
+KEYCTL_SYSCALL = {"x86_64": 250, "aarch64": 219}
+KEYCTL_CLEAR = 7
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -3, -4, -5
 
 
 # ----------------------------------------------------------------------------------------------- the zygote
 
 
-def zygote_main(sock: socket.socket, cgroup_procs: str | None) -> None:
+def zygote_main(sock: socket.socket) -> None:
     """Fork one candidate child per message and report its pid, then its wait status. Never returns.
 
     A message is a small JSON spec (uid, limits, working directory, argv to exec or None for Python) with the
     child's descriptors attached: stdin, stdout, stderr, results, setup, payload. It carries no program and no data:
     those reach the child on its descriptors."""
-    if cgroup_procs:
-        _write_small(cgroup_procs, b"0")
     forks = 0
     while True:
         try:
@@ -137,6 +138,8 @@ def zygote_main(sock: socket.socket, cgroup_procs: str | None) -> None:
 def _child(spec: dict, fds: list[int]) -> None:
     try:
         os.setsid()
+        if spec["cgroup_procs"]:  # the run's memory cgroup: the zygote stays outside, out of its OOM killer's reach
+            _write_small(spec["cgroup_procs"], b"0")
         _write_small("/proc/self/oom_score_adj", b"1000")
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]  # out of the way of the dup2s below
         for target, fd in enumerate(high):
@@ -227,6 +230,10 @@ class Outcome:
         return bytes(getattr(self, which)[:limit]).decode("utf-8", "replace")
 
 
+class ZygoteGone(RuntimeError):
+    """The zygote died: this worker can run nothing more; it exits so that the pool starts a new one."""
+
+
 class Worker:
     """The supervisor's side of executions: the zygote, cgroups, kills, judge children and the recordings cache."""
 
@@ -239,6 +246,7 @@ class Worker:
         if os.getuid() == 0:
             os.chmod(root, 0o755)  # programs write only to their run dir (Docker makes a tmpfs /tmp 1777)
         self.recordings: dict[str, dict] = {}
+        self._keys_seen = _keys_of(uid)
         self.zygote_pid = None
         self.zygote = None
         self._run_cgroup = None
@@ -246,8 +254,8 @@ class Worker:
             self._cgroup_setup()
 
     # -- memory cgroup (v1 or v2 file names) ------------------------------------------------------------------
-    # Two leaves: `sup` holds the supervisor (and judge children), `run` the zygote and every candidate it forks,
-    # under the run's memory limit. Moving every child into a cgroup of its own would cost ~1 ms per run.
+    # Two leaves: `sup` holds the supervisor, the zygote and judge children; `run` every candidate (each joins it
+    # right after the fork), under the run's memory limit: the OOM killer there can only pick candidates.
     def _cgroup_setup(self) -> None:
         for leaf in ("sup", "run"):
             os.makedirs(os.path.join(self.cgroup, leaf), exist_ok=True)
@@ -269,7 +277,7 @@ class Worker:
     def _cgroup_prepare(self, memory_mb: int) -> None:
         if not self._run_cgroup:
             return
-        limit = (memory_mb + 64) * MIB  # + the zygote's own pages, shared copy-on-write with the child
+        limit = (memory_mb + 64) * MIB  # + the pages the child shares copy-on-write with the zygote
         if limit != getattr(self, "_limit", None):
             try:
                 _write_small(self._cg_file("memory.limit_in_bytes", "memory.max"), str(limit).encode())
@@ -306,7 +314,7 @@ class Worker:
                 ours.close()
                 for fd in close_fds:  # the job channel to the host: never in the zygote or its children
                     os.close(fd)
-                zygote_main(theirs, os.path.join(self._run_cgroup, "cgroup.procs") if self._run_cgroup else None)
+                zygote_main(theirs)
             finally:
                 os._exit(0)
         theirs.close()
@@ -316,7 +324,7 @@ class Worker:
         message = self.zygote.recv(64)
         head, _, value = message.partition(b" ")
         if head != word:
-            raise RuntimeError(f"zygote said {message[:64]!r}, expected {word.decode()}")
+            raise ZygoteGone(f"zygote said {message[:64]!r}, expected {word.decode()}")
         return int(value)
 
     # -- process control -----------------------------------------------------------------------------------------
@@ -329,7 +337,7 @@ class Worker:
         aborts fork on a pending SIGKILL), so each round leaves only processes that the next round sees.
         """
         uid = self.uid if uid is None else uid
-        if uid == self.uid and self._run_cgroup_holds_only_the_zygote():
+        if uid == self.uid and self._run_cgroup_is_empty():
             return
         deadline, pause = time.monotonic() + KILL_TIMEOUT_S, 0.0005
         while True:
@@ -348,13 +356,13 @@ class Worker:
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
 
-    def _run_cgroup_holds_only_the_zygote(self) -> bool:
-        """Fast path: every process a run creates is born in the run cgroup and may not leave it, so if it lists
-        only the zygote, nothing of the run uid is alive (one read instead of a scan of /proc)."""
+    def _run_cgroup_is_empty(self) -> bool:
+        """Fast path: every process of a run is in the run cgroup (it joins before it drops privileges, and may not
+        leave it), so if the cgroup is empty, nothing of the run uid is alive (one read instead of a scan of /proc)."""
         if not self._run_cgroup:
             return False
         try:
-            return _read_small(self._procs_path).split() == [str(self.zygote_pid).encode()]
+            return not _read_small(self._procs_path).strip()
         except OSError:
             return False
 
@@ -386,6 +394,29 @@ class Worker:
                 os._exit(1)
         os.waitpid(pid, 0)
 
+    def remove_keys(self) -> None:
+        """Kernel keys outlive their processes in the run uid's user keyrings (and a shared session keyring): clear
+        them when the run uid's key count changed, so nothing reaches the next program."""
+        count = _keys_of(self.uid)
+        if count == self._keys_seen:
+            return
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+                import ctypes  # only here, in this short-lived child: the zygote must stay small
+
+                syscall, number = ctypes.CDLL(None, use_errno=True).syscall, KEYCTL_SYSCALL.get(os.uname().machine)
+                for keyring in (KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+                    if number is not None:
+                        syscall(number, KEYCTL_CLEAR, keyring)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        self._keys_seen = _keys_of(self.uid)
+
     # -- a candidate's execution -------------------------------------------------------------------------------
     def execute(self, *, stdin: bytes, limits: dict, keep_bytes: int, argv: list[str] | None = None,
                 payload: dict | bytes | None = None, memory_as: bool = True, wall_s: float | None = None,
@@ -408,7 +439,8 @@ class Worker:
         setup_r, setup_w = os.pipe()
         spec = {"uid": self.uid, "run_dir": self.run_dir, "cpu_s": cpu_s, "memory_mb": memory_mb,
                 "memory_as": memory_as, "file_size_mb": limits["file_size_mb"], "max_processes": limits["max_processes"],
-                "argv": argv, "keep_payload": bool(argv and payload)}
+                "argv": argv, "keep_payload": bool(argv and payload),
+                "cgroup_procs": self._procs_path if self._run_cgroup else None}
         outcome = Outcome()
         child_fds = (stdin_fd, out_w, err_w, res_w, setup_w, payload_fd)
         try:
@@ -454,6 +486,7 @@ class Worker:
             outcome.duration_s = time.monotonic() - start
             self.kill_uid()
             self.remove_ipc_objects()
+            self.remove_keys()
             status = self._zygote_says(b"status")
             if os.WIFEXITED(status):
                 outcome.exit_code = os.WEXITSTATUS(status)
@@ -619,6 +652,20 @@ class Worker:
         result["duration_s"] = time.monotonic() - start
         result["request_id"] = request.get("request_id", "")
         return result
+
+
+def _keys_of(uid: int) -> int:
+    """How many kernel keys `uid` owns (/proc/key-users; 0 when it has none or the file is missing)."""
+    try:
+        text = _read_small("/proc/key-users")
+    except OSError:
+        return 0
+    prefix = f"{uid}:".encode()
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == prefix and len(fields) > 2:
+            return int(fields[2].split(b"/")[0])
+    return 0
 
 
 def _ensure_dir(path: str, owner: int) -> str:
@@ -885,10 +932,9 @@ class Request:
             recording = self.w.call_recording(tests["reference_solution"], entry, tests["inputs"],
                                               tests["oracle"] == "not-none")
             if recording.get("unreplayable"):
-                why = "cannot judge: " + recording["unreplayable"]
-                verdicts = [{"index": i, "name": n, "passed": False, "status": "failed", "error": why, "duration_s": 0.0}
-                            for i, (n, _) in enumerate(groups)]
-                return self._result("failed", None, verdicts, error=why, judged_by=JUDGED_BY_REPLAY, note=why)
+                result = self._failed_tests("failed", "cannot judge: " + recording["unreplayable"])
+                result["judge_note"] = result["error"]
+                return result
             expected, raised, times = recording["expected"], recording["raised"], recording["times"]
         plan, start = [], 0
         for _, size in groups:
@@ -902,6 +948,13 @@ class Request:
                            call_limits=call_limits)
         if o.setup:
             return self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))
+        try:  # the answers are the program's: reading and judging them is bounded in time
+            return _judging(self._judge_calls, o, plan, expected, raised, limit_s=self._judging_limit())
+        except record.ReplayFailure as exc:
+            return self._failed_tests(exc.status, str(exc), o)
+
+    def _judge_calls(self, o: Outcome, plan: list[list], expected: list, raised: dict) -> dict:
+        tests, groups = self.tests, self._groups()
         loaded, answers, durations = self._answers(o, plan)
         if loaded is not None:
             verdicts = [{"index": i, "name": n, "passed": False, "status": loaded[0], "error": "not run",
@@ -918,6 +971,15 @@ class Request:
         return self._result(_overall(verdicts), o, verdicts, error=first_bad["error"] if first_bad else "",
                             judged_by=JUDGED_BY_REPLAY)
 
+    def _failed_tests(self, status: str, why: str, o: Outcome | None = None) -> dict:
+        """Every test failed with `status` for the same reason (judged by replay)."""
+        verdicts = [{"index": i, "name": n, "passed": False, "status": status, "error": why, "duration_s": 0.0}
+                    for i, n in enumerate(self._test_names())]
+        return self._result(status, o, verdicts, error=why, judged_by=JUDGED_BY_REPLAY)
+
+    def _judging_limit(self) -> float:
+        return max(10.0, self.limits["wall_time_s"])
+
     def _run_replayed(self, reference: str) -> dict:
         """Record once (trusted), run the candidate on the recorded calls, replay the tests on its answers."""
         recording = self.w.recording(reference, self.tests)
@@ -933,24 +995,35 @@ class Request:
                                call_limits=call_limits)
             if o.setup:
                 return self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))
-            loaded, answers, durations = self._answers(o, plan)
-            if loaded is not None:  # the program did not load: nothing was called
-                verdicts = [{"index": i, "name": n, "passed": False, "status": loaded[0], "error": "not run",
-                             "duration_s": 0.0} for i, n in enumerate(self._test_names())]
-                return self._result(loaded[0], o, verdicts, error=loaded[1], judged_by=JUDGED_BY_REPLAY)
-            outcomes, diverged = _judging(replay.replay, self.tests, recording["namespace"], recording["names"], plan,
-                                          answers, limit_s=max(10.0, self.limits["wall_time_s"]))
-            if not diverged:
-                verdicts = [{"index": i, "name": n, **outcome, "duration_s": durations[i]}
-                            for i, (n, outcome) in enumerate(zip(self._test_names(), outcomes))]
-                first_bad = next((v for v in verdicts if not v["passed"]), None)
-                return self._result(_overall(verdicts), o, verdicts, error=first_bad["error"] if first_bad else "",
-                                    judged_by=JUDGED_BY_REPLAY)
+            try:  # the answers are the program's: reading and judging them is bounded in time
+                result, diverged = _judging(self._judge_replay, o, plan, recording, limit_s=self._judging_limit())
+            except record.ReplayFailure as exc:
+                return self._failed_tests(exc.status, str(exc), o)
+            if result is not None:
+                return result
             for test, (index, call) in diverged.items():  # record again with the call the tests made instead
                 plan[test] = plan[test][:index] + [call] + plan[test][index + 1:]
                 times[test] = times[test][:index] + [0.0] + times[test][index + 1:]
-        return self._run_test_code(f"the tests' calls still depended on the program's answers after {REPLAY_ROUNDS} "
-                                   "recordings")
+        # A deterministic program settles within a few rounds; answers that keep changing the tests' calls are the
+        # program's doing (never a reason to judge it in its own process).
+        return self._failed_tests("failed", f"the program's answers kept changing the calls the tests make "
+                                  f"({REPLAY_ROUNDS} runs)", o)
+
+    def _judge_replay(self, o: Outcome, plan: list[list], recording: dict) -> tuple[dict | None, dict]:
+        """(the result, {}) when this run's answers settle the tests, or (None, the calls that diverged)."""
+        loaded, answers, durations = self._answers(o, plan)
+        if loaded is not None:  # the program did not load: nothing was called
+            verdicts = [{"index": i, "name": n, "passed": False, "status": loaded[0], "error": "not run",
+                         "duration_s": 0.0} for i, n in enumerate(self._test_names())]
+            return self._result(loaded[0], o, verdicts, error=loaded[1], judged_by=JUDGED_BY_REPLAY), {}
+        outcomes, diverged = replay.replay(self.tests, recording["namespace"], recording["names"], plan, answers)
+        if diverged:
+            return None, diverged
+        verdicts = [{"index": i, "name": n, **outcome, "duration_s": durations[i]}
+                    for i, (n, outcome) in enumerate(zip(self._test_names(), outcomes))]
+        first_bad = next((v for v in verdicts if not v["passed"]), None)
+        return self._result(_overall(verdicts), o, verdicts, error=first_bad["error"] if first_bad else "",
+                            judged_by=JUDGED_BY_REPLAY), {}
 
     def _answers(self, o: Outcome, plan: list[list]):
         """(load failure or None, answers per test (replay.Answer), seconds per test) from the child's lines, read
@@ -1101,10 +1174,15 @@ def _judge_answers(answers: list, inputs: list[str], expected: list, raised: dic
 
 
 def _strict_json(line: bytes):
+    """The JSON value of one line the program wrote, or None. Decimal ints are bounded (huge ones cross as hex:
+    parsing a long decimal int takes quadratic time), nesting too (RecursionError)."""
+    sys.set_int_max_str_digits(plain.MAX_DECIMAL_DIGITS)
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):
         return None
+    finally:
+        sys.set_int_max_str_digits(0)
 
 
 def _parse_answer(line: bytes, index: int):
@@ -1115,8 +1193,8 @@ def _parse_answer(line: bytes, index: int):
     kind = item[1]
     try:
         if kind == "r" and len(item) == 4:
-            value = plain.decode(json.dumps(item[2]))
-            after = None if item[3] is None else plain.decode(json.dumps(item[3]))
+            value = plain.untag(item[2])
+            after = None if item[3] is None else plain.untag(item[3])
             if after is not None and type(after) is not list:
                 return None
             return replay.Answer(value=value, after=after)
@@ -1292,6 +1370,8 @@ def main(argv: list[str]) -> int:
             return 0
         try:
             result = worker.handle(job)
+        except ZygoteGone:
+            return 1  # without an answer: the pool restarts this worker and runs the request again
         except Exception as exc:  # noqa: BLE001 - report as a sandbox failure, keep serving
             result = {"status": "sandbox-error", "passed": False, "error": f"worker error: {exc!r}", "tests": []}
         channel.send(result)
