@@ -65,6 +65,15 @@ def test_docker_function_tests_pass_and_fail(dbox):
     assert not forged.passed
 
 
+def test_docker_python_tests_with_a_reference_are_judged_by_replay(dbox):
+    test = FunctionTests(test_code="def check(c):\n    assert c(2) == 4\n", entry_point="sq",
+                         reference_solution="def sq(x):\n    return x * x\n")
+    good = dbox.run(ExecRequest(language="python", code="def sq(x):\n    return x ** 2\n", tests=test))
+    bad = dbox.run(ExecRequest(language="python", code="def sq(x):\n    return x + 1\n", tests=test))
+    assert (good.status, good.judged_by, bad.status, bad.judged_by) == ("passed", "replay", "failed", "replay")
+    _assert_clean(dbox)
+
+
 def test_docker_cpp_and_javascript(dbox):
     cpp = dbox.run(ExecRequest(language="cpp", code="#include <cstdio>\nint main(){int a;scanf(\"%d\",&a);printf(\"%d\\n\",a*3);}",
                                tests=StdioTests(cases=[StdioCase(input="7", output="21")])))
