@@ -72,10 +72,14 @@ class EvaluateConfig(JobConfig, GenerationShortcuts):
 
 
 def reference_times(cfg: EvaluateConfig, problems: dict, used: set[str]) -> tuple[dict[str, float | None], list[str]]:
-    """Cached reference runtimes (reference_times.json beside the results) and the tasks still to time."""
+    """Cached reference runtimes (reference_times.json beside the results) and the tasks still to time. Call tests
+    (HumanEval+, MBPP+) are not timed here: the sandbox limits each of their calls by the reference's own time."""
+    from sandbox.schema import CallTests
+
     path = Path(cfg.output) / "reference_times.json"
     times = json.loads(path.read_text()) if path.exists() else {}
-    todo = [t for t in sorted(used) if t not in times and problems[t].reference_solution and cfg.time_limits.from_reference]
+    todo = [t for t in sorted(used) if t not in times and problems[t].reference_solution and cfg.time_limits.from_reference
+            and not isinstance(problems[t].tests, CallTests)]
     return times, todo
 
 
@@ -130,8 +134,9 @@ def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used:
     starts when they are few (and this machine has a sandbox), else on the cluster.
     """
     from raylib.cluster import init_cluster
-    from raylib.evaluation import INFRA_STATUS, time_limit
+    from raylib.evaluation import CALL_TESTS_CAP_S, INFRA_STATUS, time_limit
     from raylib.execution import run_references_here, run_references_on_cluster
+    from sandbox.schema import CallTests
 
     tl = cfg.time_limits
     times, todo = reference_times(cfg, problems, used)
@@ -169,7 +174,8 @@ def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used:
         raise InfrastructureError(f"the sandbox failed while timing the reference solutions of {len(broken)} tasks "
                                   f"(e.g. {broken[0]}: {results[broken[0]].error[:200]}); nothing was evaluated - re-run")
     warnings = record_reference_times(cfg, times, results) if todo else []
-    limits = {t: time_limit(times.get(t), tl.floor_s, tl.factor, tl.default_s, problems[t].time_limit_s) for t in used}
+    limits = {t: CALL_TESTS_CAP_S if isinstance(problems[t].tests, CallTests)
+              else time_limit(times.get(t), tl.floor_s, tl.factor, tl.default_s, problems[t].time_limit_s) for t in used}
     lap("reference_s")
     return limits, warnings
 
