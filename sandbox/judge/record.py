@@ -93,7 +93,10 @@ def describe(exc: BaseException, source: str) -> str:
         message = str(exc)
     except BaseException:  # noqa: BLE001
         message = ""
-    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if isinstance(exc, ReplayFailure):  # the judge's own words about the program's answer
+        text = message
+    else:
+        text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     where, tb = None, exc.__traceback__
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == TESTS_FILE:
