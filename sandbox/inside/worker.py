@@ -922,54 +922,57 @@ class Request:
                                                                          for limits in per_test)
 
     def _run_call_tests(self) -> dict:
-        """Call tests: the candidate answers each input; answers are compared here with the recorded ones."""
-        tests = self.tests
-        entry, groups = tests["entry_point"], self._groups()
-        expected, raised, times = tests.get("expected"), {}, None
-        if expected is not None:  # checked by the schema
-            expected = [plain.decode(text) for text in expected]
-        else:
-            recording = self.w.call_recording(tests["reference_solution"], entry, tests["inputs"],
-                                              tests["oracle"] == "not-none")
-            if recording.get("unreplayable"):
-                result = self._failed_tests("failed", "cannot judge: " + recording["unreplayable"])
-                result["judge_note"] = result["error"]
-                return result
-            expected, raised, times = recording["expected"], recording["raised"], recording["times"]
-        plan, start = [], 0
-        for _, size in groups:
-            plan.append([[entry, text, '["d"]'] for text in tests["inputs"][start:start + size]])
-            start += size
-        group_times = [times[sum(s for _, s in groups[:g]):][:size] if times else [0.0] * size
-                       for g, (_, size) in enumerate(groups)]
-        call_limits, wall_s = self._call_limits(group_times)
-        o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, wall_s=wall_s, cpu_s=wall_s,
-                           payload={"mode": "calls", "code": self.req["code"], "calls": [c for p in plan for c in p]},
-                           call_limits=call_limits)
-        if o.setup:
-            return self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))
+        """Call tests: the candidate answers each input; answers are compared here with the recorded ones. Each test
+        (EvalPlus's base, plus) is recorded apart: one the reference cannot answer is failed as "cannot judge" alone."""
+        tests, entry = self.tests, self.tests["entry_point"]
+        spans, first = [], 0
+        for _, size in self._groups():
+            spans.append((first, first + size))
+            first += size
+        recordings = []  # per test: {"expected", "raised" (by index in the test), "times"} or {"unreplayable": why}
+        for begin, end in spans:
+            if tests.get("expected") is not None:  # checked by the schema
+                recordings.append({"expected": [plain.decode(t) for t in tests["expected"][begin:end]], "raised": {},
+                                   "times": [0.0] * (end - begin), "unreplayable": ""})
+            else:
+                recordings.append(self.w.call_recording(tests["reference_solution"], entry, tests["inputs"][begin:end],
+                                                        tests["oracle"] == "not-none"))
+        judgeable = [not r.get("unreplayable") for r in recordings]
+        plan = [[[entry, text, '["d"]'] for text in tests["inputs"][begin:end]] if ok else []
+                for (begin, end), ok in zip(spans, judgeable)]
+        o = None
+        if any(judgeable):
+            call_limits, wall_s = self._call_limits([r["times"] if ok else [] for r, ok in zip(recordings, judgeable)])
+            o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, wall_s=wall_s, cpu_s=wall_s,
+                               payload={"mode": "calls", "code": self.req["code"], "calls": [c for p in plan for c in p]},
+                               call_limits=call_limits)
+            if o.setup:
+                return self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))
         try:  # the answers are the program's: reading and judging them is bounded in time
-            return _judging(self._judge_calls, o, plan, expected, raised, limit_s=self._judging_limit())
+            return _judging(self._judge_calls, o, plan, spans, recordings, limit_s=self._judging_limit())
         except record.ReplayFailure as exc:
             return self._failed_tests(exc.status, str(exc), o)
 
-    def _judge_calls(self, o: Outcome, plan: list[list], expected: list, raised: dict) -> dict:
-        tests, groups = self.tests, self._groups()
-        loaded, answers, durations = self._answers(o, plan)
+    def _judge_calls(self, o: Outcome | None, plan: list[list], spans: list, recordings: list[dict]) -> dict:
+        tests, names = self.tests, self._test_names()
+        loaded, answers, durations = self._answers(o, plan) if o is not None else (None, None, None)
         if loaded is not None:
             verdicts = [{"index": i, "name": n, "passed": False, "status": loaded[0], "error": "not run",
-                         "duration_s": 0.0} for i, (n, _) in enumerate(groups)]
+                         "duration_s": 0.0} for i, n in enumerate(names)]
             return self._result(loaded[0], o, verdicts, error=loaded[1], judged_by=JUDGED_BY_REPLAY)
-        verdicts, first = [], 0
-        for index, (name, size) in enumerate(groups):
-            status, error = _judge_answers(answers[index], tests["inputs"][first:first + size],
-                                           expected[first:first + size], raised, first, tests["atol"], tests["oracle"])
+        verdicts, notes = [], []
+        for index, (name, (begin, end), recording) in enumerate(zip(names, spans, recordings)):
+            if recording.get("unreplayable"):
+                status, error = "failed", "cannot judge: " + recording["unreplayable"]
+                notes.append(f"{name}: {error}")
+            else:
+                status, error = _judge_answers(answers[index], tests["inputs"][begin:end], recording["expected"],
+                                               recording["raised"], begin, tests["atol"], tests["oracle"])
             verdicts.append({"index": index, "name": name, "passed": status == "passed", "status": status,
-                             "error": error, "duration_s": durations[index]})
-            first += size
+                             "error": error, "duration_s": durations[index] if durations else 0.0})
         first_bad = next((v for v in verdicts if not v["passed"]), None)
         return self._result(_overall(verdicts), o, verdicts, error=first_bad["error"] if first_bad else "",
-                            judged_by=JUDGED_BY_REPLAY)
+                            judged_by=JUDGED_BY_REPLAY, note="; ".join(notes))
 
     def _failed_tests(self, status: str, why: str, o: Outcome | None = None) -> dict:
         """Every test failed with `status` for the same reason (judged by replay)."""
@@ -1153,12 +1156,13 @@ class Request:
 
 def _judge_answers(answers: list, inputs: list[str], expected: list, raised: dict, offset: int, atol: float,
                    oracle: str) -> tuple[str, str]:
-    """(status, error) of one test of call tests: its inputs in order, stopping at the first wrong answer."""
+    """(status, error) of one test of call tests: its inputs in order, stopping at the first wrong answer. `raised`:
+    the inputs (by index in this test) on which the reference raised; `offset`: the test's first input, for messages."""
     for i, (answer, text, want) in enumerate(zip(answers, inputs, expected)):
         where = f"input {offset + i} {text[:200]}"
         if answer.missing:
             return answer.status, f"{where}: {answer.error}"
-        reference_raised = raised.get(offset + i)
+        reference_raised = raised.get(i)
         if reference_raised is not None:  # the right answer is to raise the same exception
             if answer.exception is None or answer.exception[0] != reference_raised.split(":", 1)[0]:
                 return "failed", f"{where}: expected {reference_raised}"
