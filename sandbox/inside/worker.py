@@ -381,41 +381,28 @@ class Worker:
         """SysV shared memory, semaphores and message queues outlive their processes (the ipc namespace is the
         worker's, not the run's): remove whatever the run uid left, so nothing reaches the next program. (POSIX
         message queues cannot be made: RLIMIT_MSGQUEUE is 0 for every run.)"""
-        if not any(len(_read_small(f"/proc/sysvipc/{kind}").splitlines()) > 1 for kind in ("shm", "sem", "msg")):
-            return
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setgroups([])
-                os.setgid(self.uid)
-                os.setuid(self.uid)
-                os.execv(_which("ipcrm", "/usr/bin/ipcrm"), ["ipcrm", "--all"])
-            finally:
-                os._exit(1)
-        os.waitpid(pid, 0)
+        if any(len(_read_small(f"/proc/sysvipc/{kind}").splitlines()) > 1 for kind in ("shm", "sem", "msg")):
+            self._as_run_uid(lambda: os.execv(_which("ipcrm", "/usr/bin/ipcrm"), ["ipcrm", "--all"]))
 
     def remove_keys(self) -> None:
         """Kernel keys outlive their processes in the run uid's user keyrings (and a shared session keyring): clear
         them when the run uid's key count changed, so nothing reaches the next program."""
-        count = _keys_of(self.uid)
-        if count == self._keys_seen:
-            return
+        if _keys_of(self.uid) != self._keys_seen:
+            self._as_run_uid(_clear_keyrings)
+            self._keys_seen = _keys_of(self.uid)
+
+    def _as_run_uid(self, action) -> None:
+        """Run `action()` in a short-lived child as the run uid: it can remove only what that uid owns."""
         pid = os.fork()
         if pid == 0:
             try:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
-                import ctypes  # only here, in this short-lived child: the zygote must stay small
-
-                syscall, number = ctypes.CDLL(None, use_errno=True).syscall, KEYCTL_SYSCALL.get(os.uname().machine)
-                for keyring in (KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
-                    if number is not None:
-                        syscall(number, KEYCTL_CLEAR, keyring)
+                action()
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
-        self._keys_seen = _keys_of(self.uid)
 
     # -- a candidate's execution -------------------------------------------------------------------------------
     def execute(self, *, stdin: bytes, limits: dict, keep_bytes: int, argv: list[str] | None = None,
@@ -652,6 +639,15 @@ class Worker:
         result["duration_s"] = time.monotonic() - start
         result["request_id"] = request.get("request_id", "")
         return result
+
+
+def _clear_keyrings() -> None:
+    import ctypes  # only in the short-lived child that clears: the zygote must stay small
+
+    syscall, number = ctypes.CDLL(None, use_errno=True).syscall, KEYCTL_SYSCALL.get(os.uname().machine)
+    for keyring in (KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+        if number is not None:
+            syscall(number, KEYCTL_CLEAR, keyring)
 
 
 def _keys_of(uid: int) -> int:
