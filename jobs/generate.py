@@ -31,7 +31,8 @@ from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
 
 class GenerateConfig(JobConfig, GenerationShortcuts):
     dataset: str = Field("humaneval", description=f"Problem set, one of {DATASETS}.")
-    dataset_path: str | None = Field(None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")
+    dataset_path: str | None = Field(
+        None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")
     limit: int | None = Field(None, ge=1, description="Only the first N problems (quick runs).")
     output: str = Field("runs/generate", description="Output directory (re-use it to resume).")
     generation: GenerationSettings = Field(default_factory=GenerationSettings, description="Engine, sampling, prompts, actors.")

@@ -23,7 +23,8 @@ from raylib.samples import BROKEN_VARIANTS  # noqa: E402
 
 class ReferenceSamplesConfig(JobConfig):
     dataset: str = Field("humaneval", description=f"Problem set, one of {DATASETS}.")
-    dataset_path: str | None = Field(None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")
+    dataset_path: str | None = Field(
+        None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")
     output: str = Field("runs/reference_samples.jsonl", description="Sample file to write.")
     variants: list[str] = Field(["canonical", "wrong-result"], description=f"canonical and/or {list(BROKEN_VARIANTS)}.")
 
