@@ -181,22 +181,26 @@ def record(reference: str, tests: dict) -> dict:
         function = namespace.get(name)
 
         def recorder(*args, **kwargs):
+            # Timed: the call and what a candidate's process does around it (decoding the arguments, encoding the
+            # answer and the arguments after it), so that a per-call limit is not eaten by the wire format.
+            start = time.perf_counter()
             try:
                 call = [name, plain.encode(list(args)), plain.encode(kwargs)]
+                plain.decode(call[1])
             except plain.NotPlain as exc:
                 problems.append(f"{name} is called with a {exc}, not plain data")
                 call = None
-            start = time.perf_counter()
             try:
                 result = function(*args, **kwargs)
-            finally:
+                try:
+                    plain.encode(result)
+                    plain.encode(list(args))
+                except plain.NotPlain as exc:
+                    problems.append(f"the reference's {name} returns a {exc}, not plain data")
+            finally:  # a call that raised is recorded too: the tests may expect the exception
                 if call is not None:
                     calls[test].append(call)
                     times[test].append(time.perf_counter() - start)
-            try:
-                plain.encode(result)
-            except plain.NotPlain as exc:
-                problems.append(f"the reference's {name} returns a {exc}, not plain data")
             return result
 
         if not callable(function):
@@ -224,8 +228,9 @@ def record_calls(reference: str, entry_point: str, inputs: list[str], not_none: 
         return {"unreplayable": f"the reference solution does not load: {type(exc).__name__}: {exc}"[:500]}
     expected, raised, times, size = [], {}, [], 0
     for index, text in enumerate(inputs):
-        args = plain.decode(text)
+        # Timed as in `record`: the call, decoding its arguments and encoding the answer and the arguments after it.
         start = time.perf_counter()
+        args = plain.decode(text)
         try:
             answer = function(*args)
         except Exception as exc:  # noqa: BLE001 - the reference raises here: the answer is that exception
@@ -233,11 +238,15 @@ def record_calls(reference: str, entry_point: str, inputs: list[str], not_none: 
             expected.append(None)
             raised[index] = f"{type(exc).__name__}: {exc}"[:500]
             continue
-        times.append(time.perf_counter() - start)
         try:
-            expected.append(plain.encode(answer is not None if not_none else answer))
+            encoded = plain.encode(answer)
+            plain.encode(args)
+            expected.append(plain.encode(answer is not None) if not_none else encoded)
         except plain.NotPlain as exc:
-            return {"unreplayable": f"the reference's answer on input {index} is a {exc}, not plain data"}
+            if not not_none:
+                return {"unreplayable": f"the reference's answer on input {index} is a {exc}, not plain data"}
+            expected.append(plain.encode(answer is not None))
+        times.append(time.perf_counter() - start)
         size += len(expected[-1])
         if size > MAX_EXPECTED_BYTES:
             return {"unreplayable": f"the reference's answers exceed {MAX_EXPECTED_BYTES >> 20} MiB"}
