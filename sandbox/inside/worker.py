@@ -33,7 +33,6 @@ import builtins
 import errno
 import fcntl
 import gc
-import hashlib
 import json
 import os
 import resource
@@ -43,6 +42,7 @@ import socket
 import struct
 import sys
 import time
+from _blake2 import blake2b  # not hashlib: it maps OpenSSL into the zygote, and every fork pays for its pages
 
 SANDBOX_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -582,7 +582,7 @@ class Worker:
 
     def recording(self, reference: str, tests: dict) -> dict:
         """The trusted recording of `reference` under `tests` (cached): see sandbox/judge/record.py."""
-        key = hashlib.blake2b(json.dumps([reference, tests], sort_keys=True).encode("utf-8", "surrogatepass"),
+        key = blake2b(json.dumps([reference, tests], sort_keys=True).encode("utf-8", "surrogatepass"),
                               digest_size=16).hexdigest()
         found = self.recordings.get(key)
         if found is None:
@@ -602,7 +602,7 @@ class Worker:
 
     def call_recording(self, reference: str, entry_point: str, inputs: list[str], not_none: bool) -> dict:
         """The reference's answers on call-test inputs (cached; decoded once): see record.record_calls."""
-        key = hashlib.blake2b(json.dumps([reference, entry_point, inputs, not_none]).encode("utf-8", "surrogatepass"),
+        key = blake2b(json.dumps([reference, entry_point, inputs, not_none]).encode("utf-8", "surrogatepass"),
                               digest_size=16).hexdigest()
         found = self.recordings.get(key)
         if found is None:
