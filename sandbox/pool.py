@@ -29,7 +29,7 @@ from typing import Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox import isolation
-from sandbox.schema import ExecRequest, ExecResult, StdioTests, sandbox_error
+from sandbox.schema import CallTests, ExecRequest, ExecResult, StdioTests, sandbox_error
 
 
 class IsolationError(RuntimeError):
@@ -88,15 +88,20 @@ def claim_uid_range() -> tuple[int, int]:
     raise RuntimeError(f"all {UID_RANGES} sandbox uid ranges of this host are in use ({UID_LOCK_DIR})")
 
 
-REPLAY_ALLOWANCE_S = 8 * 2.0 + 120.0  # the worker's REPLAY_ROUNDS x (run + replay) and RECORD_LIMIT_S
+REPLAY_ROUNDS, RECORD_LIMIT_S = 8, 120.0  # as in sandbox/inside/worker.py
 
 
 def _host_timeout(request: ExecRequest) -> float:
-    """How long the host waits for a worker's answer before it declares the worker dead."""
-    limits = request.limits
-    runs = len(request.tests.cases) if isinstance(request.tests, StdioTests) else 1
-    if getattr(request.tests, "reference_solution", None):
-        return limits.compile_time_s + 8 * (2 * max(limits.wall_time_s, 10.0)) + REPLAY_ALLOWANCE_S
+    """How long the host waits for a worker's answer before it declares the worker dead: longer than anything the
+    worker's own limits allow (recordings, runs, judging a run's answers: max(10 s, wall) each)."""
+    limits, tests = request.limits, request.tests
+    judging = max(limits.wall_time_s, 10.0)
+    if isinstance(tests, CallTests):  # one recording and up to wall + 1 s of run per test (base, plus)
+        groups = max(1, len(tests.groups))
+        return groups * (RECORD_LIMIT_S + limits.wall_time_s + 1.0) + judging + 15.0
+    if getattr(tests, "reference_solution", None):
+        return RECORD_LIMIT_S + REPLAY_ROUNDS * (limits.wall_time_s + 2.0 + judging) + 15.0
+    runs = len(tests.cases) if isinstance(tests, StdioTests) else 1
     return limits.compile_time_s + runs * (limits.wall_time_s + 2.0) + 15.0
 
 

@@ -25,7 +25,6 @@ STATUSES = ("passed", "failed", "timeout", "memory", "runtime-error", "compile-e
 INFRA_STATUS = "sandbox-error"
 
 MAX_CODE_BYTES = 1_000_000
-JUDGING_MODES = ("replay", "outside", "test-code")
 MAX_STDIN_BYTES = 16_000_000
 MAX_TEST_CASES = 10_000
 

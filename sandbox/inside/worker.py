@@ -602,8 +602,10 @@ class Worker:
 
     def call_recording(self, reference: str, entry_point: str, inputs: list[str], not_none: bool) -> dict:
         """The reference's answers on call-test inputs (cached; decoded once): see record.record_calls."""
-        key = blake2b(json.dumps([reference, entry_point, inputs, not_none]).encode("utf-8", "surrogatepass"),
-                              digest_size=16).hexdigest()
+        digest = blake2b(f"{entry_point}\0{not_none}\0{reference}".encode("utf-8", "surrogatepass"), digest_size=16)
+        for text in inputs:  # plain-data texts are ASCII JSON: no separator can occur inside one
+            digest.update(b"\0" + text.encode("utf-8", "surrogatepass"))
+        key = digest.hexdigest()
         found = self.recordings.get(key)
         if found is None:
             found, why = self.in_judge_child(record.record_calls, (reference, entry_point, inputs, not_none),
@@ -740,6 +742,11 @@ def _live_pids_of_uid(uid: int) -> list[int]:
     return found
 
 
+def _ending(o: Outcome) -> str:
+    """How the process ended: "exit code N" or "killed by SIGNAME"."""
+    return f"exit code {o.exit_code}" if o.signal is None else f"killed by {_signal_name(o.signal)}"
+
+
 def _signal_name(sig: int | None) -> str:
     try:
         return signal.Signals(sig).name
@@ -860,8 +867,7 @@ class Request:
             return self._result(abnormal[0], o, error=abnormal[1])
         if o.exit_code == 0:
             return self._result("passed", o)
-        reason = f"exit code {o.exit_code}" if o.signal is None else f"killed by {_signal_name(o.signal)}"
-        return self._result("runtime-error", o, error=reason)
+        return self._result("runtime-error", o, error=_ending(o))
 
     def _run_stdio(self) -> dict:
         """Each case runs in a child that never held an expected output; outputs are compared here."""
@@ -883,8 +889,7 @@ class Request:
                 status, err = abnormal
             elif o.exit_code != 0 or o.signal is not None:
                 status = "runtime-error"
-                err = (f"exit code {o.exit_code}" if o.signal is None else f"killed by {_signal_name(o.signal)}")
-                err += ": " + o.text("stderr", 1000)[-1000:]
+                err = _ending(o) + ": " + o.text("stderr", 1000)[-1000:]
             elif o.stdout_total > keep or not compare.outputs_match(actual, case["output"], tol):
                 status, err = "failed", "wrong answer"
             else:
@@ -1040,8 +1045,8 @@ class Request:
             else:
                 complete, fate = 0, fate or ("runtime-error", "the program wrote on the judge's descriptor")
         elif not fate:
-            fate = ("runtime-error", f"the program ended before it was loaded (exit code {o.exit_code}, "
-                    f"{_signal_name(o.signal) if o.signal else 'no signal'}) {o.text('stderr', self.keep)[-500:]}".strip())
+            fate = ("runtime-error", f"the program ended before it was loaded ({_ending(o)}) "
+                    f"{o.text('stderr', self.keep)[-500:]}".strip())
         answers, durations, index, previous = [], [], 0, o.start
         for test, calls in enumerate(plan):
             row, spent = [], 0.0
@@ -1057,8 +1062,7 @@ class Request:
                         spent += ended - max(previous, o.result_lines[0])
                         previous = ended
                 if answer is None:
-                    status, error = fate or ("runtime-error", "the program ended before answering "
-                                             f"(exit code {o.exit_code}, {_signal_name(o.signal) if o.signal else 'no signal'})")
+                    status, error = fate or ("runtime-error", f"the program ended before answering ({_ending(o)})")
                     if o.timed_out_call is not None and index > o.timed_out_call:
                         status, error = "timeout", "not run: an earlier call exceeded its time limit"
                     answer = replay.Answer(missing=True, status=status, error=error)
@@ -1142,10 +1146,9 @@ class Request:
             return self._result(status if status in STATUS_OF_TEST else "runtime-error", o, verdicts,
                                 error=str(load_error.get("error", ""))[:2000], **mode)
         if not done:
-            why = f"exit code {o.exit_code}" if o.signal is None else f"killed by {_signal_name(o.signal)}"
             tail = o.text("stderr", self.keep)[-1000:]
             return self._result("runtime-error", o, verdicts,
-                                error=f"program ended before the tests completed ({why}) {tail}".strip(), **mode)
+                                error=f"program ended before the tests completed ({_ending(o)}) {tail}".strip(), **mode)
         first_bad = next((v for v in verdicts if not v["passed"]), None)
         return self._result(_overall(verdicts), o, verdicts, error=first_bad["error"] if first_bad else "", **mode)
 
@@ -1166,7 +1169,8 @@ def _judge_answers(answers: list, inputs: list[str], expected: list, raised: dic
         if answer.exception is not None:
             return "runtime-error", f"{where}: {answer.exception[0]}: {answer.exception[1]}"[:2000]
         out = compare.NOT_PLAIN if answer.not_plain else answer.value
-        ok, atol = compare.answer_matches(out, want, plain.decode(text), atol, oracle)
+        args = plain.decode(text) if oracle in compare.ORACLES_READING_ARGUMENTS else None
+        ok, atol = compare.answer_matches(out, want, args, atol, oracle)
         if not ok:
             got = f"a {answer.not_plain}, not plain data" if answer.not_plain else repr(out)[:300]
             return "failed", f"{where}: expected {repr(want)[:300]}, got {got}"

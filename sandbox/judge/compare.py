@@ -90,9 +90,10 @@ def digit_distance(num1, num2):
 
 
 NOT_PLAIN = object()  # stands for an answer that is not plain data (only the not-none oracle accepts one)
+ORACLES_READING_ARGUMENTS = frozenset({"poly-root", "surface-area", "digit-distance"})  # the rest ignore `args`
 
 
-def answer_matches(out, expected, args: list, atol: float, oracle: str) -> tuple[bool, float]:
+def answer_matches(out, expected, args: list | None, atol: float, oracle: str) -> tuple[bool, float]:
     """(whether `out` is a right answer for `args`, the tolerance for the inputs after this one).
 
     `atol` carries over from input to input as in EvalPlus: 0 becomes 1e-6 once an expected answer is a float."""
