@@ -53,9 +53,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from raylib.evaluation import build_request
-from raylib.problems import SHIPPED_FILES, load_problems
-from raylib.samples import read_samples
+from raylib.evaluate.requests import build_request
+from raylib.data.problems import load_problems, SHIPPED_FILES
+from raylib.data.samples import read_samples
 
 EVALPLUS_VERSION = "0.3.1"
 DATASETS = {  # our name -> (codeloop dataset, evalplus dataset, override variable, shipped release)

@@ -30,9 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from raylib.evaluation import build_request  # noqa: E402
-from raylib.problems import load_problems, write_records  # noqa: E402
-from raylib.samples import BROKEN_VARIANTS, read_samples, reference_samples  # noqa: E402
+from raylib.evaluate.requests import build_request  # noqa: E402
+from raylib.data.problems import load_problems  # noqa: E402
+from raylib.files import write_records  # noqa: E402
+from raylib.data.samples import BROKEN_VARIANTS, read_samples, reference_samples  # noqa: E402
 
 
 def build_sample_file(path: Path, per_task: int) -> dict:

@@ -6,7 +6,7 @@
 The same prompts (HumanEval, codeloop's instruct prompts rendered to token ids once), the same model, the same
 sampling settings (greedy, so both produce the same tokens) and the same CPU threads go through:
   bare      `vllm.LLM(...)` then one `llm.generate(all prompts)` in a fresh process;
-  codeloop  `raylib.generation.generation_stage` on a local Ray cluster (engine actor, batches of requests);
+  codeloop  `raylib.generate.stage.generation_stage` on a local Ray cluster (engine actor, batches of requests);
   hf        transformers `generate`, batched with left padding (on the first --hf-problems prompts).
 Each runs in its own process. Printed: output tokens/s after start-up (bare: the generate call; codeloop: from the
 moment its actor's engine was ready to the last row), end to end (with engine start, and for codeloop the Ray
@@ -27,12 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def prompts_and_settings(args):
-    from raylib.engines import render_prompt
-    from raylib.generation import GenerationSettings
+    from raylib.generate.engines.base import render_prompt
+    from raylib.generate.settings import GenerationSettings
     from raylib.models import resolve_model
-    from raylib.problems import load_problems
-    from raylib.prompts import PromptSettings, build_prompt
-    from raylib.engines import GenerationRequest
+    from raylib.data.problems import load_problems
+    from raylib.generate.prompts import build_prompt, PromptSettings
+    from raylib.generate.engines.base import GenerationRequest
 
     from transformers import AutoTokenizer
 
@@ -73,7 +73,8 @@ def phase_bare(args) -> dict:
 
 def phase_codeloop(args) -> dict:
     from raylib.cluster import init_cluster, shutdown_cluster
-    from raylib.generation import generation_stage, pending_requests
+    from raylib.generate.loop import pending_requests
+    from raylib.generate.stage import generation_stage
 
     problems, settings, _, _ = prompts_and_settings(args)
     init_cluster("local", num_cpus=2, include_dashboard=False)

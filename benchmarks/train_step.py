@@ -11,8 +11,8 @@ Both sides train the same model on the same examples in the same order with the 
   codeloop  `python jobs/sft.py` on a fresh local Ray cluster: W Ray Train workers, the real job with its data
             checks, TensorBoard logging, and the final checkpoint (Hugging Face model + DeepSpeed state).
 The driver encodes the data once the way jobs/sft.py does (HumanEval prompt + canonical solution, loss on the
-solution) and hands the bare side the token ids and each rank's micro-batches from `raylib.batches.rank_batches`,
-the plan codeloop's workers follow. The DeepSpeed config is `raylib.training.deepspeed_config` for the job's settings.
+solution) and hands the bare side the token ids and each rank's micro-batches from `raylib.train.batching.rank_batches`,
+the plan codeloop's workers follow. The DeepSpeed config is `raylib.train.runner.deepspeed_config` for the job's settings.
 
 Printed per run: tokens/s after start-up (tokens of every rank / wall time of the training loop; codeloop's
 excludes its checkpoint, as the bare side has none), start-up (process launch to the first step: Ray, workers, model
@@ -58,11 +58,11 @@ def prepare(args, work: Path) -> tuple[Path, Path, dict]:
     import yaml
 
     from jobs.sft import SFTConfig, encode
-    from raylib.batches import rank_batches, steps_per_epoch
+    from raylib.train.batching import rank_batches, steps_per_epoch
     from raylib.models import resolve_model
-    from raylib.problems import load_problems
-    from raylib.train_loop import prepare_tokenizer
-    from raylib.training import deepspeed_config
+    from raylib.data.problems import load_problems
+    from raylib.train.loop import prepare_tokenizer
+    from raylib.train.runner import deepspeed_config
 
     if args.model == "small":
         model = build_small_llama(work / "model", resolve_model("embedded"), args.hidden, args.layers)

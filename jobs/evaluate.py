@@ -28,10 +28,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field, model_validator  # noqa: E402
 
-from raylib.config import JobConfig, Section, claim_output, load_config, log_config, write_json  # noqa: E402
-from raylib.execution import ExecutionPool  # noqa: E402
-from raylib.generation import GenerationSettings, GenerationShortcuts  # noqa: E402
-from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
+from raylib.config import JobConfig, load_config, log_config, Section  # noqa: E402
+from raylib.files import claim_output, write_json  # noqa: E402
+from raylib.evaluate.stage import ExecutionPool  # noqa: E402
+from raylib.generate.settings import GenerationSettings, GenerationShortcuts  # noqa: E402
+from raylib.data.problems import check_dataset, DATASETS  # noqa: E402
+from raylib.files import DataError  # noqa: E402
 
 
 class TimeLimits(Section):
@@ -86,7 +88,8 @@ def reference_times(cfg: EvaluateConfig, problems: dict, used: set[str]) -> tupl
 
 def record_reference_times(cfg: EvaluateConfig, times: dict, results: dict) -> list[str]:
     """Add timed references to `times` and save them; returns a warning per reference that fails its own tests."""
-    from raylib.evaluation import INFRA_STATUS, reference_seconds
+    from raylib.evaluate.limits import reference_seconds
+    from raylib.evaluate.requests import INFRA_STATUS
 
     warnings = []
     for task_id, result in results.items():
@@ -109,8 +112,8 @@ def check_output_matches(cfg: EvaluateConfig, problems: dict) -> str | None:
     (say HumanEval+ after HumanEval: the same task ids, other tests; or another model) must not reuse them. Returns
     what differs, or None (and records this run's identity in OUTPUT/evaluation_identity.json, and when it generates
     the samples' in OUTPUT/generation_identity.json, as jobs/generate.py does). `problems`: the whole dataset."""
-    from raylib.generation import generation_identity
-    from raylib.problems import problems_sha
+    from raylib.generate.settings import generation_identity
+    from raylib.data.problems import problems_sha
 
     sha = problems_sha(problems)
     if not cfg.samples:
@@ -135,8 +138,9 @@ def start_cluster_and_time_references(cfg: EvaluateConfig, problems: dict, used:
     starts when they are few (and this machine has a sandbox), else on the cluster.
     """
     from raylib.cluster import init_cluster
-    from raylib.evaluation import CALL_TESTS_CAP_S, INFRA_STATUS, time_limit
-    from raylib.execution import run_references_here, run_references_on_cluster
+    from raylib.evaluate.limits import CALL_TESTS_CAP_S, time_limit
+    from raylib.evaluate.requests import INFRA_STATUS
+    from raylib.evaluate.stage import run_references_here, run_references_on_cluster
     from sandbox.schema import CallTests
 
     tl = cfg.time_limits
@@ -186,8 +190,8 @@ def evaluate_pending(cfg: EvaluateConfig, samples: list, problems: dict, limits:
     failed are retried for up to `infra_retries` more rounds. `quiet_if_done`: say nothing when nothing is left."""
     from tqdm import tqdm
 
-    from raylib.evaluation import INFRA_STATUS
-    from raylib.execution import execute_samples
+    from raylib.evaluate.requests import INFRA_STATUS
+    from raylib.evaluate.stage import execute_samples
 
     done = store.done
     pending = [s for s in samples if store.key_of(s) not in done]
@@ -224,9 +228,11 @@ def generate_and_evaluate(cfg: EvaluateConfig, problems: dict, limits: dict, sto
     by a killed run but not evaluated are left to `evaluate_pending`, like sandbox failures."""
     from tqdm import tqdm
 
-    from raylib.evaluation import INFRA_STATUS
-    from raylib.execution import execution_stage, iter_results
-    from raylib.generation import SamplesFile, generated_samples, generation_stage, generation_summary, pending_requests
+    from raylib.evaluate.requests import INFRA_STATUS
+    from raylib.evaluate.stage import execution_stage, iter_results
+    from raylib.generate.samples_file import SamplesFile
+    from raylib.generate.loop import generated_samples, generation_summary, pending_requests
+    from raylib.generate.stage import generation_stage
 
     gen = cfg.generation
     path = Path(cfg.output) / "samples.jsonl"
@@ -271,11 +277,11 @@ def generate_and_evaluate(cfg: EvaluateConfig, problems: dict, limits: dict, sto
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(EvaluateConfig, argv)
-    from raylib.evaluation import ResultsFile
-    from raylib.metrics import summarize
-    from raylib.problems import load_problems
-    from raylib.report import pass_at_k_table, write_report
-    from raylib.samples import read_samples
+    from raylib.evaluate.results_file import ResultsFile
+    from raylib.evaluate.metrics import summarize
+    from raylib.data.problems import load_problems
+    from raylib.evaluate.report import pass_at_k_table, write_report
+    from raylib.data.samples import read_samples
 
     output = Path(cfg.output)
     started = time.time()

@@ -8,7 +8,7 @@
     python jobs/generate.py --help        # every option
 
 Writes OUTPUT/samples.jsonl (evalplus-compatible: task_id + solution or completion, plus sample_id, raw_output,
-finish_reason, prompt/output token counts, error; see raylib/generation.py), generation_summary.json and config.yaml.
+finish_reason, prompt/output token counts, error; see raylib/generate/stage.py), generation_summary.json and config.yaml.
 Evaluate it with `python jobs/evaluate.py --dataset humaneval --samples OUTPUT/samples.jsonl --output ...`.
 Re-running with the same output directory generates only what is missing (another --limit or --n is fine; other
 settings are refused). Exit status: 0 done; 2 bad input or
@@ -24,9 +24,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field, model_validator  # noqa: E402
 
-from raylib.config import JobConfig, claim_output, load_config, log_config, write_json  # noqa: E402
-from raylib.generation import GenerationSettings, GenerationShortcuts  # noqa: E402
-from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
+from raylib.config import JobConfig, load_config, log_config  # noqa: E402
+from raylib.files import claim_output, write_json  # noqa: E402
+from raylib.generate.settings import GenerationSettings, GenerationShortcuts  # noqa: E402
+from raylib.data.problems import check_dataset, DATASETS  # noqa: E402
+from raylib.files import DataError  # noqa: E402
 
 
 class GenerateConfig(JobConfig, GenerationShortcuts):
@@ -49,8 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from raylib.cluster import init_cluster
-    from raylib.generation import SamplesFile, generation_identity, generation_stage, generation_summary, pending_requests
-    from raylib.problems import load_problems, problems_sha
+    from raylib.generate.samples_file import SamplesFile
+    from raylib.generate.settings import generation_identity
+    from raylib.generate.loop import generation_summary, pending_requests
+    from raylib.generate.stage import generation_stage
+    from raylib.data.problems import load_problems, problems_sha
 
     output = Path(cfg.output)
     warnings: list[str] = []

@@ -4,7 +4,7 @@
     python jobs/reference_samples.py --dataset mbpp --dataset-path mbpp.jsonl --variants '[canonical, exception]'
 
 A sanity check for any evaluator (canonical samples must pass, broken ones fail) and the input of `make demo`.
-Variants: canonical, and the broken ones in raylib.samples.BROKEN_VARIANTS (wrong-result, exception, syntax-error,
+Variants: canonical, and the broken ones in raylib.data.samples.BROKEN_VARIANTS (wrong-result, exception, syntax-error,
 infinite-loop). Each row also carries a `variant` field, which evaluators ignore.
 """
 
@@ -17,8 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pydantic import Field, field_validator, model_validator  # noqa: E402
 
 from raylib.config import JobConfig, load_config  # noqa: E402
-from raylib.problems import DATASETS, DataError, check_dataset  # noqa: E402
-from raylib.samples import BROKEN_VARIANTS  # noqa: E402
+from raylib.data.problems import check_dataset, DATASETS  # noqa: E402
+from raylib.files import DataError  # noqa: E402
+from raylib.data.samples import BROKEN_VARIANTS  # noqa: E402
 
 
 class ReferenceSamplesConfig(JobConfig):
@@ -44,8 +45,9 @@ class ReferenceSamplesConfig(JobConfig):
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(ReferenceSamplesConfig, argv)
-    from raylib.problems import load_problems, write_records
-    from raylib.samples import reference_samples
+    from raylib.data.problems import load_problems
+    from raylib.files import write_records
+    from raylib.data.samples import reference_samples
 
     try:
         problems = load_problems(cfg.dataset, cfg.dataset_path)

@@ -7,8 +7,8 @@
         --model /shared/models/base train.scaling.use_gpu=true train.scaling.workers=8 train.deepspeed.zero_stage=3
     python jobs/sft.py --help        # every option
 
-Data (raylib/sft_data.py): chat `{"messages": [...]}`, `{"prompt", "completion"}`, or ReflectionCoder reflection
-sequences (raylib/reflection.py; their execution blocks are left out of the loss, and `distillation.weight` > 0 adds
+Data (raylib/train/data/sft.py): chat `{"messages": [...]}`, `{"prompt", "completion"}`, or ReflectionCoder reflection
+sequences (raylib/train/data/reflection.py; their execution blocks are left out of the loss, and `distillation.weight` > 0 adds
 the self-distillation term with dynamic block masking). jobs/build_datasets.py writes sft.jsonl from evaluation
 results (rejection sampling). Every line is checked and encoded here before any worker starts.
 
@@ -25,9 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field, field_validator, model_validator  # noqa: E402
 
-from raylib.config import JobConfig, Section, load_config, log_config  # noqa: E402
-from raylib.reflection import BLOCK_TYPES, MASK_STRATEGIES  # noqa: E402
-from raylib.training import TrainSettings  # noqa: E402
+from raylib.config import JobConfig, load_config, log_config, Section  # noqa: E402
+from raylib.train.data.reflection import BLOCK_TYPES, MASK_STRATEGIES  # noqa: E402
+from raylib.train.runner import TrainSettings  # noqa: E402
 
 
 class SFTData(Section):
@@ -78,9 +78,9 @@ class SFTConfig(JobConfig):
 
 def encode(cfg: SFTConfig, tokenizer) -> tuple[list, list]:
     """Encoded (train, validation) examples; raises DataError / ValueError naming what is wrong."""
-    from raylib.batches import read_splits
-    from raylib.problems import DataError
-    from raylib.sft_data import pack_examples, read_sft_file
+    from raylib.train.batching import read_splits
+    from raylib.files import DataError
+    from raylib.train.data.sft import pack_examples, read_sft_file
 
     train, validation = read_splits(lambda path: read_sft_file(path, tokenizer, cfg.data.max_length, cfg.data.format),
                                     cfg.data.train, cfg.data.validation, cfg.data.validation_fraction,
@@ -99,9 +99,9 @@ def encode(cfg: SFTConfig, tokenizer) -> tuple[list, list]:
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(SFTConfig, argv)
     from raylib.models import resolve_model
-    from raylib.problems import DataError
-    from raylib.train_loop import prepare_tokenizer
-    from raylib.training import check_run, launch_job
+    from raylib.files import DataError
+    from raylib.train.loop import prepare_tokenizer
+    from raylib.train.runner import check_run, launch_job
 
     try:
         model = resolve_model(cfg.model)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _has_reflection(path: str) -> bool:
     """Whether the file's first record is a reflection sample (then the tokenizer needs its special tokens)."""
-    from raylib.problems import read_records
+    from raylib.files import read_records
 
     for _, row in read_records(path):
         messages = row.get("messages")

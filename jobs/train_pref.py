@@ -5,7 +5,7 @@
     python jobs/train_pref.py --help        # every option
 
 A two-class sequence classifier (`minilm` by default, `embedded` or any Hugging Face directory) reads the text of
-`raylib.reward.preference_prompt`. Every pair `{"prompt", "chosen", "rejected"}` (pairs.jsonl from
+`raylib.train.data.reward.preference_prompt`. Every pair `{"prompt", "chosen", "rejected"}` (pairs.jsonl from
 jobs/build_datasets.py) is trained in both orders (chosen as A: label 0; as B: label 1), so position carries no
 signal. A validation split (whole tasks held out, both orders of a pair together) reports accuracy.
 
@@ -20,8 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field  # noqa: E402
 
-from raylib.config import JobConfig, Section, load_config, log_config  # noqa: E402
-from raylib.training import TrainSettings  # noqa: E402
+from raylib.config import JobConfig, load_config, log_config, Section  # noqa: E402
+from raylib.train.runner import TrainSettings  # noqa: E402
 
 
 class PreferenceData(Section):
@@ -41,12 +41,12 @@ class TrainPrefConfig(JobConfig):
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(TrainPrefConfig, argv)
-    from raylib.batches import read_splits
+    from raylib.train.batching import read_splits
     from raylib.models import resolve_model
-    from raylib.problems import DataError
-    from raylib.reward import read_preference_file
-    from raylib.train_loop import prepare_tokenizer
-    from raylib.training import check_run, launch_job
+    from raylib.files import DataError
+    from raylib.train.data.reward import read_preference_file
+    from raylib.train.loop import prepare_tokenizer
+    from raylib.train.runner import check_run, launch_job
 
     try:
         model = resolve_model(cfg.model)

@@ -7,7 +7,7 @@
 
 The model is a sequence classifier with one output (its logit is the score): `minilm` (all-MiniLM-L6-v2, shipped
 in a package; the default), `embedded` (SmolLM2 with a score head) or any Hugging Face directory. It reads the task
-and the program as a text pair. Data (raylib/reward.py; jobs/build_datasets.py writes both from evaluation results):
+and the program as a text pair. Data (raylib/train/data/reward.py; jobs/build_datasets.py writes both from evaluation results):
 pairs.jsonl `{"prompt", "chosen", "rejected"}` or orm.jsonl `{"prompt", "program", "label"}`. A validation split
 (whole tasks held out) reports pairwise accuracy and margin (Bradley-Terry) or accuracy and ROC AUC (ORM).
 
@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field  # noqa: E402
 
-from raylib.config import JobConfig, Section, load_config, log_config  # noqa: E402
-from raylib.training import TrainSettings  # noqa: E402
+from raylib.config import JobConfig, load_config, log_config, Section  # noqa: E402
+from raylib.train.runner import TrainSettings  # noqa: E402
 
 
 class RewardData(Section):
@@ -45,12 +45,12 @@ class TrainRMConfig(JobConfig):
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(TrainRMConfig, argv)
-    from raylib.batches import read_splits
+    from raylib.train.batching import read_splits
     from raylib.models import resolve_model
-    from raylib.problems import DataError
-    from raylib.reward import read_orm_file, read_pair_file
-    from raylib.train_loop import prepare_tokenizer
-    from raylib.training import check_run, launch_job
+    from raylib.files import DataError
+    from raylib.train.data.reward import read_orm_file, read_pair_file
+    from raylib.train.loop import prepare_tokenizer
+    from raylib.train.runner import check_run, launch_job
 
     read = read_pair_file if cfg.objective == "bradley_terry" else read_orm_file
     try:

@@ -3,7 +3,7 @@
 Define the job's config (nested sections, `Field(description=...)` on every field, checks in validators):
 
     from pydantic import Field
-    from raylib.config import JobConfig, Section, load_config, log_config
+    from raylib.config import JobConfig, load_config, log_config, Section
 
     class Sampling(Section):
         n: int = Field(1, ge=1, description="samples per problem")
@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import json
-import os
 import shlex
 import sys
 import types
@@ -45,7 +43,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-__all__ = ["ConfigError", "JobConfig", "Section", "claim_output", "deep_merge", "describe_config", "load_config", "log_config", "write_json"]
+__all__ = ["ConfigError", "JobConfig", "Section", "deep_merge", "describe_config", "load_config", "log_config"]
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -111,32 +109,10 @@ def log_config(cfg: BaseModel, output_dir: str | Path) -> Path:
     print(f"==== {name} (resolved) " + "=" * max(0, 60 - len(name)))
     print(body, end="" if body.endswith("\n") else "\n")
     print("=" * 72, flush=True)
-    path = Path(output_dir) / "config.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# {name} resolved config\n# command: python {shlex.join(sys.argv)}\n{body}")
-    return path
+    from raylib.files import atomic_write
 
-
-def write_json(path: str | Path, value) -> None:
-    """Write `value` as JSON atomically: a killed run leaves the old file or the new one, never half of one."""
-    path = Path(path)
-    path.with_suffix(".tmp").write_text(json.dumps(value, indent=1))
-    os.replace(path.with_suffix(".tmp"), path)
-
-
-def claim_output(path: str | Path, identity: dict) -> str | None:
-    """Tie an output directory to what its results depend on. `path` (e.g. OUTPUT/evaluation_identity.json) holds
-    the `identity` of the run that made the outputs; a re-run with another identity must not resume them. Returns
-    the changed keys ("dataset, model"), or None after recording `identity` (a first run, or the same one)."""
-    path = Path(path)
-    if path.exists():
-        before = json.loads(path.read_text())
-        changed = [k for k in identity if before.get(k) != identity[k]]
-        if changed:
-            return ", ".join(changed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, identity)
-    return None
+    return atomic_write(Path(output_dir) / "config.yaml",
+                        f"# {name} resolved config\n# command: python {shlex.join(sys.argv)}\n{body}")
 
 
 def describe_config(config_cls: type[BaseModel], prefix: str = "") -> str:

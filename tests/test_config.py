@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import Field, field_validator
 
-from raylib.config import ConfigError, JobConfig, Section, describe_config, load_config, log_config
+from raylib.config import ConfigError, describe_config, JobConfig, load_config, log_config, Section
 
 
 class Sampling(Section):

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from jobs import build_datasets
-from raylib.datasets import orm_examples, preference_pairs, read_results, sft_examples
-from raylib.problems import DataError, load_problems
+from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
+from raylib.data.problems import load_problems
+from raylib.files import DataError
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import math
 
 import pytest
 
-from raylib.evaluation import build_request
-from raylib.problems import load_problems, mbpp_plus_arguments
+from raylib.evaluate.requests import build_request
+from raylib.data.problems import load_problems, mbpp_plus_arguments
 from sandbox import CallTests, ExecRequest, Limits, Sandbox, SandboxConfig
 from sandbox.inside import plain
 from sandbox.judge.compare import NOT_PLAIN, answer_matches

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from jobs import evaluate
-from raylib.problems import load_problems, write_records
-from raylib.samples import reference_samples
+from raylib.data.problems import load_problems
+from raylib.files import write_records
+from raylib.data.samples import reference_samples
 from tests.ray_head import ray_head
 
 REPO = Path(__file__).resolve().parent.parent
@@ -271,19 +272,19 @@ def test_an_output_directory_is_not_reused_for_other_problems_or_settings(ray_cl
 
 
 def test_a_reference_whose_sandbox_failed_is_timed_again_never_given_a_guessed_limit(ray_cluster, problems, tmp_path, monkeypatch):
-    import raylib.execution
+    import raylib.evaluate.stage
     from sandbox.schema import sandbox_error
 
     cfg = evaluate.EvaluateConfig(samples="unused.jsonl", output=str(tmp_path))
     used = {"HumanEval/0", "HumanEval/1"}
     broken_here = lambda problems, task_ids, limits, pool: {t: sandbox_error("worker died") for t in task_ids}  # noqa: E731
-    monkeypatch.setattr(raylib.execution, "run_references_here", broken_here)
+    monkeypatch.setattr(raylib.evaluate.stage, "run_references_here", broken_here)
     limits, _ = evaluate.start_cluster_and_time_references(cfg, problems, used, lambda name: None)
     assert limits == {"HumanEval/0": 1.0, "HumanEval/1": 1.0}  # timed again on the cluster: max(1 s, 4 x ~0.1 ms)
     times = json.loads((tmp_path / "reference_times.json").read_text())
     assert set(times) == used and all(0 < t < 0.25 for t in times.values())
 
-    monkeypatch.setattr(raylib.execution, "run_references_on_cluster", broken_here)
+    monkeypatch.setattr(raylib.evaluate.stage, "run_references_on_cluster", broken_here)
     with pytest.raises(evaluate.InfrastructureError, match="timing the reference solutions of 1 tasks"):
         evaluate.start_cluster_and_time_references(cfg, problems, used | {"HumanEval/2"}, lambda name: None)
 

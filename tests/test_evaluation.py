@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from raylib.evaluation import ResultsFile, reference_seconds, time_limit
-from raylib.samples import Sample
+from raylib.evaluate.limits import reference_seconds, time_limit
+from raylib.evaluate.results_file import ResultsFile
+from raylib.data.samples import Sample
 from sandbox.schema import ExecResult, TestVerdict
 
 

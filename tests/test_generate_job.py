@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from jobs import evaluate, generate
-from raylib.problems import load_problems
-from raylib.samples import read_samples
+from raylib.data.problems import load_problems
+from raylib.data.samples import read_samples
 from tests.test_generation import FakeOpenAI, openai_server  # noqa: F401 - the fixture is used by name
 
 pytestmark = pytest.mark.integration

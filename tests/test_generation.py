@@ -12,11 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from raylib.engines import (EngineConfig, GenerationRequest, OpenAISettings, SamplingParams,
-                            derive_seed, make_engine, sample_seed, truncate_at_stop)
-from raylib.generation import GenerationSettings, SamplesFile, generation_stage, pending_requests
-from raylib.problems import load_problems
-from raylib.prompts import PromptSettings, answer_to_sample, build_prompt
+from raylib.generate.engines import make_engine
+from raylib.generate.engines.base import derive_seed, EngineConfig, GenerationRequest, OpenAISettings, sample_seed, SamplingParams, truncate_at_stop
+from raylib.generate.samples_file import SamplesFile
+from raylib.generate.settings import GenerationSettings
+from raylib.generate.loop import pending_requests
+from raylib.generate.stage import generation_stage
+from raylib.data.problems import load_problems
+from raylib.generate.prompts import answer_to_sample, build_prompt, PromptSettings
 
 
 @pytest.fixture(scope="module")
@@ -344,8 +347,8 @@ def test_vllm_stage_on_gpu_reserves_a_gpu_per_actor_and_matches_itself(ray_clust
 def test_cpp_and_javascript_answers_become_programs_that_pass_multipl_e_tests():
     """MultiPL-E prompts end by opening a function: an instruct answer's function body continues the prompt (C++
     tests bring the closing brace themselves), and completion prompts stop at the dataset's own stop tokens."""
-    from raylib.evaluation import build_request
-    from raylib.prompts import sample_program
+    from raylib.evaluate.requests import build_request
+    from raylib.generate.prompts import sample_program
     from sandbox import Sandbox, SandboxConfig
 
     problems = load_problems("multipl-e", "tests/fixtures/multipl-e.jsonl")

@@ -27,16 +27,16 @@ def test_import_sandbox_loads_no_heavy_module():
 
 
 def test_evaluation_building_blocks_load_neither_ray_nor_plotting():
-    modules = "raylib.problems, raylib.samples, raylib.metrics, raylib.evaluation, raylib.execution, raylib.report, raylib.datasets"
+    modules = "raylib.data.problems, raylib.data.samples, raylib.evaluate.metrics, raylib.evaluate.requests, raylib.evaluate.stage, raylib.evaluate.report, raylib.train.data.from_results"
     assert _loaded_after(f"import {modules}", HEAVY + ("ray", "matplotlib", "tqdm")) == []
 
 
 def test_generation_modules_import_no_engine_until_one_is_built():
-    modules = ("raylib.engines, raylib.prompts, raylib.models, raylib.generation, raylib.engine_vllm, raylib.engine_hf, "
-               "raylib.engine_openai, raylib.reflection, raylib.sft_data, raylib.reward")
+    modules = ("raylib.generate.engines.base, raylib.generate.prompts, raylib.models, raylib.generate.stage, raylib.generate.engines.vllm, raylib.generate.engines.hf, "
+               "raylib.generate.engines.openai, raylib.train.data.reflection, raylib.train.data.sft, raylib.train.data.reward")
     assert _loaded_after(f"import {modules}", HEAVY + ("ray", "transformers", "httpx")) == []
 
 
 def test_training_modules_import_no_torch_until_a_worker_runs():
-    modules = "raylib.training, raylib.train_loop, raylib.batches, raylib.adapters"
+    modules = "raylib.train.runner, raylib.train.loop, raylib.train.batching, raylib.train.adapters"
     assert _loaded_after(f"import {modules}", HEAVY + ("ray", "transformers", "peft")) == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from raylib.metrics import pass_at_k, summarize
-from raylib.problems import Problem
+from raylib.evaluate.metrics import pass_at_k, summarize
+from raylib.data.problems import Problem
 from sandbox.schema import StdioCase, StdioTests
 
 
@@ -30,7 +30,7 @@ def test_pass_at_k_agrees_with_the_openai_estimator():
 def test_pass_at_every_k_at_once_equals_the_exact_formula_per_k():
     import random
 
-    from raylib.metrics import pass_at_ks
+    from raylib.evaluate.metrics import pass_at_ks
 
     rng = random.Random(0)
     counts = {f"t{i}": (n, rng.randint(0, n)) for i, n in enumerate([200, 250, 200, 300, 217])}

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from raylib.evaluation import build_request
-from raylib.problems import DataError, load_problems
+from raylib.evaluate.requests import build_request
+from raylib.data.problems import load_problems
+from raylib.files import DataError
 from sandbox import Sandbox, SandboxConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"

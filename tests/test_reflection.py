@@ -1,4 +1,4 @@
-"""raylib.reflection: ReflectionCoder's sample format, loss masks and dynamic block masking, on the session's tiny
+"""raylib.train.data.reflection: ReflectionCoder's sample format, loss masks and dynamic block masking, on the session's tiny
 tokenizer (with the reflection tokens added); expected spans are written out by hand."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from raylib.reflection import (IGNORE, REFLECTION_TOKENS, add_reflection_tokens, distillation_attention_mask,
-                               distillation_kl, encode_reflection, mask_rate, render_reflection)
+from raylib.train.data.reflection import add_reflection_tokens, distillation_attention_mask, distillation_kl, encode_reflection, IGNORE, mask_rate, REFLECTION_TOKENS, render_reflection
 
 MESSAGES = [
     {"role": "user", "content": [{"type": "text", "content": "Write add."}]},

@@ -1,4 +1,4 @@
-"""raylib.reward: losses, pairwise accuracy, ROC AUC and CodeFavor's both-orders examples, checked against values
+"""raylib.train.data.reward: losses, pairwise accuracy, ROC AUC and CodeFavor's both-orders examples, checked against values
 worked out by hand."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ import math
 
 import pytest
 
-from raylib.reward import (bradley_terry_loss, orm_loss, pairwise_accuracy, preference_examples, preference_prompt,
-                           roc_auc)
+from raylib.train.data.reward import bradley_terry_loss, orm_loss, pairwise_accuracy, preference_examples, preference_prompt, roc_auc
 
 
 def test_bradley_terry_loss_is_minus_log_sigmoid_of_the_margin():

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from raylib.problems import DataError, load_problems, write_records
-from raylib.samples import extract_code, read_samples, reference_samples
+from raylib.data.problems import load_problems
+from raylib.files import DataError, write_records
+from raylib.data.samples import extract_code, read_samples, reference_samples
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""raylib.sft_data: assistant-only labels (chat and prompt/completion), file errors with line numbers, length-grouped
+"""raylib.train.data.sft: assistant-only labels (chat and prompt/completion), file errors with line numbers, length-grouped
 batches and packing, on the session's tiny tokenizer (ChatML template); expected spans written out by hand."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from raylib.problems import DataError
-from raylib.sft_data import (IGNORE, encode_chat, encode_prompt_completion, length_grouped_batches, pack_examples,
-                             read_sft_file)
+from raylib.files import DataError
+from raylib.train.data.sft import encode_chat, encode_prompt_completion, IGNORE, length_grouped_batches, pack_examples, read_sft_file
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,7 @@ def test_prompt_completion_loss_covers_the_completion_and_eos(tokenizer):
 
 
 def test_sft_files_are_read_in_every_format_and_bad_lines_name_file_and_line(tokenizer, tmp_path):
-    from raylib.reflection import add_reflection_tokens
+    from raylib.train.data.reflection import add_reflection_tokens
 
     add_reflection_tokens(tokenizer)
     rows = [{"prompt": "def f():\n", "completion": "    return 1\n"},

@@ -55,7 +55,7 @@ def greedy(model_dir, text: str, max_new_tokens: int = 8) -> str:
     import torch
     from transformers import AutoTokenizer
 
-    from raylib.adapters import load_trained
+    from raylib.train.adapters import load_trained
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = load_trained(model_dir, "causal_lm").eval()
@@ -67,9 +67,9 @@ def greedy(model_dir, text: str, max_new_tokens: int = 8) -> str:
 
 def planned_tokens(model, data, epochs: int, micro_batch_size: int, workers: int) -> int:
     """Tokens in the micro-batches every rank's batch plan holds for `epochs` whole epochs (seed 0, no padding)."""
-    from raylib.batches import rank_batches
-    from raylib.sft_data import read_sft_file
-    from raylib.train_loop import prepare_tokenizer
+    from raylib.train.batching import rank_batches
+    from raylib.train.data.sft import read_sft_file
+    from raylib.train.loop import prepare_tokenizer
 
     lengths = [len(e["input_ids"]) for e in read_sft_file(data, prepare_tokenizer(model), 2048)]
     return sum(lengths[i] for epoch in range(epochs) for rank in range(workers)
@@ -80,7 +80,7 @@ def scores(model_dir, pairs: list[tuple[str, str]]) -> list[float]:
     import torch
     from transformers import AutoTokenizer
 
-    from raylib.adapters import load_trained
+    from raylib.train.adapters import load_trained
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = load_trained(model_dir, "reward").eval()
@@ -138,7 +138,7 @@ def test_sft_zero3_lora_adapter_and_merged_model_agree(ray_cluster, tiny_model, 
     import torch
 
     import jobs.sft as job
-    from raylib.adapters import load_trained
+    from raylib.train.adapters import load_trained
 
     data = write_sft(tmp_path / "pc.jsonl", n=48)
     output = tmp_path / "out"
@@ -159,7 +159,7 @@ def test_sft_zero3_lora_adapter_and_merged_model_agree(ray_cluster, tiny_model, 
 
 def test_sft_reflection_self_distillation(ray_cluster, tiny_model, tmp_path):
     import jobs.sft as job
-    from raylib.reflection import REFLECTION_TOKENS
+    from raylib.train.data.reflection import REFLECTION_TOKENS
 
     data = write_reflection(tmp_path / "reflection.jsonl", n=32)
     output = tmp_path / "out"
@@ -231,8 +231,8 @@ def test_pref_zero3_prefers_the_right_code_in_both_orders(ray_cluster, tmp_path)
     from transformers import AutoTokenizer
 
     import jobs.train_pref as job
-    from raylib.adapters import load_trained
-    from raylib.reward import preference_prompt
+    from raylib.train.adapters import load_trained
+    from raylib.train.data.reward import preference_prompt
 
     data = write_pairs(tmp_path / "pairs.jsonl", tasks=40)
     output = tmp_path / "out"
@@ -258,7 +258,7 @@ def test_pref_zero2_lora_trains_the_adapter_and_head(ray_cluster, tmp_path):
     from safetensors.torch import load_file
 
     import jobs.train_pref as job
-    from raylib.adapters import load_trained
+    from raylib.train.adapters import load_trained
 
     data = write_pairs(tmp_path / "pairs.jsonl", tasks=16)
     output = tmp_path / "out"
@@ -316,7 +316,7 @@ def test_killed_run_resumes_from_its_latest_checkpoint(ray_cluster, tiny_model, 
 def test_a_run_whose_workers_keep_failing_exits_1_with_the_resume_hint(ray_cluster, tiny_model, tmp_path, capsys):
     """A worker that raises (here: an objective the loop does not know, so collation fails) past
     checkpoint.max_failures ends the job with status 1 and says how to resume, not with a traceback."""
-    from raylib.training import TrainSettings, launch_job
+    from raylib.train.runner import launch_job, TrainSettings
 
     settings = TrainSettings.model_validate({"scaling": {"workers": 2}, "checkpoint": {"max_failures": 0},
                                              "optim": {"max_steps": 2, "micro_batch_size": 2}})

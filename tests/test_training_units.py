@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from raylib.batches import collate_causal, rank_batches, read_splits, split_validation, steps_per_epoch
+from raylib.train.batching import collate_causal, rank_batches, read_splits, split_validation, steps_per_epoch
 from raylib.config import ConfigError, load_config
-from raylib.training import TrainSettings, check_batches, deepspeed_config
+from raylib.train.runner import check_batches, deepspeed_config, TrainSettings
 from tests.train_data import write_pairs, write_sft
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def test_packed_rows_give_each_example_its_own_logits(tiny_model):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from raylib.sft_data import pack_examples
+    from raylib.train.data.sft import pack_examples
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
     examples = [{"input_ids": [5, 9, 33, 7, 81, 4, 2], "labels": [5, 9, 33, 7, 81, 4, 2]},
@@ -99,7 +99,7 @@ def test_deepspeed_config_follows_the_settings():
 
 
 def test_learning_rate_schedule_by_hand():
-    from raylib.train_loop import lr_lambda
+    from raylib.train.loop import lr_lambda
 
     linear = lr_lambda("linear", warmup_steps=2, total_steps=10)
     assert [linear(s) for s in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
@@ -127,8 +127,8 @@ def test_too_little_data_for_one_step_is_refused():
 
 
 def test_an_adapter_that_does_not_fit_the_model_is_refused_up_front(tiny_model):
-    from raylib.adapters import check_peft
-    from raylib.training import PeftSettings
+    from raylib.train.adapters import check_peft
+    from raylib.train.runner import PeftSettings
 
     with pytest.raises(ValueError, match="train.peft.method=lora cannot wrap llama model"):
         check_peft(tiny_model, "causal_lm", PeftSettings(method="lora", target_modules=["no_such_proj"]))

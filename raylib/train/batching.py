@@ -1,6 +1,6 @@
 """Training batches as tensors: padding, packed rows with block-diagonal masks, pairs, and each rank's share.
 
-    from raylib.batches import rank_batches, collate_causal, collate_classification, collate_pairs
+    from raylib.train.batching import collate_causal, collate_classification, collate_pairs, rank_batches
     plan = rank_batches(lengths, micro_batch_size=4, world_size=2, rank=0, grad_accum=2, epoch=0, seed=0)
     batch = collate_causal([examples[i] for i in plan[0]], pad_id)   # input_ids, labels, attention_mask(, position_ids)
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from raylib.sft_data import IGNORE, length_grouped_batches
+from raylib.train.data.sft import IGNORE, length_grouped_batches
 
 __all__ = ["block_causal_mask", "collate_causal", "collate_classification", "collate_pairs", "rank_batches", "read_splits",
            "split_validation", "steps_per_epoch"]
@@ -50,7 +50,7 @@ def rank_batches(lengths: list[int], micro_batch_size: int, world_size: int, ran
                  epoch: int, seed: int, group_by_length: bool = True) -> list[list[int]]:
     """This rank's micro-batches (example indices) for one epoch, in order; the same plan on every rank.
 
-    Batches are length-grouped (`raylib.sft_data.length_grouped_batches`) or plain shuffled, reshuffled per epoch,
+    Batches are length-grouped (`raylib.train.data.sft.length_grouped_batches`) or plain shuffled, reshuffled per epoch,
     never short (a short last batch is dropped), cut to `steps_per_epoch × grad_accum × world_size` and dealt
     round-robin, so micro-batch j of every rank belongs to the same optimizer step.
     """

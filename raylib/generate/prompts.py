@@ -1,6 +1,6 @@
 """Prompts for coding problems and the samples made from a model's answers (pure functions, no Ray, no engine).
 
-    from raylib.prompts import PromptSettings, build_prompt, answer_to_sample
+    from raylib.generate.prompts import answer_to_sample, build_prompt, PromptSettings
     prompt = build_prompt(problem, PromptSettings(style="instruct"))   # Prompt(messages=[...], response_prefix="```python\\n", stop=["\\n```"])
     sample = answer_to_sample(problem, prompt, "def add(a, b):\\n    return a + b\\n```")   # {"solution": "..."}
 
@@ -21,8 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from raylib.problems import Problem
-from raylib.samples import assemble_program, extract_code
+from raylib.data.problems import Problem
+from raylib.data.samples import assemble_program, extract_code
 
 __all__ = ["COMPLETION_STOPS", "Prompt", "PromptSettings", "answer_to_sample", "build_prompt", "sample_program"]
 

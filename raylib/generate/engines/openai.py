@@ -1,6 +1,7 @@
 """An OpenAI-compatible HTTP endpoint as an engine: vLLM's own server, hosted API judges, synthetic-data generators.
 
-    from raylib.engines import EngineConfig, OpenAISettings, make_engine
+    from raylib.generate.engines import make_engine
+    from raylib.generate.engines.base import EngineConfig, OpenAISettings
     engine = make_engine(EngineConfig(backend="openai", model="my-model",
                                       openai=OpenAISettings(base_url="http://127.0.0.1:8000/v1", concurrency=16)))
 
@@ -20,7 +21,7 @@ import random
 import time
 from typing import Sequence
 
-from raylib.engines import EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, failed_result
+from raylib.generate.engines.base import EngineConfig, failed_result, GenerationOutput, GenerationRequest, GenerationResult
 
 __all__ = ["OpenAIEngine", "RequestFailed"]
 

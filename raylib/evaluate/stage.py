@@ -1,8 +1,8 @@
 """The execution stage on Ray Data: samples stream through a pool of actors, each holding one sandbox worker pool.
 
-    from raylib.execution import ExecutionPool, execute_samples
+    from raylib.evaluate.stage import execute_samples, ExecutionPool
     pool = ExecutionPool(workers_per_actor=2)                      # actors: cluster CPUs / workers_per_actor
-    execute_samples(samples, problems, limits, pool, on_rows=store.append)   # store: raylib.evaluation.ResultsFile
+    execute_samples(samples, problems, limits, pool, on_rows=store.append)   # store: raylib.evaluate.requests.ResultsFile
 
 Each actor (`ExecuteSamples`, a Ray Data callable class) starts a `sandbox.Sandbox` once and runs batches of samples
 through it; rows come back to the driver as they finish (streaming, unordered), so the caller can write them
@@ -20,9 +20,9 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from raylib.evaluation import GENERATION_ERROR_STATUS, HEAD_FIELDS, build_request, result_row
-from raylib.problems import Problem
-from raylib.samples import Sample
+from raylib.evaluate.requests import build_request, GENERATION_ERROR_STATUS, HEAD_FIELDS, result_row
+from raylib.data.problems import Problem
+from raylib.data.samples import Sample
 
 __all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples", "execution_stage", "iter_results", "run_references_here", "run_references_on_cluster"]
 

@@ -1,12 +1,12 @@
 """Training settings and the Ray Train shell: one TorchTrainer runner for SFT, reward and preference jobs.
 
-    from raylib.training import TrainSettings, check_run, launch
+    from raylib.train.runner import check_run, launch, TrainSettings
     check_run(model, "causal_lm", len(train), settings)                   # ValueError before any worker starts
     outcome = launch(loop_config, train, validation, settings, "runs/sft")  # -> TrainingOutcome (model dir, metrics)
 
 `settings` (a `TrainSettings`, the `train:` section of every training job) says how many workers, what each holds,
 the DeepSpeed ZeRO stage and offload, the optimizer, checkpointing and PEFT. `loop_config` is the plain dict that
-`raylib.train_loop.train_func` reads in every worker (task, model, data refs); the job builds it. Checkpoints land in
+`raylib.train.loop.train_func` reads in every worker (task, model, data refs); the job builds it. Checkpoints land in
 OUTPUT/ray/train/checkpoint_*/ (`model/`: a Hugging Face directory, full or PEFT adapter; `deepspeed/`: the state a
 resumed run loads); running the same command again after a kill resumes from the latest one (Ray Train v2 restores
 a run by its storage path and name). The final checkpoint's `model/` is copied to OUTPUT/model (and merged into
@@ -25,7 +25,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from raylib.config import Section, deep_merge, write_json
+from raylib.config import deep_merge, Section
+from raylib.files import write_json
 
 __all__ = ["CheckpointSettings", "DeepSpeedSettings", "OptimSettings", "PeftSettings", "ScalingSettings",
            "TrainSettings", "TrainingOutcome", "check_batches", "check_run", "deepspeed_config", "launch", "launch_job", "run_training"]
@@ -166,7 +167,7 @@ class TrainingOutcome:
 def check_run(model: str, task: str, num_examples: int, settings: TrainSettings) -> int:
     """Everything about a run that can be checked before a worker starts: the data fills a global batch and the
     adapter fits the model (on its weightless skeleton). Returns optimizer steps per epoch; raises ValueError."""
-    from raylib.adapters import check_peft
+    from raylib.train.adapters import check_peft
 
     steps = check_batches(num_examples, settings)
     check_peft(model, task, settings.peft)
@@ -175,7 +176,7 @@ def check_run(model: str, task: str, num_examples: int, settings: TrainSettings)
 
 def check_batches(num_examples: int, settings: TrainSettings) -> int:
     """Optimizer steps per epoch; ValueError when the data cannot fill one global batch."""
-    from raylib.batches import steps_per_epoch
+    from raylib.train.batching import steps_per_epoch
 
     optim, workers = settings.optim, settings.scaling.workers
     steps = steps_per_epoch(num_examples, optim.micro_batch_size, workers, optim.grad_accum)
@@ -217,7 +218,7 @@ def launch_job(loop_config: dict, train: list[dict], validation: list[dict], set
 
 
 def run_training(loop_config: dict, settings: TrainSettings, output: str | Path, name: str = "train") -> TrainingOutcome:
-    """Fit `raylib.train_loop.train_func` on Ray Train workers; resume from OUTPUT/ray/NAME's latest checkpoint if a
+    """Fit `raylib.train.loop.train_func` on Ray Train workers; resume from OUTPUT/ray/NAME's latest checkpoint if a
     previous run of the same output was killed. Writes OUTPUT/model (and OUTPUT/merged) and OUTPUT/metrics.json.
 
     Raises RuntimeError when the run fails (after `checkpoint.max_failures` recoveries) or reports no checkpoint.
@@ -225,7 +226,7 @@ def run_training(loop_config: dict, settings: TrainSettings, output: str | Path,
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from raylib.train_loop import train_func
+    from raylib.train.loop import train_func
 
     output = Path(output).resolve()
     loop_config = {**loop_config, "settings": settings.model_dump(mode="json"),
@@ -254,7 +255,7 @@ def run_training(loop_config: dict, settings: TrainSettings, output: str | Path,
     model_dir = _replace_dir(Path(result.checkpoint.path) / "model", output / "model")
     merged_dir = None
     if settings.peft.merge:
-        from raylib.adapters import merge_adapter
+        from raylib.train.adapters import merge_adapter
 
         merged_dir = merge_adapter(model_dir, output / "merged", loop_config["task"])
     metrics = dict(result.metrics or {})

@@ -1,6 +1,6 @@
 """The training function every Ray Train worker runs: DeepSpeed engine, objectives, validation, checkpoints.
 
-    TorchTrainer(train_func, train_loop_config=loop_config, ...)      # raylib.training.run_training builds it
+    TorchTrainer(train_func, train_loop_config=loop_config, ...)      # raylib.train.runner.run_training builds it
 
 `train_func(config)` reads everything from `config` (never module globals), so the same function runs under Tune:
 
@@ -9,7 +9,7 @@
     model         a Hugging Face directory (or hub id) to start from
     reflection_tokens  add ReflectionCoder's special tokens to the tokenizer (and rows to the embeddings)
     data          {"train": ObjectRef of examples, "validation": ObjectRef or None}; examples are token ids already
-                  (`raylib.sft_data`, `encode_pairs`, `encode_classification`)
+                  (`raylib.train.data.sft`, `encode_pairs`, `encode_classification`)
     distillation  None | {"weight", "strategy", "block_order"} (ReflectionCoder's dynamic block masking)
     settings      `TrainSettings.model_dump()`; tensorboard_dir: where rank 0 writes its events
 
@@ -29,8 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from raylib.batches import collate_causal, collate_classification, collate_pairs, rank_batches, steps_per_epoch
-from raylib.sft_data import IGNORE
+from raylib.train.batching import collate_causal, collate_classification, collate_pairs, rank_batches, steps_per_epoch
+from raylib.train.data.sft import IGNORE
 
 __all__ = ["encode_classification", "encode_pairs", "lr_lambda", "prepare_tokenizer", "train_func"]
 
@@ -44,7 +44,7 @@ def prepare_tokenizer(model: str, reflection_tokens: bool = False):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if reflection_tokens:
-        from raylib.reflection import add_reflection_tokens
+        from raylib.train.data.reflection import add_reflection_tokens
 
         add_reflection_tokens(tokenizer)
     return tokenizer
@@ -104,8 +104,8 @@ def train_func(config: dict) -> None:
     import torch
     import torch.distributed as dist
 
-    from raylib.adapters import apply_peft, load_base
-    from raylib.training import TrainSettings, deepspeed_config
+    from raylib.train.adapters import apply_peft, load_base
+    from raylib.train.runner import deepspeed_config, TrainSettings
 
     settings = TrainSettings.model_validate(config["settings"])
     optim = settings.optim
@@ -156,7 +156,7 @@ def train_func(config: dict) -> None:
     distill = config.get("distillation")
     special_ids = None
     if distill:
-        from raylib.reflection import special_token_ids
+        from raylib.train.data.reflection import special_token_ids
 
         special_ids = special_token_ids(tokenizer)
     lengths = [_example_length(e) for e in train]
@@ -248,7 +248,7 @@ def _loss(engine, objective, examples, pad_id, dtype, distill, special_ids, step
     import torch
     import torch.nn.functional as F
 
-    from raylib.reward import bradley_terry_loss, orm_loss
+    from raylib.train.data.reward import bradley_terry_loss, orm_loss
 
     if objective == "lm":
         batch = collate_causal(examples, pad_id, dtype)
@@ -259,7 +259,7 @@ def _loss(engine, objective, examples, pad_id, dtype, distill, special_ids, step
             sum(sum(e["seq_lens"]) for e in examples)
         if not distill:
             return out.loss, tokens
-        from raylib.reflection import distillation_attention_mask, distillation_kl, mask_rate
+        from raylib.train.data.reflection import distillation_attention_mask, distillation_kl, mask_rate
 
         rate = mask_rate(step, total_steps)
         length = batch["input_ids"].shape[1]
@@ -291,7 +291,7 @@ def _validate(engine, objective, validation, pad_id, dtype, rank, world, batch_s
     import torch
     import torch.distributed as dist
 
-    from raylib.reward import pairwise_accuracy, roc_auc
+    from raylib.train.data.reward import pairwise_accuracy, roc_auc
 
     if not validation:
         return {}

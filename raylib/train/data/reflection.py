@@ -1,6 +1,6 @@
 """ReflectionCoder's reflection sequences as token ids: the format, the loss masks, and dynamic block masking.
 
-    from raylib.reflection import add_reflection_tokens, encode_reflection, mask_rate, distillation_attention_mask
+    from raylib.train.data.reflection import add_reflection_tokens, distillation_attention_mask, encode_reflection, mask_rate
     add_reflection_tokens(tokenizer)                          # once; then resize the model's embeddings to len(tokenizer)
     example = encode_reflection(tokenizer, messages, max_len=2048)
     attention = distillation_attention_mask(example["input_ids"], ids, mask_rate(step, max_steps), "block", rng=rng)

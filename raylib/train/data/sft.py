@@ -1,6 +1,6 @@
 """SFT examples as token ids: loss on the assistant part only, length-grouped batches, packing (pure functions).
 
-    from raylib.sft_data import read_sft_file, length_grouped_batches, pack_examples
+    from raylib.train.data.sft import length_grouped_batches, pack_examples, read_sft_file
     examples = read_sft_file("runs/data/sft.jsonl", tokenizer, max_len=2048, fmt="auto")    # DataError: file, line
     batches = length_grouped_batches([len(e["input_ids"]) for e in examples], batch_size=8, seed=0)
     rows = pack_examples(examples, max_len=2048)          # several examples per row, positions restarting per example
@@ -9,7 +9,7 @@ Formats (one JSON object per line; what jobs/build_datasets.py writes to sft.jso
 - chat: `{"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}`, rendered with the tokenizer's
   chat template; the loss covers each assistant turn as the template renders it (its end-of-turn token included).
 - prompt/completion: `{"prompt": str, "completion": str}`; the loss covers the completion and EOS.
-- reflection: ReflectionCoder samples (`raylib.reflection`), `{"messages": [{"role", "content": [blocks]}]}`.
+- reflection: ReflectionCoder samples (`raylib.train.data.reflection`), `{"messages": [{"role", "content": [blocks]}]}`.
 
 An example is `{"input_ids": [...], "labels": [...]}` with -100 where the loss is not taken. No torch, no Ray.
 """
@@ -20,7 +20,7 @@ import random
 from pathlib import Path
 from typing import Literal
 
-from raylib.problems import DataError, read_records
+from raylib.files import DataError, read_records
 
 __all__ = ["IGNORE", "encode_chat", "encode_prompt_completion", "length_grouped_batches", "pack_examples", "read_sft_file"]
 
@@ -81,7 +81,7 @@ def read_sft_file(path: str | Path, tokenizer, max_len: int,
                   fmt: Literal["auto", "chat", "prompt_completion", "reflection"] = "auto") -> list[dict]:
     """Encode every line of an SFT JSONL file. Every problem - a missing field, a malformed chat, an example longer
     than `max_len`, an empty file - is a DataError naming the file and line, raised before any training starts."""
-    from raylib.reflection import encode_reflection
+    from raylib.train.data.reflection import encode_reflection
 
     examples = []
     for line, row in read_records(path):
