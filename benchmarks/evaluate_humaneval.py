@@ -30,15 +30,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from raylib.evaluate.requests import build_request  # noqa: E402
 from raylib.data.problems import load_problems  # noqa: E402
-from raylib.files import write_records  # noqa: E402
 from raylib.data.samples import BROKEN_VARIANTS, read_samples, reference_samples  # noqa: E402
+from raylib.evaluate.requests import build_request  # noqa: E402
+from raylib.files import write_records  # noqa: E402
 
 
 def build_sample_file(path: Path, per_task: int) -> dict:
     problems = load_problems("humaneval")
-    variants = {v: reference_samples(problems, (v,)) for v in ("canonical", "wrong-result", "exception", "syntax-error")}
+    variants = {v: reference_samples(problems, (v,))
+                for v in ("canonical", "wrong-result", "exception", "syntax-error")}
     broken = [v for v in variants if v != "canonical"]
     rows = []
     for i in range(per_task):
@@ -61,8 +62,8 @@ def run_bare_sandbox(problems: dict, sample_file: Path, workers: int) -> float:
 
 def run_job(sample_file: Path, output: Path, workers: int) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO / "jobs/evaluate.py"), "--dataset", "humaneval", "--samples", str(sample_file),
-                    "--output", str(output), f"execution.workers_per_actor={workers}"],
+    subprocess.run([sys.executable, str(REPO / "jobs/evaluate.py"), "--dataset", "humaneval",
+                    "--samples", str(sample_file), "--output", str(output), f"execution.workers_per_actor={workers}"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
@@ -87,7 +88,8 @@ def main() -> None:
         sample_file = Path(tmp) / "samples.jsonl"
         problems = build_sample_file(sample_file, args.per_task)
         n = 164 * args.per_task
-        print(f"{n} samples ({args.per_task} per HumanEval task, half canonical, half broken: {list(BROKEN_VARIANTS)[:3]}), "
+        print(f"{n} samples ({args.per_task} per HumanEval task, half canonical, "
+              f"half broken: {list(BROKEN_VARIANTS)[:3]}), "
               f"{args.workers} workers", flush=True)
 
         bare_s = run_bare_sandbox(problems, sample_file, args.workers)

@@ -27,14 +27,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def prompts_and_settings(args):
-    from raylib.generate.engines.base import render_prompt
+    from transformers import AutoTokenizer
+
+    from raylib.data.problems import load_problems
+    from raylib.generate.engines.base import GenerationRequest, render_prompt
+    from raylib.generate.prompts import PromptSettings, build_prompt
     from raylib.generate.settings import GenerationSettings
     from raylib.models import resolve_model
-    from raylib.data.problems import load_problems
-    from raylib.generate.prompts import build_prompt, PromptSettings
-    from raylib.generate.engines.base import GenerationRequest
-
-    from transformers import AutoTokenizer
 
     problems = dict(list(load_problems("humaneval").items())[:args.problems])
     settings = GenerationSettings.model_validate({
@@ -47,7 +46,8 @@ def prompts_and_settings(args):
     prompts = []
     for problem in problems.values():
         p = build_prompt(problem, PromptSettings())
-        ids, _ = render_prompt(tokenizer, GenerationRequest(messages=list(p.messages), response_prefix=p.response_prefix))
+        ids, _ = render_prompt(tokenizer, GenerationRequest(messages=list(p.messages),
+                                                            response_prefix=p.response_prefix))
         prompts.append((ids, list(p.stop)))
     return problems, settings, path, prompts
 
@@ -80,13 +80,15 @@ def phase_codeloop(args) -> dict:
     init_cluster("local", num_cpus=2, include_dashboard=False)
     started = time.time()
     rows = []
-    for batch in generation_stage(pending_requests(problems, 1, set()), problems, settings).iter_batches(batch_size=None, batch_format="pyarrow"):
+    for batch in generation_stage(pending_requests(problems, 1, set()), problems, settings).iter_batches(
+            batch_size=None, batch_format="pyarrow"):
         rows.extend(json.loads(line) for line in batch.column("sample").to_pylist())
     done = time.time()
     shutdown_cluster()
     rows.sort(key=lambda r: list(problems).index(r["task_id"]))
     return {"started_at": started, "done_at": done, "total_s": done - started,
-            "tokens": sum(r["output_tokens"] for r in rows), "texts": [r["raw_output"][len("```python\n"):] for r in rows],
+            "tokens": sum(r["output_tokens"] for r in rows),
+            "texts": [r["raw_output"][len("```python\n"):] for r in rows],
             "errors": sum(1 for r in rows if r["error"])}
 
 
@@ -151,7 +153,8 @@ def main() -> None:
     same = sum(a == b for a, b in zip(bare["texts"], codeloop["texts"]))
     bare_tps, bare_e2e = bare["tokens"] / bare["generate_s"], bare["tokens"] / bare["total_s"]
     cl_tps, cl_e2e = codeloop["tokens"] / steady_s, codeloop["tokens"] / codeloop["total_s"]
-    print(f"outputs identical: {same}/{len(bare['texts'])}; tokens bare {bare['tokens']}, codeloop {codeloop['tokens']}; "
+    print(f"outputs identical: {same}/{len(bare['texts'])}; "
+          f"tokens bare {bare['tokens']}, codeloop {codeloop['tokens']}; "
           f"codeloop errors {codeloop['errors']}")
     print(f"bare vLLM      : {bare_tps:7.1f} tok/s after start-up ({bare['generate_s']:.1f} s), "
           f"{bare_e2e:7.1f} tok/s end to end (engine start {bare['start_s']:.1f} s)")

@@ -87,7 +87,8 @@ def run_reference(problems: dict, samples: list[dict], workers: int) -> tuple[fl
         write_jsonl(problem_file, list(problems.values()))
         start = time.perf_counter()
         with open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):  # its tqdm bars
-            evaluate_functional_correctness(sample_file, k=[1], n_workers=workers, timeout=3.0, problem_file=problem_file)
+            evaluate_functional_correctness(sample_file, k=[1], n_workers=workers, timeout=3.0,
+                                            problem_file=problem_file)
         elapsed = time.perf_counter() - start
         with open(sample_file + "_results.jsonl") as f:
             rows = [json.loads(line) for line in f]
@@ -120,7 +121,8 @@ def main() -> None:
     print(f"{len(samples)} programs from {len(problems)} HumanEval problems, {args.workers} workers", flush=True)
 
     p50, p95 = overhead_ms(args.overhead_runs)
-    print(f"codeloop per-execution overhead (trivial program, 1 worker): p50 {p50:.2f} ms, p95 {p95:.2f} ms", flush=True)
+    print(f"codeloop per-execution overhead (trivial program, 1 worker): p50 {p50:.2f} ms, p95 {p95:.2f} ms",
+          flush=True)
 
     ours_s, ours, info = run_codeloop(problems, samples, args.workers, "replay")
     print(f"codeloop sandbox ({info['isolation']}), replay: {ours_s:.1f} s, {len(samples) / ours_s:.1f} programs/s, "

@@ -12,7 +12,8 @@ Both sides train the same model on the same examples in the same order with the 
             checks, TensorBoard logging, and the final checkpoint (Hugging Face model + DeepSpeed state).
 The driver encodes the data once the way jobs/sft.py does (HumanEval prompt + canonical solution, loss on the
 solution) and hands the bare side the token ids and each rank's micro-batches from `raylib.train.batching.rank_batches`,
-the plan codeloop's workers follow. The DeepSpeed config is `raylib.train.runner.deepspeed_config` for the job's settings.
+the plan codeloop's workers follow. The DeepSpeed config is `raylib.train.settings.deepspeed_config` for the job's
+settings.
 
 Printed per run: tokens/s after start-up (tokens of every rank / wall time of the training loop; codeloop's
 excludes its checkpoint, as the bare side has none), start-up (process launch to the first step: Ray, workers, model
@@ -44,7 +45,8 @@ def build_small_llama(path: Path, tokenizer_dir: str, hidden: int, layers: int) 
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 8 // 3,
-                         num_hidden_layers=layers, num_attention_heads=hidden // 64, num_key_value_heads=max(1, hidden // 192),
+                         num_hidden_layers=layers, num_attention_heads=hidden // 64,
+                         num_key_value_heads=max(1, hidden // 192),
                          head_dim=64, max_position_embeddings=2048, tie_word_embeddings=True,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
@@ -58,11 +60,11 @@ def prepare(args, work: Path) -> tuple[Path, Path, dict]:
     import yaml
 
     from jobs.sft import SFTConfig, encode
-    from raylib.train.batching import rank_batches, steps_per_epoch
-    from raylib.models import resolve_model
     from raylib.data.problems import load_problems
+    from raylib.models import resolve_model
+    from raylib.train.batching import rank_batches, steps_per_epoch
     from raylib.train.loop import prepare_tokenizer
-    from raylib.train.runner import deepspeed_config
+    from raylib.train.settings import deepspeed_config
 
     if args.model == "small":
         model = build_small_llama(work / "model", resolve_model("embedded"), args.hidden, args.layers)
@@ -114,7 +116,7 @@ def phase_bare(args) -> None:
     from transformers import AutoModelForCausalLM
 
     dist.init_process_group("gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
+    rank = dist.get_rank()
     spec = json.loads(Path(args.spec).read_text())
     torch.manual_seed(spec["seed"])
     model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32)
@@ -220,7 +222,8 @@ def main() -> None:
             ours = run_codeloop(args, work, config_file, index)
             print(f"run {index + 1} codeloop  {_line(ours)}", flush=True)
             if ours["tokens"] != bare["tokens"]:
-                sys.exit(f"the sides trained on different token counts: codeloop {ours['tokens']}, bare {bare['tokens']}")
+                sys.exit(f"the sides trained on different token counts: codeloop {ours['tokens']}, "
+                         f"bare {bare['tokens']}")
             rows.append((bare, ours))
         ratios = [ours["tokens_per_s"] / bare["tokens_per_s"] for bare, ours in rows]
         end_to_end = [bare["wall_s"] / ours["wall_s"] for bare, ours in rows]
@@ -229,7 +232,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|")
         for index, ((bare, ours), ratio, e2e) in enumerate(zip(rows, ratios, end_to_end)):
             print(f"| {index + 1} | {bare['tokens_per_s']:.0f} | {ours['tokens_per_s']:.0f} | {ratio:.3f} "
-                  f"| {bare['startup_s']:.1f} / {ours['startup_s']:.1f} | {bare['after_s']:.1f} / {ours['after_s']:.1f} "
+                  f"| {bare['startup_s']:.1f} / {ours['startup_s']:.1f} "
+                  f"| {bare['after_s']:.1f} / {ours['after_s']:.1f} "
                   f"| {e2e:.2f} |")
         verdict = "met" if statistics.median(ratios) >= 0.9 else "NOT met"
         print(f"\nratio codeloop / bare after start-up: median {statistics.median(ratios):.3f} "
@@ -252,7 +256,8 @@ def _param_count(model: Path) -> int:
 
 def _line(row: dict) -> str:
     return (f"{row['tokens_per_s']:8.0f} tokens/s ({row['tokens']:.0f} tokens in {row['train_seconds']:.1f} s), "
-            f"start-up {row['startup_s']:.1f} s, after the last step {row['after_s']:.1f} s, wall {row['wall_s']:.1f} s")
+            f"start-up {row['startup_s']:.1f} s, after the last step {row['after_s']:.1f} s, "
+            f"wall {row['wall_s']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python jobs/build_datasets.py --results runs/eval/results.jsonl --dataset humaneval --output runs/data
     python jobs/build_datasets.py --results r.jsonl --dataset mbpp+ --dataset-path MbppPlus.jsonl --pairs-per-task 16
 
-Writes OUTPUT/orm.jsonl, OUTPUT/pairs.jsonl and OUTPUT/sft.jsonl (their fields: raylib/train/data/from_results.py) and config.yaml.
+Writes OUTPUT/orm.jsonl, OUTPUT/pairs.jsonl and OUTPUT/sft.jsonl (their fields: raylib/train/data/from_results.py)
+and config.yaml.
 The problems give each example its prompt; samples whose sandbox failed are left out.
 """
 
@@ -16,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pydantic import Field, model_validator  # noqa: E402
 
 from raylib.config import JobConfig, load_config, log_config  # noqa: E402
-from raylib.data.problems import check_dataset, DATASETS  # noqa: E402
+from raylib.data.problems import DATASETS, check_dataset  # noqa: E402
 from raylib.files import DataError  # noqa: E402
 
 
@@ -38,9 +39,9 @@ class BuildDatasetsConfig(JobConfig):
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(BuildDatasetsConfig, argv)
-    from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
     from raylib.data.problems import load_problems
     from raylib.files import write_records
+    from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
 
     try:
         problems = load_problems(cfg.dataset, cfg.dataset_path)

@@ -17,9 +17,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pydantic import Field, field_validator, model_validator  # noqa: E402
 
 from raylib.config import JobConfig, load_config  # noqa: E402
-from raylib.data.problems import check_dataset, DATASETS  # noqa: E402
-from raylib.files import DataError  # noqa: E402
+from raylib.data.problems import DATASETS, check_dataset  # noqa: E402
 from raylib.data.samples import BROKEN_VARIANTS  # noqa: E402
+from raylib.files import DataError  # noqa: E402
 
 
 class ReferenceSamplesConfig(JobConfig):
@@ -46,8 +46,8 @@ class ReferenceSamplesConfig(JobConfig):
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(ReferenceSamplesConfig, argv)
     from raylib.data.problems import load_problems
-    from raylib.files import write_records
     from raylib.data.samples import reference_samples
+    from raylib.files import write_records
 
     try:
         problems = load_problems(cfg.dataset, cfg.dataset_path)

@@ -40,7 +40,8 @@ def main() -> None:
         for kind, completion in (("canonical", problem["canonical_solution"]), ("broken", "    return None\n")):
             tests = FunctionTests(test_code=problem["test"], entry_point=problem["entry_point"])
             requests.append(ExecRequest(language="python", code=problem["prompt"] + completion, tests=tests,
-                                        limits=Limits(wall_time_s=3, cpu_time_s=3), request_id=f"{problem['task_id']}/{kind}"))
+                                        limits=Limits(wall_time_s=3, cpu_time_s=3),
+                                        request_id=f"{problem['task_id']}/{kind}"))
             kinds.append(kind)
 
     with Sandbox(SandboxConfig(workers=args.workers)) as box:
@@ -48,7 +49,8 @@ def main() -> None:
         start = time.perf_counter()
         results = box.run_batch(requests)
         elapsed = time.perf_counter() - start
-        print(f"\n{len(results)} HumanEval programs in {elapsed:.1f} s ({len(results) / elapsed:.0f} programs/s, {args.workers} workers)\n")
+        print(f"\n{len(results)} HumanEval programs in {elapsed:.1f} s "
+              f"({len(results) / elapsed:.0f} programs/s, {args.workers} workers)\n")
         print(f"{'variant':<10} {'programs':>8} {'passed':>7} {'pass@1':>7}")
         for kind in ("canonical", "broken"):
             mine = [r for r, k in zip(results, kinds) if k == kind]
@@ -62,7 +64,8 @@ def main() -> None:
         limits = Limits(wall_time_s=2, cpu_time_s=1, memory_mb=256)
         for name, code in HOSTILE.items():
             test = FunctionTests(test_code="def check(c):\n    assert c() == 1\n", entry_point="f")
-            r = box.run(ExecRequest(language="python", code=code + "\ndef f():\n    return 1\n", tests=test, limits=limits))
+            r = box.run(ExecRequest(language="python", code=code + "\ndef f():\n    return 1\n", tests=test,
+                                    limits=limits))
             print(f"  {name:<14} -> {r.status:<14} {r.error[:70]}")
 
 

@@ -1,16 +1,17 @@
 """Supervised fine-tuning of a causal LM on Ray Train + DeepSpeed (loss on the assistant part only).
 
     python jobs/sft.py --data.train runs/data/sft.jsonl --output runs/sft                  # embedded SmolLM2, ZeRO-2
-    python jobs/sft.py --config configs/sft_humaneval.yaml train.peft.method=lora train.peft.merge=true
+    python jobs/sft.py --config configs/sft_rejection_sampling.yaml train.peft.method=lora train.peft.merge=true
     python jobs/sft.py --data.train reflection.jsonl --distillation.weight 1.0 --output runs/reflection
     ray job submit --working-dir . -- python jobs/sft.py --data.train /shared/sft.jsonl --output /shared/runs/sft \\
         --model /shared/models/base train.scaling.use_gpu=true train.scaling.workers=8 train.deepspeed.zero_stage=3
     python jobs/sft.py --help        # every option
 
-Data (raylib/train/data/sft.py): chat `{"messages": [...]}`, `{"prompt", "completion"}`, or ReflectionCoder reflection
-sequences (raylib/train/data/reflection.py; their execution blocks are left out of the loss, and `distillation.weight` > 0 adds
-the self-distillation term with dynamic block masking). jobs/build_datasets.py writes sft.jsonl from evaluation
-results (rejection sampling). Every line is checked and encoded here before any worker starts.
+Data (raylib/train/data/sft.py): chat `{"messages": [...]}`, `{"prompt", "completion"}`, or ReflectionCoder
+reflection sequences (raylib/train/data/reflection.py; their execution blocks are left out of the loss, and
+`distillation.weight` > 0 trains the reflection objective: the self-distillation term with dynamic block masking,
+raylib/train/objectives/reflection.py). jobs/build_datasets.py writes sft.jsonl from evaluation results (rejection
+sampling). Every line is checked and encoded here before any worker starts.
 
 Writes OUTPUT/model (a Hugging Face directory, or the PEFT adapter; OUTPUT/merged with train.peft.merge),
 OUTPUT/metrics.json, OUTPUT/tensorboard, OUTPUT/ray/train/checkpoint_* and config.yaml. Run the same command again
@@ -23,46 +24,27 @@ from typing import Literal
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pydantic import Field, field_validator, model_validator  # noqa: E402
+from pydantic import Field, model_validator  # noqa: E402
 
-from raylib.config import JobConfig, load_config, log_config, Section  # noqa: E402
-from raylib.train.data.reflection import BLOCK_TYPES, MASK_STRATEGIES  # noqa: E402
-from raylib.train.runner import TrainSettings  # noqa: E402
+from raylib.config import load_config, log_config  # noqa: E402
+from raylib.train.settings import DistillationSettings, LoopConfig, TrainData, TrainJobConfig  # noqa: E402
 
 
-class SFTData(Section):
+class SFTData(TrainData):
     train: str = Field(..., description="Training JSONL (chat, prompt/completion or reflection).")
-    validation: str | None = Field(None, description="Validation JSONL; None: hold out validation_fraction of train.")
-    validation_fraction: float = Field(0.0, ge=0, lt=1, description="Share of train held out when no validation file.")
+    validation_fraction: float = Field(0.0, ge=0, lt=1, description="Share of tasks held out when no validation file.")
+    max_length: int = Field(2048, ge=8, description="Longest example in tokens; a longer one is an error.")
     format: Literal["auto", "chat", "prompt_completion", "reflection"] = Field(
         "auto", description="Example format; auto tells them apart per line.")
-    max_length: int = Field(2048, ge=8, description="Longest example in tokens; a longer one is an error.")
     packing: bool = Field(False, description="Pack several examples per row (block-diagonal attention).")
 
 
-class DistillationSettings(Section):
-    weight: float = Field(0.0, ge=0, description="ReflectionCoder self-distillation loss weight (0: off).")
-    strategy: Literal[MASK_STRATEGIES] = Field("block", description="What the student does not see of the "
-                                                                    "reflection sequence; grows with progress.")
-    block_order: list[str] = Field(list(("execution", "text", "code")), description="Block types in the order "
-                                                                                     "the block strategy hides them.")
-
-    @field_validator("block_order")
-    @classmethod
-    def _order(cls, value):
-        if sorted(value) != sorted(BLOCK_TYPES):
-            raise ValueError(f"block_order must list each of {BLOCK_TYPES} once, got {value}")
-        return value
-
-
-class SFTConfig(JobConfig):
+class SFTConfig(TrainJobConfig):
     model: str = Field("embedded", description="Model to fine-tune: 'embedded', a Hugging Face directory or hub id.")
     data: SFTData = Field(..., description="Training and validation data.")
+    output: str = Field("runs/sft", description="Output directory (re-use it to resume after a kill).")
     distillation: DistillationSettings = Field(default_factory=DistillationSettings,
                                                description="ReflectionCoder self-distillation.")
-    output: str = Field("runs/sft", description="Output directory (re-use it to resume after a kill).")
-    train: TrainSettings = Field(default_factory=TrainSettings, description="Workers, DeepSpeed, optimizer, PEFT.")
-    ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
 
     @model_validator(mode="after")
     def _check(self):
@@ -78,13 +60,11 @@ class SFTConfig(JobConfig):
 
 def encode(cfg: SFTConfig, tokenizer) -> tuple[list, list]:
     """Encoded (train, validation) examples; raises DataError / ValueError naming what is wrong."""
-    from raylib.train.batching import read_splits
     from raylib.files import DataError
     from raylib.train.data.sft import pack_examples, read_sft_file
 
-    train, validation = read_splits(lambda path: read_sft_file(path, tokenizer, cfg.data.max_length, cfg.data.format),
-                                    cfg.data.train, cfg.data.validation, cfg.data.validation_fraction,
-                                    cfg.train.optim.seed)
+    train, validation = cfg.data.splits(lambda path: read_sft_file(path, tokenizer, cfg.data.max_length,
+                                                                   cfg.data.format), cfg.train.optim.seed)
     if cfg.distillation.weight > 0:
         lacking = next((i for i, e in enumerate(train) if "distillation_labels" not in e), None)
         if lacking is not None:
@@ -98,26 +78,26 @@ def encode(cfg: SFTConfig, tokenizer) -> tuple[list, list]:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(SFTConfig, argv)
-    from raylib.models import resolve_model
     from raylib.files import DataError
+    from raylib.models import resolve_model
     from raylib.train.loop import prepare_tokenizer
     from raylib.train.runner import check_run, launch_job
 
+    distill = cfg.distillation.weight > 0
     try:
         model = resolve_model(cfg.model)
-        reflection = cfg.data.format == "reflection" or cfg.distillation.weight > 0 or _has_reflection(cfg.data.train)
+        reflection = cfg.data.format == "reflection" or distill or _has_reflection(cfg.data.train)
         tokenizer = prepare_tokenizer(model, reflection_tokens=reflection)
         train, validation = encode(cfg, tokenizer)
-        steps = check_run(model, "causal_lm", len(train), cfg.train)
+        loop = LoopConfig(objective="reflection" if distill else "lm", model=model, reflection_tokens=reflection,
+                          distillation=cfg.distillation if distill else None, settings=cfg.train)
+        steps = check_run(loop, len(train))
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     log_config(cfg, cfg.output)
     print(f"{len(train)} training rows, {len(validation)} validation rows, {steps} steps per epoch", flush=True)
-    distill = cfg.distillation.model_dump() if cfg.distillation.weight > 0 else None
-    loop_config = {"task": "causal_lm", "objective": "lm", "model": model, "reflection_tokens": reflection,
-                   "distillation": distill}
-    return launch_job(loop_config, train, validation, cfg.train, cfg.output, cfg.ray_address)
+    return launch_job(loop, train, validation, cfg.output, cfg.ray_address)
 
 
 def _has_reflection(path: str) -> bool:

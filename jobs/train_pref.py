@@ -7,7 +7,8 @@
 A two-class sequence classifier (`minilm` by default, `embedded` or any Hugging Face directory) reads the text of
 `raylib.train.data.reward.preference_prompt`. Every pair `{"prompt", "chosen", "rejected"}` (pairs.jsonl from
 jobs/build_datasets.py) is trained in both orders (chosen as A: label 0; as B: label 1), so position carries no
-signal. A validation split (whole tasks held out, both orders of a pair together) reports accuracy.
+signal. A validation split (whole tasks held out, both orders of a pair together) reports accuracy (the objective:
+raylib/train/objectives/pairwise.py).
 
 Writes OUTPUT/model, OUTPUT/metrics.json, OUTPUT/tensorboard, checkpoints under OUTPUT/ray and config.yaml; the same
 command resumes after a kill. Exit status: 0 done; 2 bad input or config; 1 failed run.
@@ -20,30 +21,25 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field  # noqa: E402
 
-from raylib.config import JobConfig, load_config, log_config, Section  # noqa: E402
-from raylib.train.runner import TrainSettings  # noqa: E402
+from raylib.config import load_config, log_config  # noqa: E402
+from raylib.train.settings import LoopConfig, TrainData, TrainJobConfig  # noqa: E402
 
 
-class PreferenceData(Section):
+class PreferenceData(TrainData):
     train: str = Field(..., description="pairs.jsonl: {prompt, chosen, rejected} per line.")
-    validation: str | None = Field(None, description="Validation pairs; None: hold out validation_fraction of train.")
-    validation_fraction: float = Field(0.1, ge=0, lt=1, description="Share of tasks held out when no validation file.")
     max_length: int = Field(512, ge=8, description="Longest task + both programs in tokens; a longer one is an error.")
 
 
-class TrainPrefConfig(JobConfig):
+class TrainPrefConfig(TrainJobConfig):
     model: str = Field("minilm", description="Backbone: 'minilm', 'embedded', a Hugging Face directory or hub id.")
     data: PreferenceData = Field(..., description="Training and validation pairs.")
     output: str = Field("runs/pref", description="Output directory (re-use it to resume after a kill).")
-    train: TrainSettings = Field(default_factory=TrainSettings, description="Workers, DeepSpeed, optimizer, PEFT.")
-    ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(TrainPrefConfig, argv)
-    from raylib.train.batching import read_splits
-    from raylib.models import resolve_model
     from raylib.files import DataError
+    from raylib.models import resolve_model
     from raylib.train.data.reward import read_preference_file
     from raylib.train.loop import prepare_tokenizer
     from raylib.train.runner import check_run, launch_job
@@ -51,18 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = resolve_model(cfg.model)
         tokenizer = prepare_tokenizer(model)
-        train, validation = read_splits(lambda path: read_preference_file(path, tokenizer, cfg.data.max_length),
-                                        cfg.data.train, cfg.data.validation, cfg.data.validation_fraction,
-                                        cfg.train.optim.seed)
-        steps = check_run(model, "preference", len(train), cfg.train)
+        train, validation = cfg.data.splits(lambda path: read_preference_file(path, tokenizer, cfg.data.max_length),
+                                            cfg.train.optim.seed)
+        loop = LoopConfig(objective="pairwise", model=model, settings=cfg.train)
+        steps = check_run(loop, len(train))
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     log_config(cfg, cfg.output)
     print(f"{len(train)} training and {len(validation)} validation examples (both orders), "
           f"{steps} steps per epoch", flush=True)
-    return launch_job({"task": "preference", "objective": "classification", "model": model}, train, validation,
-                      cfg.train, cfg.output, cfg.ray_address)
+    return launch_job(loop, train, validation, cfg.output, cfg.ray_address)
 
 
 if __name__ == "__main__":

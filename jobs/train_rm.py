@@ -2,14 +2,16 @@
 
     python jobs/train_rm.py --data.train runs/data/pairs.jsonl --output runs/rm                    # Bradley-Terry
     python jobs/train_rm.py --objective orm --data.train runs/data/orm.jsonl --output runs/orm    # CodePRM's ORM
-    python jobs/train_rm.py --model embedded --data.train pairs.jsonl train.peft.method=lora train.deepspeed.zero_stage=3
+    python jobs/train_rm.py --model embedded --data.train pairs.jsonl train.peft.method=lora \\
+        train.deepspeed.zero_stage=3
     python jobs/train_rm.py --help        # every option
 
 The model is a sequence classifier with one output (its logit is the score): `minilm` (all-MiniLM-L6-v2, shipped
 in a package; the default), `embedded` (SmolLM2 with a score head) or any Hugging Face directory. It reads the task
-and the program as a text pair. Data (raylib/train/data/reward.py; jobs/build_datasets.py writes both from evaluation results):
-pairs.jsonl `{"prompt", "chosen", "rejected"}` or orm.jsonl `{"prompt", "program", "label"}`. A validation split
-(whole tasks held out) reports pairwise accuracy and margin (Bradley-Terry) or accuracy and ROC AUC (ORM).
+and the program as a text pair. Data (raylib/train/data/reward.py; jobs/build_datasets.py writes both from
+evaluation results): pairs.jsonl `{"prompt", "chosen", "rejected"}` or orm.jsonl `{"prompt", "program", "label"}`.
+A validation split (whole tasks held out) reports pairwise accuracy and margin (Bradley-Terry) or accuracy and ROC
+AUC (ORM); the objectives: raylib/train/objectives/bradley_terry.py and orm.py.
 
 Writes OUTPUT/model, OUTPUT/metrics.json, OUTPUT/tensorboard, checkpoints under OUTPUT/ray and config.yaml; the same
 command resumes after a kill. Exit status: 0 done; 2 bad input or config; 1 failed run.
@@ -23,31 +25,26 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field  # noqa: E402
 
-from raylib.config import JobConfig, load_config, log_config, Section  # noqa: E402
-from raylib.train.runner import TrainSettings  # noqa: E402
+from raylib.config import load_config, log_config  # noqa: E402
+from raylib.train.settings import LoopConfig, TrainData, TrainJobConfig  # noqa: E402
 
 
-class RewardData(Section):
+class RewardData(TrainData):
     train: str = Field(..., description="pairs.jsonl (bradley_terry) or orm.jsonl (orm).")
-    validation: str | None = Field(None, description="Validation file; None: hold out validation_fraction of train.")
-    validation_fraction: float = Field(0.1, ge=0, lt=1, description="Share of tasks held out when no validation file.")
     max_length: int = Field(512, ge=8, description="Longest prompt + program in tokens; a longer one is an error.")
 
 
-class TrainRMConfig(JobConfig):
+class TrainRMConfig(TrainJobConfig):
     objective: Literal["bradley_terry", "orm"] = Field("bradley_terry", description="Pairs or pass/fail labels.")
     model: str = Field("minilm", description="Backbone: 'minilm', 'embedded', a Hugging Face directory or hub id.")
     data: RewardData = Field(..., description="Training and validation data.")
     output: str = Field("runs/rm", description="Output directory (re-use it to resume after a kill).")
-    train: TrainSettings = Field(default_factory=TrainSettings, description="Workers, DeepSpeed, optimizer, PEFT.")
-    ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(TrainRMConfig, argv)
-    from raylib.train.batching import read_splits
-    from raylib.models import resolve_model
     from raylib.files import DataError
+    from raylib.models import resolve_model
     from raylib.train.data.reward import read_orm_file, read_pair_file
     from raylib.train.loop import prepare_tokenizer
     from raylib.train.runner import check_run, launch_job
@@ -56,16 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = resolve_model(cfg.model)
         tokenizer = prepare_tokenizer(model)
-        train, validation = read_splits(lambda path: read(path, tokenizer, cfg.data.max_length), cfg.data.train,
-                                        cfg.data.validation, cfg.data.validation_fraction, cfg.train.optim.seed)
-        steps = check_run(model, "reward", len(train), cfg.train)
+        train, validation = cfg.data.splits(lambda path: read(path, tokenizer, cfg.data.max_length),
+                                            cfg.train.optim.seed)
+        loop = LoopConfig(objective=cfg.objective, model=model, settings=cfg.train)
+        steps = check_run(loop, len(train))
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     log_config(cfg, cfg.output)
     print(f"{len(train)} training and {len(validation)} validation examples, {steps} steps per epoch", flush=True)
-    return launch_job({"task": "reward", "objective": cfg.objective, "model": model}, train, validation,
-                      cfg.train, cfg.output, cfg.ray_address)
+    return launch_job(loop, train, validation, cfg.output, cfg.ray_address)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,14 @@ import logging
 import os
 from typing import Any
 
-__all__ = ["cluster_resources", "init_cluster", "quiet_data_context", "shutdown_cluster"]
+__all__ = ["InfrastructureError", "cluster_resources", "init_cluster", "quiet_data_context", "shutdown_cluster"]
 
 log = logging.getLogger(__name__)
+
+
+class InfrastructureError(RuntimeError):
+    """The cluster or the sandbox failed in a way retries did not cure; what was done is kept, and re-running the
+    same job resumes it (jobs exit with status 3)."""
 
 
 def init_cluster(

@@ -38,10 +38,10 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 __all__ = ["ConfigError", "JobConfig", "Section", "deep_merge", "describe_config", "load_config", "log_config"]
 
@@ -58,6 +58,9 @@ class JobConfig(BaseModel):
     """Base class of a job's top-level config. Unknown keys are errors, never silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+    verbose: bool = Field(False, description="Show library logs (Ray, vLLM, ...) live; they always go to "
+                          "OUTPUT/job.log.")
 
 
 class Section(BaseModel):
@@ -96,8 +99,8 @@ def load_config(config_cls: type[C], argv: list[str] | None = None, *, exit_on_e
         raise SystemExit(2) from None
 
 
-def log_config(cfg: BaseModel, output_dir: str | Path) -> Path:
-    """Print `cfg` as YAML under a header and write it to `output_dir/config.yaml` (directories are created).
+def log_config(cfg: BaseModel, output_dir: str | Path, file: TextIO | None = None) -> Path:
+    """Print `cfg` as YAML under a header (to `file`, default stdout) and write it to `output_dir/config.yaml`.
 
     The file starts with comments naming the config class and the command line; it loads back with `--config`.
 
@@ -106,9 +109,10 @@ def log_config(cfg: BaseModel, output_dir: str | Path) -> Path:
     """
     body = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     name = type(cfg).__name__
-    print(f"==== {name} (resolved) " + "=" * max(0, 60 - len(name)))
-    print(body, end="" if body.endswith("\n") else "\n")
-    print("=" * 72, flush=True)
+    file = file or sys.stdout
+    print(f"==== {name} (resolved) " + "=" * max(0, 60 - len(name)), file=file)
+    print(body, end="" if body.endswith("\n") else "\n", file=file)
+    print("=" * 72, file=file, flush=True)
     from raylib.files import atomic_write
 
     return atomic_write(Path(output_dir) / "config.yaml",

@@ -221,6 +221,10 @@ class JsonlStore:
             self._file.flush()
         return len(fresh)
 
+    def append_lines(self, lines: list[str]) -> int:
+        """`append` rows given as JSON text only."""
+        return self.append([json.loads(line) for line in lines], lines)
+
     def rewrite(self, keys: list) -> None:
         """Rewrite the file with the rows of `keys`, in that order, atomically; appending goes on after it."""
         self._file.close()

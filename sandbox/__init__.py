@@ -77,9 +77,9 @@ from sandbox.schema import (
 )
 
 __all__ = [
-    "STATUSES", "AssertionTests", "CallTests", "ExecRequest", "ExecResult", "FunctionTests", "IsolationError", "IsolationReport",
-    "Limits", "Sandbox", "SandboxConfig", "StdioCase", "StdioTests", "TestVerdict", "default_sandbox",
-    "detect_isolation", "run", "run_batch",
+    "STATUSES", "AssertionTests", "CallTests", "ExecRequest", "ExecResult", "FunctionTests", "IsolationError",
+    "IsolationReport", "Limits", "Sandbox", "SandboxConfig", "StdioCase", "StdioTests", "TestVerdict",
+    "default_sandbox", "detect_isolation", "run", "run_batch",
 ]
 
 _default: Sandbox | None = None

@@ -17,26 +17,10 @@ import socket
 import tempfile
 
 from sandbox import isolation
+from sandbox.link import Frames, run_uids
 
-WORKER_CAPS = ["SETUID", "SETGID", "KILL", "DAC_OVERRIDE", "FOWNER", "CHOWN"]
 CONTAINER_MEMORY_MB = 4096
 START_TIMEOUT_S = 60
-
-
-def docker_client():
-    import docker  # lazy: only this backend needs docker-py
-
-    return docker.from_env(timeout=120)
-
-
-def image_exists(image: str) -> bool:
-    import docker
-
-    try:
-        docker_client().images.get(image)
-        return True
-    except docker.errors.DockerException:
-        return False
 
 
 class DockerWorker:
@@ -44,8 +28,6 @@ class DockerWorker:
 
     def __init__(self, index: int, config):
         self.index, self.config = index, config
-        from sandbox.pool import run_uids
-
         self.uid, self.judge_uid = run_uids(config.uid_base, index)
         self.container = None
         self.frames = None
@@ -64,9 +46,7 @@ class DockerWorker:
         return self.container.status == "running"
 
     def start(self) -> None:
-        from sandbox.pool import _Frames
-
-        client = docker_client()
+        client = isolation.docker_client()
         self._ipc_dir = tempfile.mkdtemp(prefix=f"codeloop-docker-w{self.index}-")
         os.chmod(self._ipc_dir, 0o755)
         path = os.path.join(self._ipc_dir, "w.sock")
@@ -76,9 +56,8 @@ class DockerWorker:
         self._listener.settimeout(START_TIMEOUT_S)
         self.container = client.containers.run(
             self.config.docker_image,
-            command=["python3", "-I", "-S", "-B", f"{isolation.WORKER_MOUNT}/{isolation.WORKER_SCRIPT}", "--uid", str(self.uid),
-                     "--judge-uid", str(self.judge_uid),
-                     "--root", "/tmp", "--socket", "/ipc/w.sock"],
+            command=isolation.worker_command("python3", f"{isolation.WORKER_MOUNT}/{isolation.WORKER_SCRIPT}", self.uid,
+                                             self.judge_uid, "/tmp", socket="/ipc/w.sock"),
             detach=True,
             init=True,  # an init reaps whatever the programs orphan
             network_mode="none",
@@ -90,7 +69,7 @@ class DockerWorker:
             memswap_limit=f"{CONTAINER_MEMORY_MB}m",
             pids_limit=1024,
             cap_drop=["ALL"],
-            cap_add=WORKER_CAPS,
+            cap_add=list(isolation.WORKER_CAPS),
             security_opt=["no-new-privileges"],
             environment=dict(isolation.WORKER_ENV),
             volumes={isolation.SANDBOX_DIR: {"bind": isolation.WORKER_MOUNT, "mode": "ro"},
@@ -105,7 +84,7 @@ class DockerWorker:
             raise RuntimeError(f"docker sandbox worker {self.index} did not connect: {exc}; logs: {logs}") from exc
         self._conn.setblocking(True)
         fd = self._conn.fileno()
-        self.frames = _Frames(fd, fd)
+        self.frames = Frames(fd, fd)
         hello = self.frames.recv(timeout=START_TIMEOUT_S)
         if not hello.get("ready"):
             raise RuntimeError(f"docker sandbox worker {self.index} sent {hello!r}")

@@ -24,7 +24,10 @@ CGROUP_MOUNT = "/sys/fs/cgroup/codeloop"
 WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LD_BIND_NOW": "1"}
 # Capabilities the worker keeps inside bwrap: switch to the run uid, kill it, clean up its files. (Not
 # CAP_SYS_RESOURCE: bubblewrap 0.8 then keeps every capability.)
-WORKER_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN")
+WORKER_CAPS = ("SETUID", "SETGID", "KILL", "DAC_OVERRIDE", "FOWNER", "CHOWN")  # Docker's spelling; bwrap's: CAP_X
+# The worker's judging budget, decided here and passed on its command line (the host's timeouts depend on it).
+RECORD_LIMIT_S = 120.0  # a reference solution under its own tests (once per problem and worker)
+REPLAY_ROUNDS = 8  # recordings extended by calls that depend on the candidate's answers, then test-code mode
 
 
 @dataclasses.dataclass
@@ -62,7 +65,8 @@ class Interpreter:
 @functools.lru_cache(maxsize=None)
 def _probe(executable: str) -> Interpreter | None:
     try:
-        out = subprocess.run([executable, "-I", "-S", "-c", "import sys; print(sys.base_prefix); print(sys.version.split()[0])"],
+        out = subprocess.run([executable, "-I", "-S", "-c",
+                              "import sys; print(sys.base_prefix); print(sys.version.split()[0])"],
                              capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -94,7 +98,8 @@ def find_interpreter(preference: str = "host") -> Interpreter:
         if found is None:
             raise ValueError(f"sandbox python {preference!r} is not a runnable CPython")
         return found
-    candidates = set(glob.glob(os.path.join(os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv")), "versions", "3.*", "bin", "python3.[1-9]*")))
+    candidates = set(glob.glob(os.path.join(os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv")), "versions",
+                                            "3.*", "bin", "python3.[1-9]*")))
     for name in ("python3.14", "python3.13", "python3.12"):
         path = shutil.which(name, path="/usr/local/bin:/usr/bin")
         if path:
@@ -142,13 +147,22 @@ def bwrap_argv(uid: int, judge_uid: int, cgroup_dir: str | None, tmp_size_mb: in
     if os.getuid() == 0:
         argv += ["--cap-drop", "ALL"]
         for cap in WORKER_CAPS:
-            argv += ["--cap-add", cap]
+            argv += ["--cap-add", f"CAP_{cap}"]
     if cgroup_dir:
         argv += ["--bind", cgroup_dir, CGROUP_MOUNT]
-    argv += [interpreter.executable, "-I", "-S", "-B", f"{WORKER_MOUNT}/{WORKER_SCRIPT}", "--uid", str(uid),
-             "--judge-uid", str(judge_uid), "--root", "/tmp"]
-    if cgroup_dir:
-        argv += ["--cgroup", CGROUP_MOUNT]
+    return argv + worker_command(interpreter.executable, f"{WORKER_MOUNT}/{WORKER_SCRIPT}", uid, judge_uid, "/tmp",
+                                 cgroup=CGROUP_MOUNT if cgroup_dir else None)
+
+
+def worker_command(python: str, script: str, uid: int, judge_uid: int, root: str, cgroup: str | None = None,
+                   socket: str | None = None) -> list[str]:
+    """The command line that starts `inside/worker.py` (under bwrap, in a container or unisolated)."""
+    argv = [python, "-I", "-S", "-B", script, "--uid", str(uid), "--judge-uid", str(judge_uid), "--root", root,
+            "--record-limit-s", str(RECORD_LIMIT_S), "--replay-rounds", str(REPLAY_ROUNDS)]
+    if cgroup:
+        argv += ["--cgroup", cgroup]
+    if socket:
+        argv += ["--socket", socket]
     return argv
 
 
@@ -183,7 +197,8 @@ def _bwrap_works() -> tuple[bool, str]:
         return False, "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)"
     interpreter = host_interpreter()
     argv = bwrap_argv(60999, 60998, None, 16, interpreter)
-    argv = argv[: argv.index(interpreter.executable)] + [interpreter.executable, "-I", "-S", "-c", "import os; print(os.getuid())"]
+    argv = argv[: argv.index(interpreter.executable)] + [interpreter.executable, "-I", "-S", "-c",
+                                                         "import os; print(os.getuid())"]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -193,10 +208,26 @@ def _bwrap_works() -> tuple[bool, str]:
     return True, ""
 
 
+def docker_client():
+    """A client of the local Docker engine (what the docker backend runs its containers with)."""
+    import docker  # lazy: only the docker backend needs docker-py
+
+    return docker.from_env(timeout=120)
+
+
+def image_exists(image: str) -> bool:
+    """Whether the Docker engine has `image` (built offline by sandbox/docker/build_image.sh)."""
+    import docker
+
+    try:
+        docker_client().images.get(image)
+        return True
+    except docker.errors.DockerException:
+        return False
+
+
 def _docker_report(image: str) -> IsolationReport:
     try:
-        from sandbox.docker_backend import docker_client, image_exists
-
         docker_client().ping()
     except Exception as exc:  # noqa: BLE001 - no engine, no docker-py, no permission: all mean "not available"
         return IsolationReport("docker", "none", False, False, False,

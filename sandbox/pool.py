@@ -12,12 +12,9 @@ replaced; the request it held comes back as `sandbox-error` after `retries` furt
 from __future__ import annotations
 
 import concurrent.futures
-import fcntl
-import json
 import logging
 import os
 import queue
-import select
 import shutil
 import struct
 import subprocess
@@ -29,6 +26,7 @@ from typing import Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox import isolation
+from sandbox.link import Frames, claim_uid_range, run_uids
 from sandbox.schema import CallTests, ExecRequest, ExecResult, StdioTests, sandbox_error
 
 
@@ -40,8 +38,10 @@ class SandboxConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: Literal["auto", "bwrap", "docker", "unsafe-process"] = Field(
-        "auto", description="auto: bwrap when it works here; docker: one container per worker; unsafe-process: no isolation.")
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=128, description="Worker processes (parallel executions).")
+        "auto", description="auto: bwrap when it works here; docker: one container per worker; "
+        "unsafe-process: no isolation.")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=128,
+                         description="Worker processes (parallel executions).")
     uid_base: int | None = Field(
         None, ge=1000, description="Worker i runs programs as uid uid_base + i and its judge as uid_base + 128 + i "
         "(all unused on the host). None: "
@@ -50,45 +50,12 @@ class SandboxConfig(BaseModel):
     python: str = Field(
         "host", description="CPython that runs the workers and the Python programs: 'host' (this interpreter's "
         "installation), 'newest' (the newest CPython >= 3.12 installed here) or a path to a python executable.")
-    memory_cgroup: bool = Field(True, description="Bound each run's total memory with a memory cgroup when the host allows.")
+    memory_cgroup: bool = Field(True, description="Bound each run's total memory with a memory cgroup when the host "
+                                "allows.")
     retries: int = Field(1, ge=0, le=5, description="Re-runs of a request whose worker died (infrastructure failure).")
     docker_image: str = Field("codeloop-sandbox:1", description="Image for the docker backend (see sandbox/docker/).")
     unsafe_allow_unisolated: bool = Field(
         False, description="Run untrusted code WITHOUT isolation when none is available. Only for code you trust.")
-
-
-UID_RANGE_START = 200_000  # automatic ranges: far above the uids of real accounts and of explicit uid_base values
-UID_RANGE_SIZE = 256  # per worker two uids: its programs' and its judge children's
-MAX_WORKERS = UID_RANGE_SIZE // 2
-UID_RANGES = 1024
-UID_LOCK_DIR = "/tmp/codeloop-sandbox-uids"
-
-
-def run_uids(uid_base: int, index: int) -> tuple[int, int]:
-    """(uid of worker `index`'s programs, uid of its judge children): distinct, so a program can never signal, trace
-    or read a process that judges it."""
-    return uid_base + index, uid_base + MAX_WORKERS + index
-
-
-def claim_uid_range() -> tuple[int, int]:
-    """Claim a range of run uids no other live sandbox on this host holds; returns (uid_base, lock fd).
-
-    The claim is an exclusive flock on one file per range: it lasts while the fd is open and ends when the process
-    dies, however it dies, so a killed Ray actor never leaves a range claimed.
-    """
-    os.makedirs(UID_LOCK_DIR, mode=0o700, exist_ok=True)
-    for slot in range(UID_RANGES):
-        fd = os.open(os.path.join(UID_LOCK_DIR, f"range-{slot}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return UID_RANGE_START + slot * UID_RANGE_SIZE, fd
-    raise RuntimeError(f"all {UID_RANGES} sandbox uid ranges of this host are in use ({UID_LOCK_DIR})")
-
-
-REPLAY_ROUNDS, RECORD_LIMIT_S = 8, 120.0  # as in sandbox/inside/worker.py
 
 
 def _host_timeout(request: ExecRequest) -> float:
@@ -98,48 +65,11 @@ def _host_timeout(request: ExecRequest) -> float:
     judging = max(limits.wall_time_s, 10.0)
     if isinstance(tests, CallTests):  # one recording and up to wall + 1 s of run per test (base, plus)
         groups = max(1, len(tests.groups))
-        return groups * (RECORD_LIMIT_S + limits.wall_time_s + 1.0) + judging + 15.0
+        return groups * (isolation.RECORD_LIMIT_S + limits.wall_time_s + 1.0) + judging + 15.0
     if getattr(tests, "reference_solution", None):
-        return RECORD_LIMIT_S + REPLAY_ROUNDS * (limits.wall_time_s + 2.0 + judging) + 15.0
+        return isolation.RECORD_LIMIT_S + isolation.REPLAY_ROUNDS * (limits.wall_time_s + 2.0 + judging) + 15.0
     runs = len(tests.cases) if isinstance(tests, StdioTests) else 1
     return limits.compile_time_s + runs * (limits.wall_time_s + 2.0) + 15.0
-
-
-class _Frames:
-    """Length-prefixed JSON frames over file descriptors, with a deadline on reads."""
-
-    def __init__(self, rfd: int, wfd: int):
-        self.rfd, self.wfd = rfd, wfd
-
-    def send(self, obj) -> None:
-        """Send `obj` as JSON, or `bytes` that already are JSON."""
-        body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-        data = struct.pack(">I", len(body)) + body
-        view = memoryview(data)
-        while view:
-            n = os.write(self.wfd, view)
-            view = view[n:]
-
-    def _read_exact(self, n: int, deadline: float) -> bytes:
-        chunks, got = [], 0
-        while got < n:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("worker did not answer in time")
-            ready, _, _ = select.select([self.rfd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(self.rfd, n - got)
-            if not chunk:
-                raise EOFError("worker closed its channel")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
-    def recv(self, timeout: float):
-        deadline = time.monotonic() + timeout
-        (length,) = struct.unpack(">I", self._read_exact(4, deadline))
-        return json.loads(self._read_exact(length, deadline))
 
 
 class _ProcessWorker:
@@ -160,21 +90,21 @@ class _ProcessWorker:
 
     def start(self) -> None:
         if self.report.backend == "bwrap":
-            argv = isolation.bwrap_argv(self.uid, self.judge_uid, self.cgroup_dir, self.config.tmp_size_mb, self.interpreter)
+            argv = isolation.bwrap_argv(self.uid, self.judge_uid, self.cgroup_dir, self.config.tmp_size_mb,
+                                        self.interpreter)
             env = {"PATH": "/usr/bin:/bin"}
         else:
             self._tmp_root = tempfile.mkdtemp(prefix=f"codeloop-w{self.index}-")
             os.chmod(self._tmp_root, 0o755)
-            argv = [self.interpreter.executable, "-I", "-S", "-B", os.path.join(isolation.SANDBOX_DIR, isolation.WORKER_SCRIPT),
-                    "--uid", str(self.uid), "--judge-uid", str(self.judge_uid), "--root", self._tmp_root]
-            if self.cgroup_dir:
-                argv += ["--cgroup", self.cgroup_dir]
+            argv = isolation.worker_command(self.interpreter.executable,
+                                            os.path.join(isolation.SANDBOX_DIR, isolation.WORKER_SCRIPT), self.uid,
+                                            self.judge_uid, self._tmp_root, cgroup=self.cgroup_dir)
             env = dict(isolation.WORKER_ENV)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
                                      close_fds=True, start_new_session=True)
         log.close()
-        self.frames = _Frames(self.proc.stdout.fileno(), self.proc.stdin.fileno())
+        self.frames = Frames(self.proc.stdout.fileno(), self.proc.stdin.fileno())
         try:
             hello = self.frames.recv(timeout=60)
         except (TimeoutError, EOFError, ValueError) as exc:
@@ -257,7 +187,8 @@ def _remove_stale_cgroups(root: str) -> None:
         return
     for entry in entries:
         parts = entry.name.split("-")
-        if len(parts) == 3 and parts[0] == "codeloop" and parts[1].isdigit() and not os.path.exists(f"/proc/{parts[1]}"):
+        if (len(parts) == 3 and parts[0] == "codeloop" and parts[1].isdigit()
+                and not os.path.exists(f"/proc/{parts[1]}")):
             _rmdir_cgroup(entry.path, wait_s=0.0)
 
 
@@ -320,7 +251,8 @@ class Sandbox:
         self._closed = False
         # Workers are started (and restarted) only by these long-lived threads: bwrap --die-with-parent uses
         # PR_SET_PDEATHSIG, which fires when the *thread* that spawned the process exits.
-        self._spawner = concurrent.futures.ThreadPoolExecutor(min(4, len(self._workers)), thread_name_prefix="sandbox-spawn")
+        self._spawner = concurrent.futures.ThreadPoolExecutor(min(4, len(self._workers)),
+                                                              thread_name_prefix="sandbox-spawn")
         errors = []
         for worker, exc in zip(self._workers, self._spawner.map(self._try_start, self._workers)):
             if exc:

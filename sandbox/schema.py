@@ -17,7 +17,8 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 LANGUAGES = ("python", "cpp", "javascript")
-LANGUAGE_ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cxx": "cpp", "js": "javascript", "node": "javascript"}
+LANGUAGE_ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cxx": "cpp", "js": "javascript",
+                    "node": "javascript"}
 
 # Every status a result can have. Only "passed" counts as a pass; "sandbox-error" means the infrastructure failed
 # (worker died, isolation broke) and says nothing about the program: callers retry it, never count it as a fail.
@@ -39,8 +40,10 @@ class Limits(_Strict):
     wall_time_s: float = Field(10.0, gt=0, le=600, description="Wall-clock limit per execution, seconds.")
     cpu_time_s: float = Field(10.0, gt=0, le=600, description="CPU-time limit per execution (RLIMIT_CPU), seconds.")
     memory_mb: int = Field(1024, ge=16, le=65536, description="Memory limit (address space and memory cgroup), MiB.")
-    output_bytes: int = Field(65536, ge=0, le=16_000_000, description="Bytes of stdout and of stderr kept; the rest is dropped and `truncated` set.")
-    max_processes: int = Field(64, ge=1, le=4096, description="Processes and threads the program may have at once (RLIMIT_NPROC on its own uid).")
+    output_bytes: int = Field(65536, ge=0, le=16_000_000, description="Bytes of stdout and of stderr kept; the rest is "
+                              "dropped and `truncated` set.")
+    max_processes: int = Field(64, ge=1, le=4096, description="Processes and threads the program may have at once "
+                               "(RLIMIT_NPROC on its own uid).")
     file_size_mb: int = Field(16, ge=0, le=4096, description="Largest file the program may write (RLIMIT_FSIZE), MiB.")
     compile_time_s: float = Field(30.0, gt=0, le=600, description="Wall-clock limit for compiling (C++), seconds.")
     call_time_floor_s: float | None = Field(
@@ -94,7 +97,8 @@ class AssertionTests(_Strict):
 
     kind: Literal["assertions"] = "assertions"
     assertions: list[str] = Field(..., min_length=1, max_length=MAX_TEST_CASES, description="One statement per test.")
-    setup_code: str = Field("", description="Code run after the program and before the assertions (MBPP test_setup_code).")
+    setup_code: str = Field("", description="Code run after the program and before the assertions "
+                            "(MBPP test_setup_code).")
     reference_solution: str | None = Field(None, max_length=MAX_CODE_BYTES, description=_REFERENCE_DESCRIPTION)
     strict_return_types: bool = Field(True, description="As in FunctionTests.")
 
@@ -119,8 +123,8 @@ class CallTests(_Strict):
                                        "reference solution's answers.")
     reference_solution: str | None = Field(None, max_length=MAX_CODE_BYTES, description="A whole program whose "
                                            "answers are the expected ones (also times the per-call limits).")
-    atol: float = Field(0.0, ge=0, description="Absolute tolerance for float answers (EvalPlus: once an expected answer "
-                        "is a float, 1e-6 when the task sets none; rtol 1e-7).")
+    atol: float = Field(0.0, ge=0, description="Absolute tolerance for float answers (EvalPlus: once an expected "
+                        "answer is a float, 1e-6 when the task sets none; rtol 1e-7).")
     oracle: Literal[ORACLES] = Field(  # type: ignore[valid-type]
         "equal", description="How an answer is compared: equal (EvalPlus's rule with atol), or one of EvalPlus's "
         "special oracles: set (as sets), not-none (the reference answer says whether the answer is not None), always, "
@@ -147,7 +151,8 @@ class CallTests(_Strict):
                 try:
                     plain.decode(text)
                 except plain.NotPlain as exc:
-                    raise ValueError(f"expected[{index}] is not plain-data text (sandbox.inside.plain): {exc}") from None
+                    raise ValueError(f"expected[{index}] is not plain-data text "
+                                     f"(sandbox.inside.plain): {exc}") from None
         if self.groups and sum(size for _, size in self.groups) != len(self.inputs):
             raise ValueError(f"groups cover {sum(size for _, size in self.groups)} inputs, not {len(self.inputs)}")
         return self
@@ -163,7 +168,8 @@ class StdioTests(_Strict):
 
     kind: Literal["stdio"] = "stdio"
     cases: list[StdioCase] = Field(..., min_length=1, max_length=MAX_TEST_CASES, description="Test cases.")
-    float_tolerance: float = Field(1e-6, ge=0, description="Tokens that both parse as numbers match within this absolute/relative tolerance.")
+    float_tolerance: float = Field(1e-6, ge=0, description="Tokens that both parse as numbers match within this "
+                                   "absolute/relative tolerance.")
     stop_on_first_failure: bool = Field(False, description="Skip the remaining cases after the first failure.")
 
 
@@ -187,7 +193,8 @@ class ExecRequest(_Strict):
             raise ValueError(f"language must be a string, one of {LANGUAGES}")
         name = LANGUAGE_ALIASES.get(v.strip().lower(), v.strip().lower())
         if name not in LANGUAGES:
-            raise ValueError(f"unknown language {v!r}; expected one of {LANGUAGES} (aliases {sorted(LANGUAGE_ALIASES)})")
+            raise ValueError(f"unknown language {v!r}; expected one of {LANGUAGES} "
+                             f"(aliases {sorted(LANGUAGE_ALIASES)})")
         return name
 
     @field_validator("code")
@@ -202,7 +209,8 @@ class ExecRequest(_Strict):
     @model_validator(mode="after")
     def _tests_fit_language(self):
         if isinstance(self.tests, AssertionTests) and self.language == "cpp":
-            raise ValueError("assertion-list tests are supported for python and javascript; for cpp use function tests whose test_code holds main()")
+            raise ValueError("assertion-list tests are supported for python and javascript; "
+                             "for cpp use function tests whose test_code holds main()")
         if isinstance(self.tests, FunctionTests) and self.language == "python" and not self.tests.entry_point:
             raise ValueError("python function tests need entry_point (the function passed to check)")
         if isinstance(self.tests, CallTests) and self.language != "python":

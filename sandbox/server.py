@@ -75,7 +75,8 @@ def build_app(sandbox: Sandbox, max_queue: int = 64, max_body_mb: float = 32.0):
     async def limit_body(request: Request, call_next):
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
-            return JSONResponse({"detail": f"request body of {length} bytes exceeds the {max_body}-byte limit"}, status_code=413)
+            return JSONResponse({"detail": f"request body of {length} bytes exceeds the {max_body}-byte limit"},
+                                status_code=413)
         if length is None and request.method == "POST":
             body = b""
             async for chunk in request.stream():
@@ -87,7 +88,8 @@ def build_app(sandbox: Sandbox, max_queue: int = 64, max_body_mb: float = 32.0):
 
     async def _admitted(n: int, work):
         if not admission.try_acquire(n):
-            raise HTTPException(429, f"sandbox is full ({admission.in_flight}/{admission.capacity} programs in flight); retry later",
+            raise HTTPException(429, f"sandbox is full ({admission.in_flight}/{admission.capacity} programs in "
+                                "flight); retry later",
                                 headers={"Retry-After": "1"})
         try:
             return await asyncio.to_thread(work)
@@ -118,7 +120,8 @@ def build_app(sandbox: Sandbox, max_queue: int = 64, max_body_mb: float = 32.0):
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="python -m sandbox.server", description="Serve the codeloop sandbox over HTTP.")
+    parser = argparse.ArgumentParser(prog="python -m sandbox.server",
+                                     description="Serve the codeloop sandbox over HTTP.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--workers", type=int, default=None, help="sandbox workers (default: one per CPU)")
@@ -131,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
         config["workers"] = args.workers
     with Sandbox(SandboxConfig(**config)) as sandbox:
         print(sandbox.report.describe(), flush=True)
-        uvicorn.run(build_app(sandbox, args.max_queue, args.max_body_mb), host=args.host, port=args.port, log_level="info")
+        uvicorn.run(build_app(sandbox, args.max_queue, args.max_body_mb), host=args.host, port=args.port,
+                    log_level="info")
 
 
 if __name__ == "__main__":

@@ -34,11 +34,13 @@ class RayHead:
 
     def submit(self, command: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
         """`ray job submit --working-dir . -- COMMAND` from the repository root, waiting for the job's end."""
-        submit = [str(BIN / "ray"), "job", "submit", f"--address={self.dashboard}", "--working-dir", ".", "--", *command]
+        submit = [str(BIN / "ray"), "job", "submit", f"--address={self.dashboard}", "--working-dir", ".", "--",
+                  *command]
         deadline = time.monotonic() + 120
         while True:  # the dashboard takes a few seconds to come up
             proc = subprocess.run(submit, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
-            if proc.returncode == 0 or time.monotonic() > deadline or "Connection refused" not in proc.stdout + proc.stderr:
+            if (proc.returncode == 0 or time.monotonic() > deadline
+                    or "Connection refused" not in proc.stdout + proc.stderr):
                 return proc
             time.sleep(2)
 

@@ -1,10 +1,16 @@
-"""raylib.cluster: the shared session cluster runs tasks and actors, reports resources, and init is idempotent."""
+"""raylib.cluster: resources of the joined cluster, a clear error without one, idempotent init, quiet Ray Data."""
 
 from __future__ import annotations
 
-from raylib.cluster import cluster_resources, init_cluster
+import subprocess
+import sys
+from pathlib import Path
 
-TEST_CLUSTER_CPUS = 4  # what tests/conftest.py's ray_cluster fixture asks for
+from raylib.cluster import cluster_resources, init_cluster, quiet_data_context
+from tests.conftest import TEST_CLUSTER_CPUS
+
+REPO = Path(__file__).resolve().parent.parent
+
 
 
 def test_cluster_reports_its_logical_cpus(ray_cluster):
@@ -13,31 +19,26 @@ def test_cluster_reports_its_logical_cpus(ray_cluster):
     assert ray_cluster["memory"] > 0 and ray_cluster["object_store_memory"] > 0
 
 
-def test_remote_task_runs(ray_cluster):
+def test_asking_for_resources_before_joining_a_cluster_is_a_clear_error():
+    code = "from raylib.cluster import cluster_resources\ncluster_resources()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert (proc.returncode == 1
+            and "RuntimeError: Ray is not initialized: call raylib.cluster.init_cluster()" in proc.stderr)
+
+
+def test_ray_data_s_own_progress_output_is_turned_off_for_the_jobs_single_bar(ray_cluster):
     import ray
 
-    @ray.remote(num_cpus=0.5)
-    def square(x: int) -> int:
-        return x * x
-
-    assert ray.get([square.remote(i) for i in range(6)]) == [0, 1, 4, 9, 16, 25]
-
-
-def test_fractional_actor_keeps_state(ray_cluster):
-    import ray
-
-    @ray.remote(num_cpus=0.25)
-    class Counter:
-        def __init__(self) -> None:
-            self.total = 0
-
-        def add(self, x: int) -> int:
-            self.total += x
-            return self.total
-
-    counter = Counter.remote()
-    assert ray.get([counter.add.remote(i) for i in (1, 2, 3)]) == [1, 3, 6]
-    ray.kill(counter)
+    context = ray.data.DataContext.get_current()
+    saved = (context.enable_progress_bars, context.print_on_execution_start,
+             list(context.issue_detectors_config.detectors))
+    try:
+        context.enable_progress_bars = context.print_on_execution_start = True
+        quiet_data_context()
+        assert (context.enable_progress_bars, context.print_on_execution_start) == (False, False)
+        assert context.issue_detectors_config.detectors == []
+    finally:
+        context.enable_progress_bars, context.print_on_execution_start, context.issue_detectors_config.detectors = saved
 
 
 def test_init_cluster_again_is_a_no_op(ray_cluster):

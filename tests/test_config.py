@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import Field, field_validator
 
-from raylib.config import ConfigError, describe_config, JobConfig, load_config, log_config, Section
+from raylib.config import ConfigError, JobConfig, Section, describe_config, load_config, log_config
 
 
 class Sampling(Section):
@@ -102,7 +102,7 @@ def test_unknown_override_key_names_key_and_valid_choices():
 
 
 def test_unknown_flag_is_an_error():
-    with pytest.raises(ConfigError, match=r"unknown config key 'modle'.*valid keys: dataset, output"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'modle'.*valid keys: verbose, dataset, output"):
         load_config(DemoConfig, ["--modle", "x"])
 
 
@@ -186,7 +186,8 @@ def test_log_config_prints_and_writes_a_reloadable_file(tmp_path, capsys):
     assert load_config(DemoConfig, ["--config", str(path)]) == cfg
 
 
-@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path(__file__).resolve().parent.parent.glob("configs/*.yaml")),
+@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path(__file__).resolve().parent.parent
+                                        .glob("configs/*.yaml")),
                          ids=lambda p: p.name)
 def test_every_shipped_config_loads_into_the_jobs_its_header_names(path):
     """Each configs/*.yaml names its commands in its header; each of those jobs must accept the file as it is."""

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from jobs import build_datasets
-from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
 from raylib.data.problems import load_problems
 from raylib.files import DataError
+from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,8 @@ def test_pairs_take_every_pass_fail_combination_once_before_repeating_none(probl
     assert {(p["chosen"], p["rejected"]) for p in pairs} == {(g, b) for g in (good, good2) for b in (bad, "def x(:")}
     # capped: with 2, each passing program is used once (the diagonal order spreads them)
     assert sorted(p["chosen"] for p in preference_pairs(rows, problems, max_per_task=2)) == sorted([good, good2])
-    assert preference_pairs(rows, problems, max_per_task=3, seed=1) == preference_pairs(rows, problems, max_per_task=3, seed=1)
+    drawn = preference_pairs(rows, problems, max_per_task=3, seed=1)
+    assert drawn == preference_pairs(rows, problems, max_per_task=3, seed=1)
 
 
 def test_sft_examples_are_passing_programs_as_completion_and_chat(problems):
@@ -65,7 +66,8 @@ def test_build_datasets_job_writes_the_three_files_and_rejects_wrong_input(probl
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert build_datasets.main(["--results", str(results), "--output", str(tmp_path / "data")]) == 0
-    counts = {name: len((tmp_path / "data" / name).read_text().splitlines()) for name in ("orm.jsonl", "pairs.jsonl", "sft.jsonl")}
+    counts = {name: len((tmp_path / "data" / name).read_text().splitlines())
+              for name in ("orm.jsonl", "pairs.jsonl", "sft.jsonl")}
     assert counts == {"orm.jsonl": 5, "pairs.jsonl": 4, "sft.jsonl": 2}
     assert "orm.jsonl 5 (2 pass, 3 fail)" in capsys.readouterr().out
     (tmp_path / "bad.jsonl").write_text('{"task_id": "HumanEval/0", "passed": true}\n')

@@ -10,8 +10,8 @@ import math
 
 import pytest
 
-from raylib.evaluate.requests import build_request
 from raylib.data.problems import load_problems, mbpp_plus_arguments
+from raylib.evaluate.requests import build_request
 from sandbox import CallTests, ExecRequest, Limits, Sandbox, SandboxConfig
 from sandbox.inside import plain
 from sandbox.judge.compare import NOT_PLAIN, answer_matches
@@ -74,7 +74,8 @@ def test_one_answer_is_compared_as_evalplus_compares_it():
     assert not answer_matches([1.0], [1.0, 2.0], [], 1e-6, "equal")[0]
     assert answer_matches([3, 1], [1, 3], [], 0.0, "set")[0] and not answer_matches(None, [1], [], 0.0, "set")[0]
     assert answer_matches(NOT_PLAIN, True, [], 0.0, "not-none")[0]  # a re.Match is "not None"
-    assert not answer_matches(None, True, [], 0.0, "not-none")[0] and answer_matches(False, False, [], 0.0, "not-none")[0]
+    assert (not answer_matches(None, True, [], 0.0, "not-none")[0]
+            and answer_matches(False, False, [], 0.0, "not-none")[0])
     assert answer_matches(0, 5, [], 0.0, "sum-div")[0] and answer_matches(7, 5, [], 0.0, "always")[0]
     # a root of 1 + 2x: -0.5 within atol
     assert answer_matches(-0.5 + 1e-6, -0.5, [[1, 2]], 1e-4, "poly-root")[0]

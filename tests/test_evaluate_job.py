@@ -16,8 +16,8 @@ import pytest
 
 from jobs import evaluate
 from raylib.data.problems import load_problems
-from raylib.files import write_records
 from raylib.data.samples import reference_samples
+from raylib.files import write_records
 from tests.ray_head import ray_head
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,7 +69,8 @@ def test_outputs_follow_the_contract(reference_run, problems):
     rows = [json.loads(line) for line in (reference_run / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 4 * 164 + 8
     first = rows[0]
-    assert {"task_id", "sample_id", "passed", "status", "tests", "duration_s", "program_sha", "time_limit_s"} <= first.keys()
+    assert {"task_id", "sample_id", "passed", "status", "tests", "duration_s", "program_sha",
+            "time_limit_s"} <= first.keys()
     assert (first["task_id"], first["sample_id"], first["passed"]) == ("HumanEval/0", 0, True)
     assert first["tests"][0]["name"] == "check" and first["tests"][0]["passed"]
     summary = json.loads((reference_run / "summary.json").read_text())
@@ -97,7 +98,8 @@ def test_verdicts_agree_with_the_openai_harness(reference_run, reference_file, t
     sample_file.write_text(reference_file.read_text())
     evaluate_functional_correctness(str(sample_file), k=[1], n_workers=2, timeout=3.0)
     theirs = [json.loads(line) for line in open(str(sample_file) + "_results.jsonl")]
-    ours = {(r["task_id"], r["sample_id"]): r for r in map(json.loads, (reference_run / "results.jsonl").read_text().splitlines())}
+    ours = {(r["task_id"], r["sample_id"]): r
+            for r in map(json.loads, (reference_run / "results.jsonl").read_text().splitlines())}
     seen: dict[str, int] = {}
     compared = differ = timed_out = 0
     for row in theirs:  # the openai harness keeps file order; its completion_id is our sample_id
@@ -115,7 +117,9 @@ def test_verdicts_agree_with_the_openai_harness(reference_run, reference_file, t
 def test_rerunning_with_the_same_output_evaluates_nothing_again(reference_run, reference_file, capsys):
     before = (reference_run / "results.jsonl").read_text()  # with durations: a re-evaluation would change them
     rc, out, _ = run_job(capsys, "--samples", reference_file, "--output", reference_run)
-    assert rc == 0 and f"resuming: {4 * 164 + 8} of {4 * 164 + 8} samples already evaluated" in out
+    log = (reference_run / "job.log").read_text()
+    assert rc == 0 and f"resuming: {4 * 164 + 8} of {4 * 164 + 8} samples already evaluated" in log
+    assert "resuming" not in out  # the console shows the config, the bar and the table, not progress notes
     assert (reference_run / "results.jsonl").read_text() == before
 
 
@@ -140,7 +144,8 @@ def slow_file(problems, tmp_path_factory):
 @pytest.fixture(scope="module")
 def slow_baseline(ray_cluster, slow_file, tmp_path_factory):
     output = tmp_path_factory.mktemp("slow-baseline")
-    assert evaluate.main(["--dataset", "humaneval", "--samples", str(slow_file), "--output", str(output), *SMALL_BATCHES]) == 0
+    assert evaluate.main(["--dataset", "humaneval", "--samples", str(slow_file), "--output", str(output),
+                          *SMALL_BATCHES]) == 0
     return output
 
 
@@ -185,12 +190,14 @@ def test_killing_an_execution_actor_mid_run_changes_nothing(slow_file, slow_base
     assert stable_summary(output) == stable_summary(slow_baseline)
 
 
-def test_killing_the_driver_mid_run_and_rerunning_gives_the_uninterrupted_result(slow_file, slow_baseline, tmp_path, capsys):
+def test_killing_the_driver_mid_run_and_rerunning_gives_the_uninterrupted_result(slow_file, slow_baseline, tmp_path,
+                                                                                 capsys):
     import ray
 
     output = tmp_path / "killed-driver"
     env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address, PYTHONPATH=str(REPO))
-    driver = subprocess.Popen([sys.executable, str(REPO / "jobs/evaluate.py"), "--samples", str(slow_file), "--output", str(output), *SMALL_BATCHES],
+    driver = subprocess.Popen([sys.executable, str(REPO / "jobs/evaluate.py"), "--samples", str(slow_file),
+                               "--output", str(output), *SMALL_BATCHES],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_rows(output / "results.jsonl", 60)
@@ -242,11 +249,13 @@ def test_bad_sample_lines_stop_the_job_with_file_and_line_or_are_skipped(ray_clu
     assert not (tmp_path / "out" / "results.jsonl").exists()
     rc, out, err = run_job(capsys, "--samples", path, "--output", tmp_path / "out", "--skip-invalid")
     assert rc == 0
-    assert f"{path}:3: unknown task_id 'HumanEval/404'" in err and f"{path}:4: sample for HumanEval/1 has neither" in err
+    assert (f"{path}:3: unknown task_id 'HumanEval/404'" in err
+            and f"{path}:4: sample for HumanEval/1 has neither" in err)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(summary["skipped_input"]) == 3 and summary["samples"] == 3 and summary["pass@1"] == pytest.approx(1 / 3)
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
-    assert (rows[-1]["task_id"], rows[-1]["status"], rows[-1]["error"]) == ("HumanEval/3", "failed", "the program is empty")
+    assert ((rows[-1]["task_id"], rows[-1]["status"], rows[-1]["error"])
+            == ("HumanEval/3", "failed", "the program is empty"))
     assert "Skipped 3 invalid input lines" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -259,7 +268,8 @@ def test_a_file_with_no_valid_sample_is_an_error_even_when_skipping(tmp_path, ca
 
 def test_an_output_directory_is_not_reused_for_other_problems_or_settings(ray_cluster, tmp_path, capsys):
     fixtures = REPO / "tests" / "fixtures"
-    samples = write_records(tmp_path / "s.jsonl", [{"task_id": "HumanEval/53", "completion": "    return (x + y) % 10**9\n"}])
+    samples = write_records(tmp_path / "s.jsonl",
+                            [{"task_id": "HumanEval/53", "completion": "    return (x + y) % 10**9\n"}])
     common = ["--samples", str(samples), "--output", str(tmp_path / "out")]
     assert evaluate.main(["--dataset", "humaneval", *common]) == 0
     passed = json.loads((tmp_path / "out" / "summary.json").read_text())["pass@1"]
@@ -271,22 +281,48 @@ def test_an_output_directory_is_not_reused_for_other_problems_or_settings(ray_cl
     assert rc == 2 and "changed: time_limits" in capsys.readouterr()[1]
 
 
-def test_a_reference_whose_sandbox_failed_is_timed_again_never_given_a_guessed_limit(ray_cluster, problems, tmp_path, monkeypatch):
+def test_a_reference_whose_sandbox_failed_is_timed_again_never_given_a_guessed_limit(ray_cluster, problems, tmp_path,
+                                                                                        monkeypatch):
     import raylib.evaluate.stage
+    from raylib.cluster import InfrastructureError
+    from raylib.evaluate.limits import TimeLimits
+    from raylib.evaluate.pipeline import _time_limits
+    from raylib.evaluate.stage import ExecutionPool
     from sandbox.schema import sandbox_error
 
-    cfg = evaluate.EvaluateConfig(samples="unused.jsonl", output=str(tmp_path))
+    def limits_of(used: set[str]) -> dict[str, float]:
+        limits, _ = _time_limits(problems, used, tmp_path, TimeLimits(), ExecutionPool(), None, 0.0, 2, lambda _: None)
+        return limits
+
     used = {"HumanEval/0", "HumanEval/1"}
     broken_here = lambda problems, task_ids, limits, pool: {t: sandbox_error("worker died") for t in task_ids}  # noqa: E731
     monkeypatch.setattr(raylib.evaluate.stage, "run_references_here", broken_here)
-    limits, _ = evaluate.start_cluster_and_time_references(cfg, problems, used, lambda name: None)
-    assert limits == {"HumanEval/0": 1.0, "HumanEval/1": 1.0}  # timed again on the cluster: max(1 s, 4 x ~0.1 ms)
+    limits = limits_of(used)
     times = json.loads((tmp_path / "reference_times.json").read_text())
-    assert set(times) == used and all(0 < t < 0.25 for t in times.values())
+    assert set(times) == used and all(t > 0 for t in times.values())  # timed again on the cluster, not guessed
+    assert limits == {t: round(max(1.0, 4 * times[t]), 3) for t in used}  # EvalPlus's rule on the measured times
 
     monkeypatch.setattr(raylib.evaluate.stage, "run_references_on_cluster", broken_here)
-    with pytest.raises(evaluate.InfrastructureError, match="timing the reference solutions of 1 tasks"):
-        evaluate.start_cluster_and_time_references(cfg, problems, used | {"HumanEval/2"}, lambda name: None)
+    with pytest.raises(InfrastructureError, match="timing the reference solutions of 1 tasks"):
+        limits_of(used | {"HumanEval/2"})
+
+
+def test_the_library_call_gives_the_job_s_summary(ray_cluster, problems, tmp_path, capsys):
+    """raylib.evaluate.pipeline.evaluate, called directly, writes what the job writes and returns its summary."""
+    from raylib.data.samples import read_samples
+    from raylib.evaluate.pipeline import evaluate as evaluate_library
+
+    some = {t: problems[t] for t in list(problems)[:6]}
+    path = write_records(tmp_path / "s.jsonl", reference_samples(some, ("canonical", "wrong-result", "exception")))
+    rc, _, _ = run_job(capsys, "--samples", path, "--output", tmp_path / "job")
+    assert rc == 0
+    samples, _ = read_samples(path, problems)
+    meta = {"dataset": "humaneval", "samples_file": str(path), "skipped_input": [], "load_warnings": []}
+    result = evaluate_library(problems, tmp_path / "library", samples=samples, meta=meta, progress=False)
+    assert result.summary == json.loads((tmp_path / "library" / "summary.json").read_text())
+    assert result.complete and result.pass_at_k == pytest.approx({1: 1 / 3, 2: 2 / 3, 3: 1.0})
+    assert stable_summary(tmp_path / "library") == stable_summary(tmp_path / "job")
+    assert verdicts(tmp_path / "library") == verdicts(tmp_path / "job")
 
 
 def test_missing_sample_file_and_bad_config_are_clear_errors(ray_cluster, tmp_path, capsys):
@@ -307,7 +343,8 @@ def test_stdio_problems_get_limits_from_their_reference_runtime(ray_cluster, tmp
         {"task_id": "1000_A. Sum of digits", "solution": "```python\nprint(0)\n```"},
         {"task_id": "1000_A. Sum of digits", "solution": "import time\ntime.sleep(5)\n"},
     ])
-    rc = evaluate.main(["--dataset", "stdio", "--dataset-path", str(fixtures / "codecontests.jsonl"), "--samples", str(samples),
+    rc = evaluate.main(["--dataset", "stdio", "--dataset-path", str(fixtures / "codecontests.jsonl"),
+                        "--samples", str(samples),
                         "--output", str(tmp_path / "out"), "--extract-code", "time_limits.floor_s=0.5",
                         "time_limits.reference_on=cluster"])  # the HumanEval runs above time them in the driver
     capsys.readouterr()
@@ -329,7 +366,8 @@ def test_ray_job_submit_to_an_existing_cluster(problems, tiny_model, tmp_path):
     """`ray start --head`, then `ray job submit --working-dir . -- python jobs/evaluate.py ...`, for real: a sample
     file, then the main job (generation on vLLM in the cluster's actors, then evaluation)."""
     with ray_head(tmp_path) as head:
-        samples = write_records(tmp_path / "samples.jsonl", reference_samples({t: problems[t] for t in list(problems)[:20]}))
+        samples = write_records(tmp_path / "samples.jsonl",
+                                reference_samples({t: problems[t] for t in list(problems)[:20]}))
         output = tmp_path / "submitted"
         evaluate_job = ["python", "jobs/evaluate.py", "--dataset", "humaneval", "--samples", str(samples),
                         "--output", str(output)]
@@ -344,6 +382,8 @@ def test_ray_job_submit_to_an_existing_cluster(problems, tiny_model, tmp_path):
                     "--model", tiny_model, "--max-tokens", "16", "generation.engine.max_model_len=1024",
                     "--output", str(generated)]
         proc = head.submit(main_job)
-        assert proc.returncode == 0 and "succeeded" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert (proc.returncode == 0
+                and "succeeded" in proc.stdout + proc.stderr), proc.stdout[-3000:] + proc.stderr[-3000:]
         summary = json.loads((generated / "summary.json").read_text())
-        assert summary["samples"] == 4 and summary["generation"]["samples"] == 4 and summary["generation"]["errors"] == 0
+        assert (summary["samples"] == 4 and summary["generation"]["samples"] == 4
+                and summary["generation"]["errors"] == 0)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from raylib.data.samples import Sample
 from raylib.evaluate.limits import reference_seconds, time_limit
 from raylib.evaluate.results_file import ResultsFile
-from raylib.data.samples import Sample
 from sandbox.schema import ExecResult, TestVerdict
 
 
@@ -18,7 +18,8 @@ def test_time_limit_is_factor_times_the_reference_with_a_floor_else_the_dataset_
 
 
 def test_reference_time_is_the_slowest_execution_and_unknown_when_the_reference_fails():
-    cases = [TestVerdict(0, "case 0", True, "passed", duration_s=0.2), TestVerdict(1, "case 1", True, "passed", duration_s=0.7)]
+    cases = [TestVerdict(0, "case 0", True, "passed", duration_s=0.2),
+             TestVerdict(1, "case 1", True, "passed", duration_s=0.7)]
     assert reference_seconds(ExecResult("passed", True, duration_s=1.5, tests=cases)) == 0.7
     assert reference_seconds(ExecResult("passed", True, duration_s=1.5)) == 1.5
     assert reference_seconds(ExecResult("failed", False, duration_s=0.1, tests=cases)) is None
@@ -41,7 +42,8 @@ def test_results_file_resumes_cuts_a_torn_line_and_never_writes_a_key_twice(tmp_
     assert store.done == {store.key_of(a)}  # the sandbox-error row is not done; the torn line is gone
     assert store.append([row(b, "failed"), row(c, "passed")]) == 2
     rows = store.finalize([a, b, c], {"t/0": 0, "t/1": 1})
-    assert [(r["task_id"], r["sample_id"], r["status"]) for r in rows] == [("t/0", 0, "failed"), ("t/0", 1, "passed"), ("t/1", 0, "passed")]
+    assert [(r["task_id"], r["sample_id"], r["status"]) for r in rows] == [("t/0", 0, "failed"), ("t/0", 1, "passed"),
+                                                                           ("t/1", 0, "passed")]
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert [json.loads(line)["status"] for line in lines] == ["failed", "passed", "passed"]
 

@@ -11,9 +11,15 @@ import pytest
 from jobs import evaluate, generate
 from raylib.data.problems import load_problems
 from raylib.data.samples import read_samples
-from tests.test_generation import FakeOpenAI, openai_server  # noqa: F401 - the fixture is used by name
+from tests.test_generation import FakeOpenAI, serve_fake_openai
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def openai_server():
+    with serve_fake_openai() as url:  # the FakeOpenAI imported above: the test reads and sets its state
+        yield url
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -29,7 +35,8 @@ def test_generate_job_writes_an_evalplus_sample_file_and_resumes(ray_cluster, ti
     rows = rows_of(out / "samples.jsonl")
     assert [(r["task_id"], r["sample_id"]) for r in rows] == [(f"HumanEval/{t}", i) for t in range(3) for i in range(2)]
     for row in rows:
-        assert {"solution", "raw_output", "finish_reason", "prompt_tokens", "output_tokens", "error", "model"} <= set(row)
+        assert {"solution", "raw_output", "finish_reason", "prompt_tokens", "output_tokens", "error",
+                "model"} <= set(row)
         assert row["raw_output"].startswith("```python\n") and row["prompt_tokens"] > 0 and not row["error"]
     samples, skipped = read_samples(out / "samples.jsonl", load_problems("humaneval"))  # what jobs/evaluate.py reads
     assert len(samples) == 6 and not skipped
@@ -42,7 +49,8 @@ def test_generate_job_writes_an_evalplus_sample_file_and_resumes(ray_cluster, ti
     assert "0 to generate" in capsys.readouterr().out and (out / "samples.jsonl").read_bytes() == before
     assert generate.main([*common, "--n", "3"]) == 0  # more samples: only the new ids, the old ones kept as they were
     grown = rows_of(out / "samples.jsonl")
-    assert [(r["task_id"], r["sample_id"]) for r in grown] == [(f"HumanEval/{t}", i) for t in range(3) for i in range(3)]
+    assert ([(r["task_id"], r["sample_id"]) for r in grown]
+            == [(f"HumanEval/{t}", i) for t in range(3) for i in range(3)])
     assert [r for r in grown if r["sample_id"] < 2] == rows
     capsys.readouterr()
     assert generate.main([*common, "--n", "3", "--temperature", "0.5"]) == 2  # other settings: not mixed in
@@ -78,7 +86,8 @@ def test_evaluate_without_samples_generates_and_evaluates_in_one_pipeline(ray_cl
     assert len(rows_of(out / "samples.jsonl")) == 8  # the other samples stay in the file for a later, larger run
 
 
-def test_generate_job_on_an_openai_endpoint_records_errors_and_retries_them_on_rerun(ray_cluster, openai_server, tmp_path, capsys, monkeypatch):
+def test_generate_job_on_an_openai_endpoint_records_errors_and_retries_them_on_rerun(ray_cluster, openai_server,
+                                                                                     tmp_path, capsys, monkeypatch):
     problems = tmp_path / "problems.jsonl"
     humaneval = load_problems("humaneval")
     rows = []
@@ -95,7 +104,8 @@ def test_generate_job_on_an_openai_endpoint_records_errors_and_retries_them_on_r
     assert "2 samples failed for infrastructure reasons" in captured.err
     rows = {(r["task_id"], r["sample_id"]): r for r in rows_of(out / "samples.jsonl")}
     assert rows[("t/ok", 1)]["solution"].startswith("from typing import List") and not rows[("t/ok", 1)]["error"]
-    assert "HTTP 400" in rows[("t/BAD", 0)]["error"] and rows[("t/BAD", 0)]["solution"] == "" and not rows[("t/BAD", 0)]["retryable"]
+    assert ("HTTP 400" in rows[("t/BAD", 0)]["error"] and rows[("t/BAD", 0)]["solution"] == ""
+            and not rows[("t/BAD", 0)]["retryable"])
     assert rows[("t/DOWN", 0)]["retryable"] and rows[("t/DOWN", 1)]["finish_reason"] == "error"
 
     # The endpoint recovers: only DOWN's samples are asked again; BAD's failure was the request's own, and stays.

@@ -3,6 +3,7 @@ server, the transformers engine, and the real vLLM (CPU) engine in Ray actors on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,14 +13,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from raylib.data.problems import load_problems
 from raylib.generate.engines import make_engine
-from raylib.generate.engines.base import derive_seed, EngineConfig, GenerationRequest, OpenAISettings, sample_seed, SamplingParams, truncate_at_stop
+from raylib.generate.engines.base import (
+    EngineConfig,
+    GenerationRequest,
+    OpenAISettings,
+    SamplingParams,
+    derive_seed,
+    sample_seed,
+    truncate_at_stop,
+)
+from raylib.generate.loop import pending_requests
+from raylib.generate.prompts import PromptSettings, answer_to_sample, build_prompt
 from raylib.generate.samples_file import SamplesFile
 from raylib.generate.settings import GenerationSettings
-from raylib.generate.loop import pending_requests
 from raylib.generate.stage import generation_stage
-from raylib.data.problems import load_problems
-from raylib.generate.prompts import answer_to_sample, build_prompt, PromptSettings
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +72,8 @@ def test_instruct_prompts_ask_for_a_code_block_and_answers_become_whole_programs
     assert prompt.style == "instruct" and prompt.response_prefix == "```python\n" and prompt.stop == ("\n```",)
     assert "def has_close_elements" in prompt.messages[0]["content"] and "```python" in prompt.messages[0]["content"]
     # the model rewrote the function whole (without the prompt's import): the import is put back
-    whole = "def has_close_elements(numbers, threshold):\n    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n"
+    whole = ("def has_close_elements(numbers, threshold):\n"
+             "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n")
     sample = answer_to_sample(problem, prompt, whole)
     assert sample["solution"].startswith("from typing import List\n") and whole in sample["solution"]
     # the model wrote only a body: it goes under the prompt
@@ -98,21 +108,23 @@ def test_samples_file_resumes_after_a_torn_write_and_regenerates_retryable_error
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"task_id": "A", "sampl')  # killed mid-write
     store = SamplesFile(path)
     assert store.done == {("B", 1), ("A", 0)}  # the retryable error is to be generated again; the torn line is gone
-    assert store.append([json.dumps({"task_id": "B", "sample_id": 0, "solution": "z"}),
+    assert store.append_lines([json.dumps({"task_id": "B", "sample_id": 0, "solution": "z"}),
                          json.dumps({"task_id": "A", "sample_id": 0, "solution": "again"})]) == 1
     assert store.finalize({"A": 0, "B": 1}) == 3
     final = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [(r["task_id"], r["sample_id"], r["solution"]) for r in final] == [("A", 0, "y"), ("B", 0, "z"), ("B", 1, "x")]
+    assert [(r["task_id"], r["sample_id"], r["solution"]) for r in final] == [("A", 0, "y"), ("B", 0, "z"),
+                                                                               ("B", 1, "x")]
 
 
 def test_shortcut_flags_set_the_nested_generation_settings():
     from jobs.generate import GenerateConfig
     from raylib.config import load_config
 
-    cfg = load_config(GenerateConfig, ["--model", "/m", "--n", "5", "--temperature", "0.7", "--prompt-style", "completion",
-                                       "generation.sampling.top_p=0.9"])
+    cfg = load_config(GenerateConfig, ["--model", "/m", "--n", "5", "--temperature", "0.7", "--prompt-style",
+                                       "completion", "generation.sampling.top_p=0.9"])
     g = cfg.generation
-    assert (g.engine.model, g.sampling.n, g.sampling.temperature, g.sampling.top_p, g.prompt.style) == ("/m", 5, 0.7, 0.9, "completion")
+    assert ((g.engine.model, g.sampling.n, g.sampling.temperature, g.sampling.top_p, g.prompt.style)
+            == ("/m", 5, 0.7, 0.9, "completion"))
     from raylib.config import ConfigError
 
     with pytest.raises(ConfigError, match="backend openai needs model"):
@@ -191,15 +203,24 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-@pytest.fixture
-def openai_server():
+@contextlib.contextmanager
+def serve_fake_openai():
+    """FakeOpenAI on a free local port, its scripted state reset; yields the endpoint's base URL (.../v1)."""
     FakeOpenAI.seen, FakeOpenAI.max_in_flight, FakeOpenAI.down = {}, 0, True
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def openai_server():
+    with serve_fake_openai() as url:
+        yield url
 
 
 def test_openai_engine_retries_isolates_errors_and_limits_concurrency(openai_server):
@@ -215,7 +236,8 @@ def test_openai_engine_retries_isolates_errors_and_limits_concurrency(openai_ser
     seed = sample_seed(5, "FLAKY", 0)
     assert [o.text for o in by_prompt["FLAKY"].outputs] == [f"FLAKY|0|{seed}", f"FLAKY|0|{seed + 1}"]
     assert by_prompt["LIMITED"].outputs and FakeOpenAI.seen["LIMITED"] == 3  # 2 samples + 1 retry after the 429
-    assert "HTTP 400" in by_prompt["BAD"].error and "too long" in by_prompt["BAD"].error and not by_prompt["BAD"].retryable
+    assert ("HTTP 400" in by_prompt["BAD"].error and "too long" in by_prompt["BAD"].error
+            and not by_prompt["BAD"].retryable)
     assert FakeOpenAI.seen["BAD"] == 2  # a 4xx is the request's fault: not retried (once per sample)
     assert "gave up after 3 attempts" in by_prompt["DOWN"].error and by_prompt["DOWN"].retryable
     assert all(len(by_prompt[f"ok{i}"].outputs) == 2 and by_prompt[f"ok{i}"].prompt_tokens == 7 for i in range(8))
@@ -277,7 +299,8 @@ def generate_actor_pids() -> list[int]:
 
 
 @pytest.mark.slow
-def test_vllm_stage_in_ray_actors_is_reproducible_survives_a_killed_actor_and_honours_stops(ray_cluster, tiny_model, humaneval):
+def test_vllm_stage_in_ray_actors_is_reproducible_survives_a_killed_actor_and_honours_stops(ray_cluster, tiny_model,
+                                                                                            humaneval):
     problems = dict(list(humaneval.items())[:6])
     big = humaneval["HumanEval/0"].model_copy(update={"task_id": "big", "prompt": "# pad\n" * 600,
                                                       "completion_prefix": "# pad\n" * 600})
@@ -301,7 +324,8 @@ def test_vllm_stage_in_ray_actors_is_reproducible_survives_a_killed_actor_and_ho
     assert killed, "no engine actor process found to kill"
     assert set(rows) == {(t, i) for t in problems for i in range(3)}  # nothing lost, nothing twice
     # the oversized prompt failed only its own rows, with the reason recorded
-    assert all(rows[("big", i)]["error"].startswith("ValueError: the prompt has") and rows[("big", i)]["finish_reason"] == "error"
+    assert all(rows[("big", i)]["error"].startswith("ValueError: the prompt has")
+               and rows[("big", i)]["finish_reason"] == "error"
                for i in range(3))
     good = [r for k, r in rows.items() if k[0] != "big"]
     assert all(not r["error"] and r["output_tokens"] > 0 and r["finish_reason"] in ("stop", "length") for r in good)
@@ -314,7 +338,8 @@ def test_vllm_stage_in_ray_actors_is_reproducible_survives_a_killed_actor_and_ho
     stop = next(text[i:i + 2] for i in range(1, len(text) - 1) if text[i:i + 2].isascii() and text[i:i + 2].strip())
     settings2 = settings.model_copy(update={"batch_size": 16,
                                             "sampling": settings.sampling.model_copy(update={"stop": [stop]})})
-    resumed = pending_requests(problems, 3, {("HumanEval/2", 0)}) + [{"task_id": "HumanEval/2", "first_sample_id": 0, "count": 1}]
+    resumed = (pending_requests(problems, 3, {("HumanEval/2", 0)})
+               + [{"task_id": "HumanEval/2", "first_sample_id": 0, "count": 1}])
     assert {"task_id": "HumanEval/2", "first_sample_id": 1, "count": 2} in resumed
     rows2 = stage_rows(problems, settings2, resumed)
     assert set(rows2) == set(rows)
@@ -352,7 +377,8 @@ def test_cpp_and_javascript_answers_become_programs_that_pass_multipl_e_tests():
     from sandbox import Sandbox, SandboxConfig
 
     problems = load_problems("multipl-e", "tests/fixtures/multipl-e.jsonl")
-    answers = {"cpp": "Here:\n```cpp\n#include <bits/stdc++.h>\nlong add(long x, long y) {\n    if (x > 0) { return x + y; }\n"
+    answers = {"cpp": "Here:\n```cpp\n#include <bits/stdc++.h>\nlong add(long x, long y) {\n"
+                      "    if (x > 0) { return x + y; }\n"
                       "    return x + y;\n}\n```\nDone.",
                "javascript": "```javascript\nfunction add(x, y) {\n  return x + y;\n}\n```",
                "python": "```python\ndef add(x: int, y: int) -> int:\n    return x + y\n```"}
@@ -360,8 +386,10 @@ def test_cpp_and_javascript_answers_become_programs_that_pass_multipl_e_tests():
     for task_id, problem in problems.items():
         assert build_prompt(problem, PromptSettings(style="completion")).stop == problem.stop
         prompt = build_prompt(problem, PromptSettings())
-        programs[task_id] = sample_program(problem, answer_to_sample(problem, prompt, answers[problem.language], prefilled=False))
+        programs[task_id] = sample_program(problem, answer_to_sample(problem, prompt, answers[problem.language],
+                                                                     prefilled=False))
     assert programs["HumanEval_53_add_cpp"].count("long add(") == 1
     with Sandbox(SandboxConfig(workers=2)) as box:
         results = box.run_batch([build_request(problems[t], program, 10.0, 512) for t, program in programs.items()])
-    assert [r.status for r in results] == ["passed"] * len(programs), [(r.status, r.error, r.stderr[-300:]) for r in results]
+    assert [r.status for r in results] == ["passed"] * len(programs), [(r.status, r.error, r.stderr[-300:])
+                                                                        for r in results]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from raylib.evaluate.metrics import pass_at_k, summarize
 from raylib.data.problems import Problem
+from raylib.evaluate.metrics import pass_at_k, summarize
 from sandbox.schema import StdioCase, StdioTests
 
 
@@ -59,10 +59,35 @@ def test_summary_averages_over_tasks_for_every_k_up_to_the_smallest_n_and_keeps_
 
 def test_summary_breaks_down_by_difficulty_and_tag():
     def problem(task_id, difficulty, tags):
-        return Problem(task_id=task_id, tests=StdioTests(cases=[StdioCase(output="1")]), difficulty=difficulty, tags=tags)
+        return Problem(task_id=task_id, tests=StdioTests(cases=[StdioCase(output="1")]), difficulty=difficulty,
+                       tags=tags)
 
-    problems = {"a": problem("a", "easy", ("math",)), "b": problem("b", "hard", ("math", "dp")), "z": problem("z", "hard", ())}
+    problems = {"a": problem("a", "easy", ("math",)), "b": problem("b", "hard", ("math", "dp")),
+                "z": problem("z", "hard", ())}
     s = summarize(rows("a", ["passed", "passed"]) + rows("b", ["failed", "passed"]), problems)
     assert s["by_difficulty"]["easy"]["pass@1"] == 1.0 and s["by_difficulty"]["hard"]["pass@1"] == 0.5
     assert s["by_tag"]["math"]["pass@1"] == 0.75 and s["by_tag"]["dp"]["tasks"] == 1
     assert s["tasks_without_samples"] == 1
+
+
+def test_a_single_k_is_plotted_as_pass_rate_by_group_beside_the_status_counts(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from raylib.evaluate.report import _plot_single_k, plot_pass_at_k
+
+    problems = {f"t{i}": Problem(task_id=f"t{i}", tests=StdioTests(cases=[StdioCase(input="", output="")]),
+                                 difficulty="easy" if i < 3 else "hard") for i in range(5)}
+    rows = [{"task_id": f"t{i}", "passed": i in (0, 1, 3), "status": "passed" if i in (0, 1, 3) else "failed"}
+            for i in range(5)]
+    summary = summarize(rows, problems)
+    fig = _plot_single_k(plt, summary, "one k")
+    left, right = fig.axes
+    assert [t.get_text() for t in left.get_yticklabels()] == ["hard", "easy", "all"]  # top to bottom: all first
+    assert [round(b.get_width(), 1) for b in left.patches] == [50.0, 66.7, 60.0]  # hard 1/2, easy 2/3, all 3/5
+    assert {t.get_text(): b.get_width() for t, b in zip(right.get_yticklabels(), right.patches)} == {
+        "passed": 3, "failed": 2}
+    plt.close(fig)
+    assert plot_pass_at_k(summary, tmp_path / "p.png").stat().st_size > 10_000

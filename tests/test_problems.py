@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from raylib.evaluate.requests import build_request
 from raylib.data.problems import load_problems
+from raylib.evaluate.requests import build_request
 from raylib.files import DataError
 from sandbox import Sandbox, SandboxConfig
 
@@ -55,7 +55,8 @@ def test_mbpp_google_format_uses_test_list_and_an_evalplus_style_prompt(box):
 def test_mbpp_plus_checks_base_and_plus_inputs_against_the_canonical_solution(box, tmp_path):
     problems = load_problems("mbpp+", FIXTURES / "MbppPlus.jsonl")
     assert all(r.passed for r in run_all(box, problems, references(problems)).values())
-    # Right on the base inputs, wrong on the plus input [[], [1]] (returns None for empty input): MBPP passes, MBPP+ fails.
+    # Right on the base inputs, wrong on the plus input [[], [1]] (returns None for empty input): MBPP passes,
+    # MBPP+ fails.
     program = "def similar_elements(a, b):\n    if not a:\n        return None\n    return tuple(set(a) & set(b))\n"
     assert not run_all(box, problems, {"Mbpp/2": program})["Mbpp/2"].passed
     base = load_problems("mbpp", FIXTURES / "MbppPlus.jsonl")
@@ -63,7 +64,8 @@ def test_mbpp_plus_checks_base_and_plus_inputs_against_the_canonical_solution(bo
     # float outputs match within atol: a slightly different but close formula passes, a wrong one fails
     close = "import math\ndef circle_area(r):\n    return r * r * math.pi * (1 + 1e-12)\n"
     wrong = "def circle_area(r):\n    return 3.14 * r * r\n"
-    verdicts = run_all(box, problems, {"Mbpp/4": close})["Mbpp/4"].passed, run_all(box, problems, {"Mbpp/4": wrong})["Mbpp/4"].passed
+    verdicts = (run_all(box, problems, {"Mbpp/4": close})["Mbpp/4"].passed,
+                run_all(box, problems, {"Mbpp/4": wrong})["Mbpp/4"].passed)
     assert verdicts == (True, False)
     # evalplus compares floats with a relative tolerance too (assert_allclose rtol 1e-7): large results differing in
     # the last bit pass; and inputs written as JSON Infinity reach the reference and the program as float('inf')
@@ -94,7 +96,8 @@ def test_multipl_e_prompts_run_in_python_cpp_and_javascript(box):
                    "HumanEval_53_add_js": "  return x + y;\n}\n"}
     good = run_all(box, problems, {t: problems[t].completion_prefix + c for t, c in completions.items()})
     assert {t: r.passed for t, r in good.items()} == dict.fromkeys(completions, True)
-    bad = run_all(box, problems, {t: problems[t].completion_prefix + c.replace("x + y", "x - y") for t, c in completions.items()})
+    bad = run_all(box, problems, {t: problems[t].completion_prefix + c.replace("x + y", "x - y")
+                                  for t, c in completions.items()})
     assert {t: r.passed for t, r in bad.items()} == dict.fromkeys(completions, False)
 
 
@@ -114,7 +117,8 @@ def test_livecodebench_reads_compressed_private_tests_and_skips_functional_probl
 
 def test_taco_and_codecontests_rows_become_stdio_problems_with_references_and_limits(box):
     taco = load_problems("stdio", FIXTURES / "taco.jsonl")
-    assert list(taco) == ["taco/1"] and taco["taco/1"].time_limit_s == 1.0 and taco["taco/1"].tags == ("String algorithms",)
+    assert (list(taco) == ["taco/1"] and taco["taco/1"].time_limit_s == 1.0
+            and taco["taco/1"].tags == ("String algorithms",))
     cc = load_problems("stdio", FIXTURES / "codecontests.jsonl")
     p = cc["1000_A. Sum of digits"]
     assert (p.difficulty, p.time_limit_s, len(p.tests.cases)) == ("A", 2.0, 4)
@@ -134,11 +138,13 @@ def test_gzipped_and_json_list_files_load_like_jsonl(tmp_path):
     with gzip.open(tmp_path / "mbpp.jsonl.gz", "wt") as f:
         f.write("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "mbpp.json").write_text(json.dumps(rows))
-    assert list(load_problems("mbpp", tmp_path / "mbpp.jsonl.gz")) == list(load_problems("mbpp", tmp_path / "mbpp.json")) == ["Mbpp/2", "Mbpp/3"]
+    assert (list(load_problems("mbpp", tmp_path / "mbpp.jsonl.gz"))
+            == list(load_problems("mbpp", tmp_path / "mbpp.json")) == ["Mbpp/2", "Mbpp/3"])
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"task_id": 2, "text": "x", "code": "y", "test_list": ["assert True"]}\n{"task_id": 3, "text": \n', r"bad.jsonl:2: malformed JSON"),
+    ('{"task_id": 2, "text": "x", "code": "y", "test_list": ["assert True"]}\n{"task_id": 3, "text": \n',
+     r"bad.jsonl:2: malformed JSON"),
     ('{"task_id": 2, "text": "x", "code": "y"}\n', r"bad.jsonl:1: row is in 'unknown' format"),
     ('{"question": "q", "input_output": "{}"}\n', r"bad.jsonl:1: row is in 'taco' format, dataset 'mbpp' expects"),
     ('[1, 2]\n', r"bad.jsonl:1: expected a JSON object, got list"),

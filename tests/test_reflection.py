@@ -1,5 +1,6 @@
-"""raylib.train.data.reflection: ReflectionCoder's sample format, loss masks and dynamic block masking, on the session's tiny
-tokenizer (with the reflection tokens added); expected spans are written out by hand."""
+"""ReflectionCoder's sample format and loss masks (raylib.train.data.reflection) and its dynamic block masking and
+distillation KL (raylib.train.objectives.reflection), on the session's tiny tokenizer (with the reflection tokens
+added); expected spans are written out by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import random
 
 import pytest
 
-from raylib.train.data.reflection import add_reflection_tokens, distillation_attention_mask, distillation_kl, encode_reflection, IGNORE, mask_rate, REFLECTION_TOKENS, render_reflection
+from raylib.train.data import IGNORE
+from raylib.train.data.reflection import REFLECTION_TOKENS, add_reflection_tokens, encode_reflection, render_reflection
+from raylib.train.objectives.reflection import distillation_attention_mask, distillation_kl, mask_rate
 
 MESSAGES = [
     {"role": "user", "content": [{"type": "text", "content": "Write add."}]},
@@ -38,8 +41,10 @@ def text_of(tokenizer, ids) -> str:
 def test_samples_render_as_reflectioncoder_does():
     text = render_reflection(MESSAGES[:2])
     assert text == ("<|user|><|text|>Write add.<|endofblock|><|endofmessage|>"
-                    "<|assistant|><|code|>def add(a, b): return a - b<|endofblock|><|execution|>AssertionError<|endofblock|>"
-                    "<|text|>It subtracts.<|endofblock|><|code|>def add(a, b): return a + b<|endofblock|><|endofmessage|>")
+                    "<|assistant|><|code|>def add(a, b): return a - b<|endofblock|>"
+                    "<|execution|>AssertionError<|endofblock|>"
+                    "<|text|>It subtracts.<|endofblock|><|code|>def add(a, b): return a + b<|endofblock|>"
+                    "<|endofmessage|>")
     with pytest.raises(ValueError, match="message 1 block 0"):
         render_reflection([MESSAGES[0], {"role": "assistant", "content": [{"type": "image", "content": "x"}]}])
     with pytest.raises(ValueError, match="message 0: role"):
@@ -52,15 +57,16 @@ def test_loss_skips_user_messages_and_execution_blocks(tokenizer):
     assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id and labels[0] == IGNORE
     trained = text_of(tokenizer, [t for t, label in zip(ids, labels) if label != IGNORE])
     assert trained == ("<|assistant|><|code|>def add(a, b): return a - b<|endofblock|>"
-                       "<|text|>It subtracts.<|endofblock|><|code|>def add(a, b): return a + b<|endofblock|><|endofmessage|>"
-                       "<|assistant|><|code|>def add(a, b):\n    return a + b<|endofblock|><|endofmessage|>" + tokenizer.eos_token)
+                       "<|text|>It subtracts.<|endofblock|><|code|>def add(a, b): return a + b<|endofblock|>"
+                       "<|endofmessage|><|assistant|><|code|>def add(a, b):\n    return a + b<|endofblock|>"
+                       "<|endofmessage|>" + tokenizer.eos_token)
     assert all(label in (IGNORE, t) for t, label in zip(ids, labels))  # labels are the ids themselves, or ignored
     # distillation: the shared part starts at the last user message; the student learns the final answer only
     last_user = max(i for i, t in enumerate(ids) if t == tokenizer.convert_tokens_to_ids("<|user|>"))
     assert example["distillation_mask"] == [0] * last_user + [1] * (len(ids) - last_user)
     final = [t for t, label in zip(ids, example["distillation_labels"]) if label != IGNORE]
-    assert text_of(tokenizer, final) == ("<|assistant|><|code|>def add(a, b):\n    return a + b<|endofblock|><|endofmessage|>"
-                                         + tokenizer.eos_token)
+    assert text_of(tokenizer, final) == ("<|assistant|><|code|>def add(a, b):\n    return a + b<|endofblock|>"
+                                         "<|endofmessage|>" + tokenizer.eos_token)
 
 
 def test_bad_samples_are_clear_errors(tokenizer, tiny_model):
@@ -90,11 +96,12 @@ def test_block_masking_hides_block_types_in_the_configured_order(tokenizer):
     ids = encode_reflection(tokenizer, MESSAGES, max_len=512)["input_ids"]
     order = ("execution", "text", "code")
     early = distillation_attention_mask(ids, tokenizer, 0.1, "block", order)
-    assert visible_reflection(tokenizer, ids, early) == ("<|code|>def add(a, b): return a - b<|endofblock|><|text|>It "
-                                                         "subtracts.<|endofblock|><|code|>def add(a, b): return a + b<|endofblock|>")
+    assert visible_reflection(tokenizer, ids, early) == ("<|code|>def add(a, b): return a - b<|endofblock|>"
+                                                         "<|text|>It subtracts.<|endofblock|>"
+                                                         "<|code|>def add(a, b): return a + b<|endofblock|>")
     middle = distillation_attention_mask(ids, tokenizer, 0.5, "block", order)
-    assert visible_reflection(tokenizer, ids, middle) == ("<|code|>def add(a, b): return a - b<|endofblock|><|code|>def "
-                                                          "add(a, b): return a + b<|endofblock|>")
+    assert visible_reflection(tokenizer, ids, middle) == ("<|code|>def add(a, b): return a - b<|endofblock|>"
+                                                          "<|code|>def add(a, b): return a + b<|endofblock|>")
     late = distillation_attention_mask(ids, tokenizer, 0.9, "block", order)
     assert visible_reflection(tokenizer, ids, late) == ""
     # around the reflection sequence: the first instruction and the <|endofmessage|> are hidden, the rest is seen
@@ -114,11 +121,11 @@ def test_block_and_token_strategies_hide_the_share_they_should(tokenizer):
     end = start + ids[start:].index(tokenizer.convert_tokens_to_ids("<|endofmessage|>"))
     body = end - start
     sequential = distillation_attention_mask(ids, tokenizer, 0.5, "sequential_block")  # 4 blocks: the first 2
-    assert visible_reflection(tokenizer, ids, sequential) == ("<|text|>It subtracts.<|endofblock|><|code|>def add(a, b): "
-                                                              "return a + b<|endofblock|>")
+    assert visible_reflection(tokenizer, ids, sequential) == ("<|text|>It subtracts.<|endofblock|>"
+                                                              "<|code|>def add(a, b): return a + b<|endofblock|>")
     random_blocks = distillation_attention_mask(ids, tokenizer, 0.75, "random_block", rng=random.Random(1))
     seen = visible_reflection(tokenizer, ids, random_blocks)
-    assert seen.count("<|endofblock|>") == 1 and seen.startswith("<|") and seen.endswith("<|endofblock|>")  # whole blocks
+    assert seen.count("<|endofblock|>") == 1 and seen.startswith("<|") and seen.endswith("<|endofblock|>")  # blocks
     assert random_blocks == distillation_attention_mask(ids, tokenizer, 0.75, "random_block", rng=random.Random(1))
     for strategy in ("random_token", "sequential_token"):
         attention = distillation_attention_mask(ids, tokenizer, 0.3, strategy, rng=random.Random(2))

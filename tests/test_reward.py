@@ -1,5 +1,5 @@
-"""raylib.train.data.reward: losses, pairwise accuracy, ROC AUC and CodeFavor's both-orders examples, checked against values
-worked out by hand."""
+"""The reward objectives' losses and metrics (raylib.train.objectives: bradley_terry, orm, pairwise) and CodeFavor's
+both-orders examples (raylib.train.data.reward), checked against values worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import math
 
 import pytest
 
-from raylib.train.data.reward import bradley_terry_loss, orm_loss, pairwise_accuracy, preference_examples, preference_prompt, roc_auc
+from raylib.train.data.reward import preference_examples, preference_prompt
+from raylib.train.objectives.bradley_terry import bradley_terry_loss, pairwise_accuracy
+from raylib.train.objectives.orm import orm_loss, roc_auc
 
 
 def test_bradley_terry_loss_is_minus_log_sigmoid_of_the_margin():
@@ -44,10 +46,11 @@ def test_roc_auc_by_ranks_with_ties():
 
 
 def test_preference_examples_show_each_pair_in_both_orders():
-    pairs = [{"prompt": "Add two numbers.", "chosen": "def add(a, b): return a + b", "rejected": "def add(a, b): return a - b"}]
+    good, bad = "def add(a, b): return a + b", "def add(a, b): return a - b"
+    pairs = [{"prompt": "Add two numbers.", "chosen": good, "rejected": bad}]
     first, second = preference_examples(pairs)
-    assert first == {"text": preference_prompt("Add two numbers.", pairs[0]["chosen"], pairs[0]["rejected"]), "label": 0}
-    assert second == {"text": preference_prompt("Add two numbers.", pairs[0]["rejected"], pairs[0]["chosen"]), "label": 1}
+    assert first == {"text": preference_prompt("Add two numbers.", good, bad), "label": 0}
+    assert second == {"text": preference_prompt("Add two numbers.", bad, good), "label": 1}
     assert first["text"].index("return a + b") < first["text"].index("return a - b")
     assert second["text"].index("return a - b") < second["text"].index("return a + b")
     with pytest.raises(ValueError, match="pair 0: missing or non-string \\['rejected'\\]"):

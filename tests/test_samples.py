@@ -8,8 +8,8 @@ import json
 import pytest
 
 from raylib.data.problems import load_problems
-from raylib.files import DataError, write_records
 from raylib.data.samples import extract_code, read_samples, reference_samples
+from raylib.files import DataError, write_records
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,8 @@ def test_completion_is_appended_to_the_prompt_and_solution_is_the_whole_program(
     assert samples[0].program == problems["HumanEval/0"].prompt + "    return True\n"
     assert samples[1].program == "def separate_paren_groups(s):\n    return []\n"
     # sample_id: the index among the task's own lines (the openai harness's completion_id)
-    assert [(s.task_id, s.sample_id, s.line) for s in samples] == [("HumanEval/0", 0, 1), ("HumanEval/1", 0, 2), ("HumanEval/0", 1, 3)]
+    assert [(s.task_id, s.sample_id, s.line) for s in samples] == [("HumanEval/0", 0, 1), ("HumanEval/1", 0, 2),
+                                                                    ("HumanEval/0", 1, 3)]
 
 
 @pytest.mark.parametrize("line, message", [
@@ -41,9 +42,11 @@ def test_completion_is_appended_to_the_prompt_and_solution_is_the_whole_program(
     ('{"task_id": "HumanEval/9999", "completion": "x"}', r"s.jsonl:2: unknown task_id 'HumanEval/9999'"),
     ('{"task_id": "HumanEval/3"}', r"s.jsonl:2: sample for HumanEval/3 has neither 'completion' nor 'solution'"),
     ('{"completion": "x"}', r"s.jsonl:2: sample has no task_id"),
-    ('{"task_id": "HumanEval/3", "completion": 5}', r"s.jsonl:2: sample for HumanEval/3: 'completion' must be a string"),
+    ('{"task_id": "HumanEval/3", "completion": 5}',
+     r"s.jsonl:2: sample for HumanEval/3: 'completion' must be a string"),
     ('{"task_id": 0, "completion": "x"}', r"s.jsonl:2: task_id must be a string like 'HumanEval/0', got int 0"),
-    ('{"task_id": "HumanEval/3", "solution": "caf\\ud800"}', r"s.jsonl:2: sample for HumanEval/3: 'solution' is not valid Unicode"),
+    ('{"task_id": "HumanEval/3", "solution": "caf\\ud800"}',
+     r"s.jsonl:2: sample for HumanEval/3: 'solution' is not valid Unicode"),
 ])
 def test_each_bad_line_is_one_error_naming_file_line_and_problem(tmp_path, problems, line, message):
     path = write_lines(tmp_path / "s.jsonl", ['{"task_id": "HumanEval/0", "completion": "    return 1\\n"}', line,
@@ -56,9 +59,11 @@ def test_each_bad_line_is_one_error_naming_file_line_and_problem(tmp_path, probl
 
 
 def test_an_empty_answer_is_a_sample_that_will_fail_not_an_invalid_line(tmp_path, problems):
-    path = write_lines(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "solution": ""}, {"task_id": "HumanEval/0", "completion": ""}])
+    path = write_lines(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "solution": ""},
+                                              {"task_id": "HumanEval/0", "completion": ""}])
     samples, skipped = read_samples(path, problems)
-    assert skipped == [] and [(s.sample_id, s.program) for s in samples] == [(0, ""), (1, problems["HumanEval/0"].prompt)]
+    assert skipped == [] and [(s.sample_id, s.program) for s in samples] == [(0, ""),
+                                                                              (1, problems["HumanEval/0"].prompt)]
 
 
 def test_missing_and_empty_sample_files_are_errors(tmp_path, problems):
@@ -86,7 +91,8 @@ def test_extract_code_drops_stray_prose_around_bare_python():
 def test_extracted_chat_completion_defining_the_function_is_a_whole_program(tmp_path, problems):
     chat = "```python\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n    return False\n```"
     path = write_lines(tmp_path / "s.jsonl", [{"task_id": "HumanEval/0", "completion": chat},
-                                              {"task_id": "HumanEval/0", "completion": "```python\n    return False\n```"}])
+                                              {"task_id": "HumanEval/0",
+                                               "completion": "```python\n    return False\n```"}])
     whole, body = read_samples(path, problems, extract=True)[0]
     assert whole.program.startswith("from typing import List\n") and "```" not in whole.program
     assert whole.program.endswith("    return False\n") and problems["HumanEval/0"].prompt not in whole.program

@@ -97,7 +97,8 @@ def test_stdio_cases_compare_whitespace_and_floats(box):
 
 
 def test_stdio_stop_on_first_failure_skips_the_rest(box):
-    tests = StdioTests(cases=[StdioCase(input="1", output="2"), StdioCase(input="2", output="3")], stop_on_first_failure=True)
+    tests = StdioTests(cases=[StdioCase(input="1", output="2"), StdioCase(input="2", output="3")],
+                       stop_on_first_failure=True)
     result = box.run(ExecRequest(language="python", code="print(int(input()))", tests=tests))
     assert [t.status for t in result.tests] == ["failed", "skipped"]
 
@@ -110,18 +111,21 @@ def test_stdio_program_that_crashes_is_a_runtime_error(box):
 
 def test_stdio_main_guard_runs(box):
     code = "def main():\n    print(input()[::-1])\n\nif __name__ == '__main__':\n    main()\n"
-    result = box.run(ExecRequest(language="python", code=code, tests=StdioTests(cases=[StdioCase(input="abc", output="cba")])))
+    result = box.run(ExecRequest(language="python", code=code,
+                                 tests=StdioTests(cases=[StdioCase(input="abc", output="cba")])))
     assert result.status == "passed"
 
 
 def test_stdio_program_with_a_syntax_error_reports_it(box):
-    request = ExecRequest(language="python", code="print(1\n", tests=StdioTests(cases=[StdioCase(input="", output="1")]))
+    request = ExecRequest(language="python", code="print(1\n",
+                          tests=StdioTests(cases=[StdioCase(input="", output="1")]))
     result = box.run(request)
     assert result.status == "runtime-error" and "SyntaxError" in result.tests[0].error, result
 
 
 def test_plain_run_captures_stdout_stderr_and_exit_code(box):
-    result = box.run(ExecRequest(language="python", code="import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"))
+    result = box.run(ExecRequest(language="python",
+                                 code="import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"))
     assert (result.status, result.exit_code, result.stdout, result.stderr) == ("runtime-error", 3, "out\n", "err\n")
 
 
@@ -156,7 +160,8 @@ def test_module_level_entry_point_uses_the_default_sandbox():
 def test_cpp_stdio_and_compile_error(box):
     code = "#include <iostream>\nint main(){long a,b;std::cin>>a>>b;std::cout<<a+b<<\"\\n\";}\n"
     ok = box.run(ExecRequest(language="cpp", code=code, tests=StdioTests(cases=[StdioCase(input="2 3", output="5")]))) 
-    broken = box.run(ExecRequest(language="c++", code="int main( {", tests=StdioTests(cases=[StdioCase(input="", output="")])))
+    broken = box.run(ExecRequest(language="c++", code="int main( {",
+                                 tests=StdioTests(cases=[StdioCase(input="", output="")])))
     assert ok.status == "passed"
     assert broken.status == "compile-error" and "error" in broken.error
 
@@ -165,20 +170,26 @@ def test_cpp_function_tests_need_the_test_main_to_finish(box):
     code = "#include <cstdlib>\nint add(int a, int b) { return a + b; }\n"
     test = "#include <cassert>\nint main() { assert(add(1, 2) == 3); return 0; }\n"
     good = box.run(ExecRequest(language="cpp", code=code, tests=FunctionTests(test_code=test)))
-    cheat = box.run(ExecRequest(language="cpp", code=code.replace("return a + b;", "exit(0);"), tests=FunctionTests(test_code=test)))
+    cheat = box.run(ExecRequest(language="cpp", code=code.replace("return a + b;", "exit(0);"),
+                                tests=FunctionTests(test_code=test)))
     assert good.status == "passed"
     assert cheat.status == "runtime-error" and not cheat.passed
 
 
 def test_javascript_stdio_function_and_assertions(box):
-    stdio = box.run(ExecRequest(language="js", code="const s=require('fs').readFileSync(0,'utf8');console.log(s.trim().toUpperCase())",
+    stdio = box.run(ExecRequest(language="js", code="const s=require('fs').readFileSync(0,'utf8');"
+                                                    "console.log(s.trim().toUpperCase())",
                                 tests=StdioTests(cases=[StdioCase(input="abc", output="ABC")])))
     fn = box.run(ExecRequest(language="javascript", code="function add(a,b){return a+b}",
-                             tests=FunctionTests(test_code="const assert=require('assert');assert.strictEqual(add(1,2),3);")))
+                             tests=FunctionTests(test_code="const assert=require('assert');"
+                                                           "assert.strictEqual(add(1,2),3);")))
     early = box.run(ExecRequest(language="javascript", code="function add(a,b){process.exit(0)}",
-                                tests=FunctionTests(test_code="const assert=require('assert');assert.strictEqual(add(1,2),3);")))
-    asserts = box.run(ExecRequest(language="javascript", code="const assert=require('assert');function add(a,b){return a+b}",
-                                  tests=AssertionTests(assertions=["assert.strictEqual(add(1,2),3)", "assert.strictEqual(add(1,1),3)"])))
+                                tests=FunctionTests(test_code="const assert=require('assert');"
+                                                              "assert.strictEqual(add(1,2),3);")))
+    asserts = box.run(ExecRequest(language="javascript", code="const assert=require('assert');"
+                                                              "function add(a,b){return a+b}",
+                                  tests=AssertionTests(assertions=["assert.strictEqual(add(1,2),3)",
+                                                                   "assert.strictEqual(add(1,1),3)"])))
     assert stdio.status == "passed"
     assert fn.status == "passed"
     assert early.status == "runtime-error"
@@ -211,7 +222,8 @@ def test_printing_a_verdict_does_not_pass(box):
         "print('PASSED'); print(json.dumps({'ev': 'done'}))\n"
         "for fd in range(3, 20):\n"
         "    try:\n"
-        "        os.write(fd, b'00000000000000000000000000000000 {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\\n'\n"
+        "        os.write(fd, b'00000000000000000000000000000000 {\"ev\": \"test\", \"index\": 0, \"passed\": true, "
+        "\"status\": \"passed\"}\\n'\n"
         "                     b'00000000000000000000000000000000 {\"ev\": \"done\"}\\n')\n"
         "    except OSError:\n"
         "        pass\n"
@@ -256,9 +268,11 @@ def test_stdlib_subclasses_of_plain_types_pass_like_in_the_openai_harness(box, r
     # a list subclass whose __iter__ lies to `sorted`
     "class L(list):\n    def __iter__(self):\n        return iter([1, 2, 3])\ndef f():\n    return L([9])\n",
     # a namedtuple subclass that always compares equal
-    "import collections\nclass R(collections.namedtuple('R', 'a')):\n    def __eq__(self, o):\n        return True\n    __hash__ = tuple.__hash__\ndef f():\n    return R(0)\n",
+    "import collections\nclass R(collections.namedtuple('R', 'a')):\n    def __eq__(self, o):\n        return True\n"
+    "    __hash__ = tuple.__hash__\ndef f():\n    return R(0)\n",
     # Counter patched by the program to always compare equal
-    "import collections\ncollections.Counter.__eq__ = lambda s, o: True\ndef f():\n    return collections.Counter('zz')\n",
+    "import collections\ncollections.Counter.__eq__ = lambda s, o: True\ndef f():\n"
+    "    return collections.Counter('zz')\n",
     # a dict subclass whose keys() lies
     "class D(dict):\n    def keys(self):\n        return [1, 2, 3]\ndef f():\n    return D(z=0)\n",
 ])
@@ -271,7 +285,9 @@ def test_subclasses_that_change_comparison_or_contents_do_not_pass(box, code):
 def test_strict_return_types_can_be_turned_off(box):
     code = "import fractions\ndef add(a, b):\n    return fractions.Fraction(a) + b\n"
     strict = box.run(_fn(code))
-    relaxed = box.run(ExecRequest(language="python", code=code, tests=FunctionTests(test_code=ADD_TEST, entry_point="add", strict_return_types=False)))
+    relaxed = box.run(ExecRequest(language="python", code=code,
+                                  tests=FunctionTests(test_code=ADD_TEST, entry_point="add",
+                                                      strict_return_types=False)))
     assert strict.status == "failed" and relaxed.status == "passed"
 
 
@@ -324,7 +340,8 @@ def test_patching_the_json_module_does_not_forge_verdict_events(box):
         ALWAYS_EQUAL + "exec('def add(a, b):\\n    return Anything()\\n')\n",
         ALWAYS_EQUAL + "add = lambda a, b: Anything()\n",
         ALWAYS_EQUAL + "class Adder:\n    def __call__(self, a, b):\n        return Anything()\nadd = Adder()\n",
-        ALWAYS_EQUAL + "import functools\ndef _add(a, b, c):\n    return Anything()\nadd = functools.partial(_add, c=0)\n",
+        ALWAYS_EQUAL + "import functools\ndef _add(a, b, c):\n    return Anything()\n"
+                       "add = functools.partial(_add, c=0)\n",
         "class add:\n    def __init__(self, a, b): pass\n    def __eq__(self, other): return True\n",
     ],
     ids=["exec-defined", "lambda", "callable-instance", "partial", "class-as-entry-point"],
@@ -362,7 +379,8 @@ HIJACK_VERDICT_DESCRIPTOR = (
     "        for line in data.splitlines():\n"
     "            head, _, body = line.partition(b' ')\n"
     "            if len(head) == 32:  # replay the tag in front of a forged body, then a real-looking done\n"
-    "                os.write(real, head + b' {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\\n')\n"
+    "                os.write(real, head + b' {\"ev\": \"test\", \"index\": 0, \"passed\": true, "
+    "\"status\": \"passed\"}\\n')\n"
     "                os.write(real, head + b' {\"ev\": \"done\"}\\n')\n"
     "sys.stdout = Hook(sys.stdout)\n"
     "def add(a, b):\n    return a - b\n"
@@ -384,7 +402,8 @@ def test_hijacking_the_verdict_descriptor_gives_nothing_to_forge_with(box):
     ids=["function", "class"],
 )
 def test_program_names_that_shadow_builtins_do_not_reach_the_tests(box, code):
-    result = box.run(_fn(code + "def add(a, b):\n    return a - b\n", test="def check(c):\n    assert abs(c(1.0, 2.0) - 3.0) < 1e-6\n"))
+    result = box.run(_fn(code + "def add(a, b):\n    return a - b\n",
+                         test="def check(c):\n    assert abs(c(1.0, 2.0) - 3.0) < 1e-6\n"))
     assert result.status == "failed", result
 
 
@@ -443,8 +462,10 @@ def test_exceptions_swallowed_by_the_program_do_not_hide_failures(box):
         ({"language": "python", "code": "x" * 1_000_001}, "larger than"),
         ({"language": "python", "code": "x", "limits": {"wall_time_s": -1}}, "greater than 0"),
         ({"language": "python", "code": "x", "limits": {"memory_mb": 0}}, "greater than or equal to 16"),
-        ({"language": "python", "code": "x", "tests": {"kind": "function", "test_code": "def check(c): pass"}}, "entry_point"),
-        ({"language": "cpp", "code": "x", "tests": {"kind": "assertions", "assertions": ["assert(1)"]}}, "python and javascript"),
+        ({"language": "python", "code": "x", "tests": {"kind": "function", "test_code": "def check(c): pass"}},
+         "entry_point"),
+        ({"language": "cpp", "code": "x", "tests": {"kind": "assertions", "assertions": ["assert(1)"]}},
+         "python and javascript"),
         ({"language": "python", "code": "x", "tests": {"kind": "stdio", "cases": []}}, "at least 1"),
         ({"language": "python", "code": "x", "bogus": 1}, "Extra inputs"),
     ],
@@ -461,8 +482,8 @@ def test_compare_outputs_by_hand():
     assert outputs_match("1e3", "1000.0", 1e-9)
     assert not outputs_match("abc", "abd")
     assert not outputs_match("1 2", "1 2 3")
-    assert not outputs_match("nan", "nan", 1e-6) or True  # nan is compared as text: equal strings match
-    assert outputs_match("nan", "nan")
+    assert outputs_match("nan", "nan", 1e-6) and outputs_match("nan", "nan")  # equal tokens match, as text
+    assert not outputs_match("nan", "1.0", 1e-6) and not outputs_match("1.0", "nan", 1e-6)  # nan is no number
 
 
 def test_programs_can_run_on_another_installed_interpreter():
@@ -519,6 +540,7 @@ def test_pools_without_uid_base_claim_distinct_uid_ranges_and_release_them():
     third = Sandbox(SandboxConfig(workers=1))
     try:
         assert third.config.uid_base <= freed
-        assert third.run(ExecRequest(language="python", code="import os\nprint(os.getuid())")).stdout.strip() == str(third.config.uid_base)
+        assert (third.run(ExecRequest(language="python", code="import os\nprint(os.getuid())")).stdout.strip()
+                == str(third.config.uid_base))
     finally:
         third.close()

@@ -154,7 +154,8 @@ def test_writes_outside_the_working_directory_fail(box, tmp_path):
     target = tmp_path / "escaped"
     code = (
         "import os\n"
-        f"paths = ['/tmp/escaped', '/usr/escaped', '/dev/shm/escaped', '/opt/codeloop/sandbox/harness.py', {str(target)!r}, '/escaped']\n"
+        "paths = ['/tmp/escaped', '/usr/escaped', '/dev/shm/escaped', '/opt/codeloop/sandbox/harness.py', "
+        f"{str(target)!r}, '/escaped']\n"
         "ok = []\n"
         "for p in paths:\n"
         "    try:\n"
@@ -184,7 +185,8 @@ def test_host_environment_variables_are_not_visible(box, monkeypatch):
     # The worker was started before this variable existed, and workers get a scrubbed environment anyway.
     os.environ["CODELOOP_TEST_SECRET"] = "hunter2"
     try:
-        result, _ = _run(box, "import os\nprint(sorted(os.environ))\nprint(open('/proc/1/environ','rb').read() if os.path.exists('/proc/1/environ') else '')\n")
+        result, _ = _run(box, "import os\nprint(sorted(os.environ))\nprint(open('/proc/1/environ','rb').read() "
+                              "if os.path.exists('/proc/1/environ') else '')\n")
     finally:
         del os.environ["CODELOOP_TEST_SECRET"]
     assert "hunter2" not in result.stdout and "CODELOOP_TEST_SECRET" not in result.stdout
@@ -296,7 +298,8 @@ def test_tests_cannot_be_skipped_by_a_crashing_worker_channel(box):
         "    return 1\n"
     )
     result = box.run(ExecRequest(language="python", code=code,
-                                 tests=FunctionTests(test_code="def check(c):\n    assert c() == 2\n", entry_point="f")))
+                                 tests=FunctionTests(test_code="def check(c):\n    assert c() == 2\n",
+                                                     entry_point="f")))
     assert result.status == "failed"
     _assert_clean(box)
 
@@ -310,7 +313,8 @@ def test_sysv_shared_memory_does_not_survive_into_the_next_run(box):
         "ctypes.memmove(libc.shmat(shmid, None, 0), b'secret', 6)\n"
         "print(shmid >= 0)\n"
     )
-    probe = "import ctypes\nprint(ctypes.CDLL(None).shmget(0x1234, 4096, 0o666))\nprint(open('/proc/sysvipc/shm').read().count('\\n'))\n"
+    probe = ("import ctypes\nprint(ctypes.CDLL(None).shmget(0x1234, 4096, 0o666))\n"
+             "print(open('/proc/sysvipc/shm').read().count('\\n'))\n")
     first, _ = _run(box, create)
     second, _ = _run(box, probe)
     assert first.stdout.strip() == "True"

@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from sandbox import ExecRequest, FunctionTests, Limits, Sandbox, SandboxConfig, StdioCase, StdioTests
+from sandbox import ExecRequest, FunctionTests, Sandbox, SandboxConfig, StdioCase, StdioTests
+from tests.test_sandbox_attacks import FAST
 
 pytestmark = pytest.mark.docker
 
 UID = 63000
-FAST = Limits(wall_time_s=3, cpu_time_s=2, memory_mb=256, max_processes=32)
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +75,11 @@ def test_docker_python_tests_with_a_reference_are_judged_by_replay(dbox):
 
 
 def test_docker_cpp_and_javascript(dbox):
-    cpp = dbox.run(ExecRequest(language="cpp", code="#include <cstdio>\nint main(){int a;scanf(\"%d\",&a);printf(\"%d\\n\",a*3);}",
+    cpp = dbox.run(ExecRequest(language="cpp", code="#include <cstdio>\n"
+                                                    "int main(){int a;scanf(\"%d\",&a);printf(\"%d\\n\",a*3);}",
                                tests=StdioTests(cases=[StdioCase(input="7", output="21")])))
-    js = dbox.run(ExecRequest(language="javascript", code="console.log(require('fs').readFileSync(0,'utf8').trim().length)",
+    js = dbox.run(ExecRequest(language="javascript",
+                              code="console.log(require('fs').readFileSync(0,'utf8').trim().length)",
                               tests=StdioTests(cases=[StdioCase(input="abcd", output="4")])))
     assert cpp.status == "passed", cpp
     assert js.status == "passed", js
@@ -86,7 +88,8 @@ def test_docker_cpp_and_javascript(dbox):
 def test_docker_fork_bomb_is_contained(dbox):
     start = time.monotonic()
     result = dbox.run(ExecRequest(language="python", limits=FAST,
-                                  code="import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"))
+                                  code="import os\nwhile True:\n    try:\n        os.fork()\n"
+                                       "    except OSError:\n        pass\n"))
     assert result.status in ("timeout", "runtime-error") and time.monotonic() - start < 10
     _assert_clean(dbox)
 
@@ -129,7 +132,8 @@ def test_docker_runs_leave_nothing_for_the_next_program(dbox):
     )
     find = (
         "import ctypes, os\n"
-        "print([d for d in ('/dev/shm', '/tmp', '/var/tmp', '/run', '/ipc') if os.path.exists(os.path.join(d, 'left'))])\n"
+        "print([d for d in ('/dev/shm', '/tmp', '/var/tmp', '/run', '/ipc') "
+        "if os.path.exists(os.path.join(d, 'left'))])\n"
         "print(ctypes.CDLL(None).shmget(0x4321, 4096, 0o666))\n"
     )
     first = dbox.run(ExecRequest(language="python", code=leave))

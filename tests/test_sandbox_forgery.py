@@ -830,7 +830,8 @@ def test_a_program_cannot_get_the_zygote_killed(box):
 # HumanEval/2 under 2 s limits. The program answers the first call with a set of 40,000 integers that are all equal
 # modulo 2**61 - 1 (one hash): the supervisor's strict decoder builds that set - quadratic, about ten seconds here -
 # outside every limit. Scaled up (300,000 of them, 6 MB), the worker does not answer within the host's timeout, is
-# replaced, and the result is sandbox-error. (Harmless on the previous design: a hole in the first version of the new design, now closed.)
+# replaced, and the result is sandbox-error. (Harmless on the previous design: a hole in the first version of the new
+# design, now closed.)
 COSTLY_ANSWER = '''
 import os
 M = 2**61 - 1

@@ -12,7 +12,8 @@ import pytest
 from sandbox import AssertionTests, ExecRequest, FunctionTests, Sandbox, SandboxConfig
 
 CPP_PROMPT = "#include<assert.h>\n#include<bits/stdc++.h>\n// Add two numbers x and y\nlong add(long x, long y) {\n"
-CPP_TESTS = "}\nint main() {\n    auto candidate = add;\n    assert(candidate((0), (1)) == (1));\n    assert(candidate((2), (3)) == (5));\n}\n"
+CPP_TESTS = ("}\nint main() {\n    auto candidate = add;\n    assert(candidate((0), (1)) == (1));\n"
+             "    assert(candidate((2), (3)) == (5));\n}\n")
 CPP_DECLARATIONS = "#include<assert.h>\n#include<bits/stdc++.h>\nlong add(long x, long y);\n"
 JS_TESTS = ("const assert = require('node:assert');\nfunction test() {\n  let candidate = add;\n"
             "  assert.deepEqual(candidate(0, 1), 1);\n  assert.deepEqual(candidate(2, 3), 5);\n}\ntest();")
@@ -47,7 +48,7 @@ def test_cpp_a_macro_of_the_program_cannot_switch_off_the_tests_asserts(box):
 def test_cpp_the_token_is_not_in_the_executable(box):
     # Find the reporter's "done" line in /proc/self/exe (where the old reporter embedded it, after its token), write
     # the forged lines on the verdict descriptor and leave before the tests run.
-    forge = r"""
+    forge = (r"""
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -60,19 +61,20 @@ static int forge() {
     if (k >= 32 && s.find_first_not_of("0123456789abcdef", k - 32) == k) { t = s.substr(k - 32, 32); break; }
   }
   if (t.empty()) return 0;
-  std::string m = t + " {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\n" + t + " {\"ev\": \"done\"}\n";
+  std::string m = t + " {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\n" + t"""
+             r""" + " {\"ev\": \"done\"}\n";
   write(3, m.data(), m.size());
   _exit(0);
 }
 static int forged = forge();
-"""
+""")
     # (an opaque wrong answer: a constant one lets the optimiser prove the tests fail and drop the reporter)
     result = _cpp(box, "    volatile long wrong = 0;\n    return wrong;\n", prefix=forge)
     assert not result.passed, result
 
 
 def test_cpp_the_token_descriptor_is_closed_before_the_programs_constructors(box):
-    forge = r"""
+    forge = (r"""
 #include <unistd.h>
 #include <cstring>
 #include <cstdlib>
@@ -80,14 +82,15 @@ static int steal() {
   char t[33] = {0};
   if (read(5, t, 32) == 32) {
     char m[256];
-    int n = snprintf(m, sizeof m, "%s {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\n%s {\"ev\": \"done\"}\n", t, t);
+    int n = snprintf(m, sizeof m, "%s {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\n"""
+             r"""%s {\"ev\": \"done\"}\n", t, t);
     write(3, m, n);
     _exit(0);
   }
   return 0;
 }
 static int stolen = steal();
-"""
+""")
     result = _cpp(box, "    return 0;\n", prefix="#include <cstdio>\n" + forge)
     assert not result.passed, result
 
@@ -124,11 +127,13 @@ def test_js_the_token_is_not_in_any_file_the_program_can_read(box):
             "  let s = ''; try { s = fs.readFileSync(f, 'latin1'); } catch (e) { continue; }\n"
             "  const m = s.match(/'([0-9a-f]{32}) '/) || s.match(/([0-9a-f]{32})/);\n"
             "  if (m) { const t = m[1];\n"
-            "    fs.writeSync(3, t + ' ' + JSON.stringify({ev: 'test', index: 0, passed: true, status: 'passed'}) + '\\n');\n"
+            "    fs.writeSync(3, t + ' ' + "
+            "JSON.stringify({ev: 'test', index: 0, passed: true, status: 'passed'}) + '\\n');\n"
             "    fs.writeSync(3, t + ' ' + JSON.stringify({ev: 'done'}) + '\\n'); process.exit(0); }\n"
             "}\n"
             "try { const b = Buffer.alloc(32); fs.readSync(5, b, 0, 32, null); const t = b.toString('latin1');\n"
-            "  fs.writeSync(3, t + ' {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\\n' + t + ' {\"ev\": \"done\"}\\n');\n"
+            "  fs.writeSync(3, t + ' {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\\n' "
+            "+ t + ' {\"ev\": \"done\"}\\n');\n"
             "  process.exit(0); } catch (e) {}\n"
             "function add(x, y) { return 0; }\n")
     assert not _js(box, code).passed

@@ -48,7 +48,8 @@ def test_an_exception_the_tests_expect_is_raised_in_the_tests_again(box):
 
 
 def test_values_keep_their_types_across_the_judge(box):
-    test = ("import math\ndef check(f):\n    r = f()\n    assert type(r[0]) is tuple and type(r[1]) is set and r[2] is None\n"
+    test = ("import math\ndef check(f):\n    r = f()\n"
+            "    assert type(r[0]) is tuple and type(r[1]) is set and r[2] is None\n"
             "    assert math.isnan(r[3]) and r[4] == float('inf') and r[5] == 2 ** 3000 and r[6] == b'\\x00'\n")
     program = "def f():\n    return [(1, 2), {3}, None, float('nan'), float('inf'), 2 ** 3000, b'\\x00']\n"
     assert _run(box, program, test, program).passed
@@ -56,7 +57,8 @@ def test_values_keep_their_types_across_the_judge(box):
 
 def test_a_value_that_is_not_plain_data_fails_the_test_that_receives_it(box):
     test = "def check(f):\n    assert f() == 3\n"
-    result = _run(box, "import fractions\ndef f():\n    return fractions.Fraction(3)\n", test, "def f():\n    return 3\n")
+    result = _run(box, "import fractions\ndef f():\n    return fractions.Fraction(3)\n", test,
+                  "def f():\n    return 3\n")
     assert result.status == "failed" and result.judged_by == "replay"
     assert "returned a value of type fractions.Fraction; tests only accept plain data" in result.error
 
@@ -64,10 +66,13 @@ def test_a_value_that_is_not_plain_data_fails_the_test_that_receives_it(box):
 def test_assertion_tests_call_every_function_of_the_program_they_name(box):
     tests = AssertionTests(assertions=["assert area(2, 3) == 6", "assert perimeter(2, 3) == 10",
                                        "assert area(perimeter(1, 1), 1) == 4"],
-                           reference_solution="def area(a, b):\n    return a * b\ndef perimeter(a, b):\n    return 2 * (a + b)\n")
-    good = box.run(ExecRequest(code="def area(a, b):\n    return b * a\ndef perimeter(a, b):\n    return a + a + b + b\n",
+                           reference_solution="def area(a, b):\n    return a * b\n"
+                                              "def perimeter(a, b):\n    return 2 * (a + b)\n")
+    good = box.run(ExecRequest(code="def area(a, b):\n    return b * a\n"
+                                    "def perimeter(a, b):\n    return a + a + b + b\n",
                                tests=tests))
-    half = box.run(ExecRequest(code="def area(a, b):\n    return a * b\ndef perimeter(a, b):\n    return a + b\n", tests=tests))
+    half = box.run(ExecRequest(code="def area(a, b):\n    return a * b\ndef perimeter(a, b):\n    return a + b\n",
+                               tests=tests))
     assert good.passed and good.judged_by == "replay"
     assert [t.passed for t in half.tests] == [True, False, False]
 
@@ -89,5 +94,6 @@ def test_random_inputs_are_drawn_the_same_in_the_recording_and_the_replay(box):
 
 
 def test_a_program_that_does_not_define_the_function_fails_with_a_name_error(box):
-    result = _run(box, "def g(n):\n    return n\n", "def check(f):\n    assert f(1) == 1\n", "def f(n):\n    return n\n")
+    result = _run(box, "def g(n):\n    return n\n", "def check(f):\n    assert f(1) == 1\n",
+                  "def f(n):\n    return n\n")
     assert result.status == "runtime-error" and "NameError" in result.error

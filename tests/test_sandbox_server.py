@@ -54,7 +54,8 @@ def test_health_reports_isolation(server):
 
 def test_run_over_http(server):
     request = {"language": "python", "code": "def add(a, b):\n    return a + b\n",
-               "tests": {"kind": "function", "test_code": "def check(c):\n    assert c(2, 2) == 4\n", "entry_point": "add"}}
+               "tests": {"kind": "function", "test_code": "def check(c):\n    assert c(2, 2) == 4\n",
+                         "entry_point": "add"}}
     response = httpx.post(server + "/run", json=request, timeout=30)
     assert response.status_code == 200
     body = response.json()
@@ -76,7 +77,8 @@ def test_bad_input_gets_422_naming_the_field(server):
     detail = response.json()["detail"]
     assert detail[0]["loc"][-1] == "language" and "unknown language" in detail[0]["msg"]
     assert httpx.post(server + "/run", json={"language": "python", "code": ""}).status_code == 422
-    assert httpx.post(server + "/run", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    assert httpx.post(server + "/run", content=b"{not json",
+                      headers={"content-type": "application/json"}).status_code == 422
 
 
 def test_oversized_request_gets_413(server):

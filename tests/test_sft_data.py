@@ -1,5 +1,6 @@
-"""raylib.train.data.sft: assistant-only labels (chat and prompt/completion), file errors with line numbers, length-grouped
-batches and packing, on the session's tiny tokenizer (ChatML template); expected spans written out by hand."""
+"""raylib.train.data.sft: assistant-only labels (chat and prompt/completion), file errors with line numbers,
+length-grouped batches and packing, on the session's tiny tokenizer (ChatML template); expected spans written out by
+hand."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import json
 import pytest
 
 from raylib.files import DataError
-from raylib.train.data.sft import encode_chat, encode_prompt_completion, IGNORE, length_grouped_batches, pack_examples, read_sft_file
+from raylib.train.data import IGNORE
+from raylib.train.data.sft import (
+    encode_chat,
+    encode_prompt_completion,
+    length_grouped_batches,
+    pack_examples,
+    read_sft_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +34,14 @@ def trained_text(tokenizer, example) -> str:
 def test_chat_loss_covers_each_assistant_turn_with_its_end_of_turn(tokenizer):
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Add?"},
                 {"role": "assistant", "content": "def add(a, b): return a + b"},
-                {"role": "user", "content": "Subtract?"}, {"role": "assistant", "content": "def sub(a, b): return a - b"}]
+                {"role": "user", "content": "Subtract?"},
+                {"role": "assistant", "content": "def sub(a, b): return a - b"}]
     example = encode_chat(tokenizer, messages, max_len=512)
-    assert trained_text(tokenizer, example) == ("def add(a, b): return a + b<|im_end|>\ndef sub(a, b): return a - b<|im_end|>\n")
+    assert trained_text(tokenizer, example) == ("def add(a, b): return a + b<|im_end|>\n"
+                                                "def sub(a, b): return a - b<|im_end|>\n")
     whole = tokenizer.decode(example["input_ids"], skip_special_tokens=False)
-    assert whole.startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nAdd?<|im_end|>\n<|im_start|>assistant\n")
+    assert whole.startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nAdd?<|im_end|>\n"
+                            "<|im_start|>assistant\n")
     assert all(label in (IGNORE, t) for t, label in zip(example["input_ids"], example["labels"]))
     with pytest.raises(ValueError, match="no assistant message"):
         encode_chat(tokenizer, messages[:2], max_len=512)
@@ -57,8 +68,8 @@ def test_sft_files_are_read_in_every_format_and_bad_lines_name_file_and_line(tok
     path = tmp_path / "sft.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     examples = read_sft_file(path, tokenizer, max_len=256)
-    assert [trained_text(tokenizer, e).endswith(end) for e, end in
-            zip(examples, ("    return 1\n" + tokenizer.eos_token, "def f(): return 1<|im_end|>\n", tokenizer.eos_token))] == [True] * 3
+    ends = ("    return 1\n" + tokenizer.eos_token, "def f(): return 1<|im_end|>\n", tokenizer.eos_token)
+    assert [trained_text(tokenizer, e).endswith(end) for e, end in zip(examples, ends)] == [True] * 3
     bad = {"a missing field": ({"prompt": "x"}, "expected 'messages' or 'prompt' \\+ 'completion'"),
            "a malformed chat": ({"messages": [{"role": "robot", "content": "x"}]}, "messages must be a non-empty list"),
            "a sequence over the limit": ({"prompt": "x " * 300, "completion": "y"}, "more than max_len 256")}
@@ -78,7 +89,8 @@ def test_length_grouped_batches_cover_every_index_once_with_similar_lengths():
     assert sorted(i for b in batches for i in b) == list(range(8))
     assert all(abs(lengths[b[0]] - lengths[b[-1]]) <= 3 for b in batches)  # short with short, long with long
     assert batches == length_grouped_batches(lengths, batch_size=2, seed=3)
-    assert length_grouped_batches(lengths, batch_size=3, seed=0)[-1] != [] and sum(map(len, length_grouped_batches(lengths, 3))) == 8
+    assert length_grouped_batches(lengths, batch_size=3, seed=0)[-1] != []
+    assert sum(map(len, length_grouped_batches(lengths, 3))) == 8
 
 
 def test_packing_fills_rows_restarts_positions_and_predicts_nothing_across_examples():

@@ -290,7 +290,8 @@ def test_killed_run_resumes_from_its_latest_checkpoint(ray_cluster, tiny_model, 
     driver = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        snapshot = output / "ray" / "train" / "checkpoint_manager_snapshot.json"  # written once a checkpoint is reported
+        # written once a checkpoint is reported
+        snapshot = output / "ray" / "train" / "checkpoint_manager_snapshot.json"
         while not snapshot.exists() and time.monotonic() < deadline:
             assert driver.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
             time.sleep(0.2)
@@ -314,15 +315,15 @@ def test_killed_run_resumes_from_its_latest_checkpoint(ray_cluster, tiny_model, 
 
 
 def test_a_run_whose_workers_keep_failing_exits_1_with_the_resume_hint(ray_cluster, tiny_model, tmp_path, capsys):
-    """A worker that raises (here: an objective the loop does not know, so collation fails) past
-    checkpoint.max_failures ends the job with status 1 and says how to resume, not with a traceback."""
-    from raylib.train.runner import launch_job, TrainSettings
+    """A worker that raises (here: examples without labels, so collation fails) past checkpoint.max_failures ends
+    the job with status 1 and says how to resume, not with a traceback."""
+    from raylib.train.runner import launch_job
+    from raylib.train.settings import LoopConfig, TrainSettings
 
     settings = TrainSettings.model_validate({"scaling": {"workers": 2}, "checkpoint": {"max_failures": 0},
                                              "optim": {"max_steps": 2, "micro_batch_size": 2}})
-    examples = [{"input_ids": [5, 6, 7], "labels": [5, 6, 7]}] * 8
-    code = launch_job({"task": "causal_lm", "objective": "no_such_objective", "model": tiny_model}, examples, [],
-                      settings, tmp_path / "out")
+    examples = [{"input_ids": [5, 6, 7]}] * 8
+    code = launch_job(LoopConfig(objective="lm", model=tiny_model, settings=settings), examples, [], tmp_path / "out")
     err = capsys.readouterr().err
     assert code == 1
     assert "training failed" in err and "re-run the same command to resume" in err
@@ -338,7 +339,8 @@ def test_sft_on_gpus_with_nccl(ray_cluster, tiny_model, tmp_path):
     data = write_sft(tmp_path / "pc.jsonl", n=48)
     output = tmp_path / "out"
     metrics = run(job, ["--model", tiny_model, "--data.train", str(data), "--output", str(output),
-                        "train.scaling.use_gpu=true", f"train.scaling.workers={workers}", "train.deepspeed.zero_stage=3",
+                        "train.scaling.use_gpu=true", f"train.scaling.workers={workers}",
+                        "train.deepspeed.zero_stage=3",
                         "train.deepspeed.precision=bf16", "train.optim.lr=3e-3", "train.optim.max_steps=12"])
     assert metrics["step"] == 12
     assert_learned(output, factor=5)

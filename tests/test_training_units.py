@@ -1,6 +1,7 @@
 """The training stack's pure pieces and its up-front checks (no Ray Train fit here): batch plans, packed masks,
-validation splits, the DeepSpeed config, the LR schedule, settings that cannot work together, and bad input to the
-three jobs, each refused with exit status 2 and a message naming what is wrong before any worker starts."""
+validation splits, the objectives' validation metrics, the loop config, the DeepSpeed config, the LR schedule,
+settings that cannot work together, and bad input to the three jobs, each refused with exit status 2 and a message
+naming what is wrong before any worker starts."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from raylib.train.batching import collate_causal, rank_batches, read_splits, split_validation, steps_per_epoch
 from raylib.config import ConfigError, load_config
-from raylib.train.runner import check_batches, deepspeed_config, TrainSettings
+from raylib.train.batching import collate_causal, rank_batches, read_splits, split_validation, steps_per_epoch
+from raylib.train.runner import check_batches
+from raylib.train.settings import DistillationSettings, LoopConfig, TrainSettings, deepspeed_config
 from tests.train_data import write_pairs, write_sft
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,11 +81,70 @@ def test_validation_split_holds_out_whole_groups():
     assert read_splits(files.get, "train.jsonl", None, 0.2, seed=3) == (train, validation)
 
 
+# --------------------------------------------------------------------------------------------------- objectives
+
+
+def test_objectives_validation_metrics_by_hand():
+    from raylib.train.objectives import OBJECTIVES
+
+    tokenizer = type("Tokenizer", (), {"pad_token_id": 0})()
+    metrics = {name: OBJECTIVES[name](tokenizer).validation_metrics
+               for name in ("lm", "bradley_terry", "orm", "pairwise")}
+    # lm: per-batch mean losses weighted by the batch's examples: (2 * 3 + 1 * 1) / 4
+    assert metrics["lm"]([(2.0, 3), (1.0, 1)]) == {"val_loss": 1.75}
+    # pairs ranked right: 1 of 2; margins 1.0 and -0.2
+    bt = metrics["bradley_terry"]([(2.0, 1.0), (0.1, 0.3)])
+    assert bt["val_pairwise_accuracy"] == 0.5 and bt["val_margin"] == pytest.approx(0.4)
+    # orm: a positive score means "passes"; AUC only when both labels occur
+    assert metrics["orm"]([(0.9, 1), (0.6, 0), (-1.0, 0)]) == {"val_accuracy": pytest.approx(2 / 3), "val_auc": 1.0}
+    assert metrics["orm"]([(0.9, 1), (-0.6, 1)]) == {"val_accuracy": 0.5}
+    assert metrics["pairwise"]([(0, 0), (1, 0), (1, 1), (0, 0)]) == {"val_accuracy": 0.75}
+    assert {name: cls.task for name, cls in OBJECTIVES.items()} == {"lm": "causal_lm", "reflection": "causal_lm",
+                                                                    "bradley_terry": "reward", "orm": "reward",
+                                                                    "pairwise": "preference"}
+
+
+def test_objective_losses_and_token_counts_on_a_tiny_model(tiny_model):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from raylib.train.objectives.causal_lm import CausalLM, num_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    examples = [{"input_ids": [5, 9, 33, 7], "labels": [-100, 9, 33, 7]}, {"input_ids": [12, 40], "labels": [-100, 40]}]
+    objective = CausalLM(tokenizer, torch.float32)
+    with torch.no_grad():
+        loss, tokens = objective.loss(model, examples)
+        by_hand = model(**{k: v for k, v in objective.collate(examples).items() if k != "labels"}).logits
+    assert tokens == 6 == num_tokens(examples)  # padding is not counted
+    assert num_tokens([{"input_ids": [1, 2, 3, 0], "seq_lens": [2, 1]}]) == 3  # a packed row: its examples' tokens
+    # the mean cross entropy over the 4 labelled positions, each predicted from the token before it
+    targets = [(0, 0, 9), (0, 1, 33), (0, 2, 7), (1, 0, 40)]
+    expected = -sum(torch.log_softmax(by_hand[b, t], -1)[y] for b, t, y in targets) / 4
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 # ----------------------------------------------------------------------------------------- settings and config
 
 
 def settings(**sections) -> TrainSettings:
     return TrainSettings.model_validate(sections)
+
+
+def test_loop_config_round_trips_as_plain_data_and_knows_its_task():
+    loop = LoopConfig(objective="reflection", model="m", reflection_tokens=True, distillation=DistillationSettings(),
+                      settings=settings(optim={"lr": 1e-3}))
+    plain = loop.model_dump(mode="json")
+    assert json.loads(json.dumps(plain)) == plain  # what Ray Train hands every worker
+    assert LoopConfig.model_validate(plain) == loop and loop.task == "causal_lm"
+    assert LoopConfig(objective="pairwise", model="m").task == "preference"
+    with pytest.raises(ValueError, match="unknown objective 'no_such'"):
+        LoopConfig(objective="no_such", model="m")
+    with pytest.raises(ValueError, match="only it, takes distillation settings"):
+        LoopConfig(objective="lm", model="m", distillation=DistillationSettings())
+    with pytest.raises(ValueError, match="needs reflection_tokens"):
+        LoopConfig(objective="reflection", model="m", distillation=DistillationSettings())
 
 
 def test_deepspeed_config_follows_the_settings():
@@ -92,7 +153,8 @@ def test_deepspeed_config_follows_the_settings():
                                        optim={"micro_batch_size": 3, "grad_accum": 5}), world_size=4)
     assert config["train_batch_size"] == 3 * 5 * 4 and config["gradient_accumulation_steps"] == 5
     zero = config["zero_optimization"]
-    assert zero["stage"] == 3 and zero["offload_param"]["device"] == "cpu" and zero["offload_optimizer"]["device"] == "cpu"
+    assert zero["stage"] == 3
+    assert zero["offload_param"]["device"] == "cpu" and zero["offload_optimizer"]["device"] == "cpu"
     assert zero["stage3_gather_16bit_weights_on_model_save"] and zero["overlap_comm"]  # extra merged in, not replacing
     plain = deepspeed_config(settings(deepspeed={"zero_stage": 0}), world_size=2)
     assert plain["zero_optimization"] == {"stage": 0} and not plain["bf16"]["enabled"]
@@ -111,7 +173,8 @@ def test_learning_rate_schedule_by_hand():
 @pytest.mark.parametrize("sections, message", [
     ({"deepspeed": {"zero_stage": 2, "offload_params": True}}, "offload_params needs zero_stage 3"),
     ({"deepspeed": {"zero_stage": 0, "offload_optimizer": True}}, "offload_optimizer needs zero_stage 1, 2 or 3"),
-    ({"deepspeed": {"zero_stage": 3}, "peft": {"method": "prefix"}}, "prefix does not work with deepspeed.zero_stage 3"),
+    ({"deepspeed": {"zero_stage": 3}, "peft": {"method": "prefix"}},
+     "prefix does not work with deepspeed.zero_stage 3"),
     ({"peft": {"method": "prefix", "merge": True}}, "peft.merge needs an adapter with weights"),
     ({"deepspeed": {"precision": "fp16"}}, "fp16 needs GPUs"),
 ])
@@ -121,14 +184,15 @@ def test_settings_that_cannot_work_together_are_refused(sections, message):
 
 
 def test_too_little_data_for_one_step_is_refused():
-    with pytest.raises(ValueError, match=r"7 training examples cannot fill one optimizer step of 8 \(micro_batch_size 4 x workers 2"):
+    message = r"7 training examples cannot fill one optimizer step of 8 \(micro_batch_size 4 x workers 2"
+    with pytest.raises(ValueError, match=message):
         check_batches(7, settings())
     assert check_batches(16, settings()) == 2
 
 
 def test_an_adapter_that_does_not_fit_the_model_is_refused_up_front(tiny_model):
     from raylib.train.adapters import check_peft
-    from raylib.train.runner import PeftSettings
+    from raylib.train.settings import PeftSettings
 
     with pytest.raises(ValueError, match="train.peft.method=lora cannot wrap llama model"):
         check_peft(tiny_model, "causal_lm", PeftSettings(method="lora", target_modules=["no_such_proj"]))
@@ -151,7 +215,8 @@ def test_sft_names_the_line_with_a_missing_field(tiny_model, tmp_path, capsys):
     lines = data.read_text().splitlines()
     lines[2] = json.dumps({"prompt": "def f():\n"})
     data.write_text("\n".join(lines) + "\n")
-    err = refused(job, ["--model", tiny_model, "--data.train", str(data), "--output", str(tmp_path / "o")], capsys, tmp_path / "o")
+    err = refused(job, ["--model", tiny_model, "--data.train", str(data), "--output", str(tmp_path / "o")], capsys,
+                  tmp_path / "o")
     assert f"{data}:3: expected 'messages' or 'prompt' + 'completion'" in err
 
 
@@ -170,9 +235,11 @@ def test_an_empty_dataset_is_refused(tiny_model, tmp_path, capsys):
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
-    err = refused(job, ["--model", tiny_model, "--data.train", str(empty), "--output", str(tmp_path / "o")], capsys, tmp_path / "o")
+    err = refused(job, ["--model", tiny_model, "--data.train", str(empty), "--output", str(tmp_path / "o")], capsys,
+                  tmp_path / "o")
     assert f"{empty}: no examples in the file" in err
-    err = refused(rm, ["--model", tiny_model, "--data.train", str(empty), "--output", str(tmp_path / "o")], capsys, tmp_path / "o")
+    err = refused(rm, ["--model", tiny_model, "--data.train", str(empty), "--output", str(tmp_path / "o")], capsys,
+                  tmp_path / "o")
     assert f"{empty}: no examples in the file" in err
 
 
@@ -185,7 +252,8 @@ def test_reward_pairs_missing_a_field_or_too_long_are_refused(tiny_model, tmp_pa
     lines[1] = json.dumps({"prompt": "p", "chosen": "c"})
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + "\n")
-    err = refused(rm, ["--model", tiny_model, "--data.train", str(bad), "--output", str(tmp_path / "o")], capsys, tmp_path / "o")
+    err = refused(rm, ["--model", tiny_model, "--data.train", str(bad), "--output", str(tmp_path / "o")], capsys,
+                  tmp_path / "o")
     assert f"{bad}:2: missing field 'rejected'" in err
     err = refused(pref, ["--model", tiny_model, "--data.train", str(data), "--output", str(tmp_path / "o"),
                          "data.max_length=10"], capsys, tmp_path / "o")

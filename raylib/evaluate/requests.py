@@ -32,7 +32,8 @@ def build_request(problem: Problem, program: str, limit_s: float, memory_mb: int
                            request_id=request_id)
     limits = Limits(wall_time_s=limit_s, cpu_time_s=limit_s, memory_mb=memory_mb,
                     output_bytes=65536 if cases == 1 else 1 << 20)
-    return ExecRequest(language=problem.language, code=program, tests=problem.tests, limits=limits, request_id=request_id)
+    return ExecRequest(language=problem.language, code=program, tests=problem.tests, limits=limits,
+                       request_id=request_id)
 
 
 def row_key(task_id: str, sample_id: int, sha: str) -> tuple[str, int, str]:

@@ -1,8 +1,8 @@
 """The execution stage on Ray Data: samples stream through a pool of actors, each holding one sandbox worker pool.
 
-    from raylib.evaluate.stage import execute_samples, ExecutionPool
+    from raylib.evaluate.stage import ExecutionPool, execute_samples
     pool = ExecutionPool(workers_per_actor=2)                      # actors: cluster CPUs / workers_per_actor
-    execute_samples(samples, problems, limits, pool, on_rows=store.append)   # store: raylib.evaluate.requests.ResultsFile
+    execute_samples(samples, problems, limits, pool, on_rows=store.append)   # store: a ResultsFile
 
 Each actor (`ExecuteSamples`, a Ray Data callable class) starts a `sandbox.Sandbox` once and runs batches of samples
 through it; rows come back to the driver as they finish (streaming, unordered), so the caller can write them
@@ -20,11 +20,12 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from raylib.evaluate.requests import build_request, GENERATION_ERROR_STATUS, HEAD_FIELDS, result_row
 from raylib.data.problems import Problem
 from raylib.data.samples import Sample
+from raylib.evaluate.requests import GENERATION_ERROR_STATUS, HEAD_FIELDS, build_request, result_row
 
-__all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples", "execution_stage", "iter_results", "run_references_here", "run_references_on_cluster"]
+__all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples", "batch_results", "execution_stage",
+           "run_references_here", "run_references_on_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +35,24 @@ class ExecutionPool(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    actors: int | None = Field(None, ge=1, description="Execution actors; None: the cluster's CPUs / workers_per_actor.")
-    workers_per_actor: int = Field(2, ge=1, le=256, description="Sandbox workers (parallel programs) per actor; the actor reserves this many CPUs.")
-    batch_size: int = Field(256, ge=1, description="Samples per Ray Data batch (one actor call); small batches cost Ray overhead per batch.")
-    calls_per_actor: int = Field(2, ge=1, le=8, description="Batches an actor works on at once (hides the tail of each batch).")
+    actors: int | None = Field(None, ge=1, description="Execution actors; None: the cluster's CPUs / "
+                               "workers_per_actor.")
+    workers_per_actor: int = Field(2, ge=1, le=256, description="Sandbox workers (parallel programs) per actor; "
+                                   "the actor reserves this many CPUs.")
+    batch_size: int = Field(256, ge=1, description="Samples per Ray Data batch (one actor call); small batches cost "
+                            "Ray overhead per batch.")
+    calls_per_actor: int = Field(2, ge=1, le=8, description="Batches an actor works on at once (hides the tail of "
+                                 "each batch).")
     memory_mb: int = Field(1024, ge=16, description="Memory limit per program, MiB.")
-    sandbox: dict = Field(default_factory=dict, description="Extra sandbox.SandboxConfig fields (backend, python, ...).")
+    sandbox: dict = Field(default_factory=dict,
+                          description="Extra sandbox.SandboxConfig fields (backend, python, ...).")
 
 
 class ExecuteSamples:
     """Ray Data stage. Input columns: task_id, sample_id, program, and optionally generation_error (a sample the
     model produced no answer for: status "generation-error", not run) and sample (passed through: the generation
-    stage's sample row). Output columns: HEAD_FIELDS (task_id, sample_id, program_sha, passed, status, judged_by), row (the
-    whole results.jsonl row as JSON text), and sample when the input had it."""
+    stage's sample row). Output columns: HEAD_FIELDS (task_id, sample_id, program_sha, passed, status, judged_by), row
+    (the whole results.jsonl row as JSON text), and sample when the input had it."""
 
     def __init__(self, problems: dict[str, dict], limits: dict[str, float], memory_mb: int, sandbox: dict):
         from sandbox import Sandbox, SandboxConfig
@@ -64,7 +70,8 @@ class ExecuteSamples:
         samples = [Sample(str(t), int(i), str(p), 0, str(e))
                    for t, i, p, e in zip(batch["task_id"], batch["sample_id"], batch["program"], errors)]
         runnable = [s for s in samples if s.program.strip() and not s.generation_error]
-        requests = [build_request(self.problems[s.task_id], s.program, self.limits[s.task_id], self.memory_mb) for s in runnable]
+        requests = [build_request(self.problems[s.task_id], s.program, self.limits[s.task_id], self.memory_mb)
+                    for s in runnable]
         box = self.box
         try:
             ran = dict(zip(map(id, runnable), box.run_batch(requests)))
@@ -105,16 +112,17 @@ def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits:
 
     if not samples:
         return
-    items = [{"task_id": s.task_id, "sample_id": s.sample_id, "program": s.program, "generation_error": s.generation_error}
+    items = [{"task_id": s.task_id, "sample_id": s.sample_id, "program": s.program,
+              "generation_error": s.generation_error}
              for s in samples]
     dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / pool.batch_size)))
     stage = execution_stage(dataset, problems, {s.task_id for s in samples}, limits, pool, len(items))
-    for heads, lines, _ in iter_results(stage):
-        on_rows(heads, lines)
+    for batch in stage.iter_batches(batch_size=None, batch_format="pyarrow"):
+        on_rows(*batch_results(batch))
 
 
-def execution_stage(dataset, problems: dict[str, Problem], used: set[str], limits: dict[str, float], pool: ExecutionPool,
-                    rows: int, reserved_cpus: float = 0.0, batch_size: int | None = None):
+def execution_stage(dataset, problems: dict[str, Problem], used: set[str], limits: dict[str, float],
+                    pool: ExecutionPool, rows: int, reserved_cpus: float = 0.0, batch_size: int | None = None):
     """`dataset` (columns: task_id, sample_id, program[, generation_error, sample]) mapped through the execution actor
     pool. `rows` (how many samples, at most) and `reserved_cpus` (CPUs other stages of the pipeline hold) size the
     pool; `batch_size` overrides the pool's (a streaming pipeline wants smaller batches than its input)."""
@@ -139,13 +147,11 @@ def execution_stage(dataset, problems: dict[str, Problem], used: set[str], limit
     )
 
 
-def iter_results(stage):
-    """(heads, result lines, sample lines or None) per finished batch of an execution stage's dataset."""
-    for batch in stage.iter_batches(batch_size=None, batch_format="pyarrow"):
-        columns = {field: batch.column(field).to_pylist() for field in (*HEAD_FIELDS, "row")}
-        heads = [dict(zip(HEAD_FIELDS, values)) for values in zip(*(columns[f] for f in HEAD_FIELDS))]
-        samples = batch.column("sample").to_pylist() if "sample" in batch.column_names else None
-        yield heads, columns["row"], samples
+def batch_results(batch) -> tuple[list[dict], list[str]]:
+    """(heads, result lines) of one finished batch (pyarrow) of an execution stage's dataset."""
+    columns = {field: batch.column(field).to_pylist() for field in (*HEAD_FIELDS, "row")}
+    heads = [dict(zip(HEAD_FIELDS, values)) for values in zip(*(columns[f] for f in HEAD_FIELDS))]
+    return heads, columns["row"]
 
 
 def run_references_here(problems: dict[str, Problem], task_ids: list[str], limits: dict[str, float],
@@ -170,6 +176,7 @@ def run_references_on_cluster(problems: dict[str, Problem], task_ids: list[str],
     rows: list[dict] = []
     samples = [Sample(t, -1, problems[t].reference_solution) for t in task_ids]
     execute_samples(samples, problems, limits, pool, lambda heads, lines: rows.extend(map(json.loads, lines)))
-    return {row["task_id"]: ExecResult(status=row["status"], passed=row["passed"], duration_s=row["duration_s"], error=row["error"],
+    return {row["task_id"]: ExecResult(status=row["status"], passed=row["passed"], duration_s=row["duration_s"],
+                                       error=row["error"],
                                        tests=[TestVerdict(index=i, **t) for i, t in enumerate(row["tests"])])
             for row in rows}

@@ -1,7 +1,8 @@
 """Prompts for coding problems and the samples made from a model's answers (pure functions, no Ray, no engine).
 
     from raylib.generate.prompts import answer_to_sample, build_prompt, PromptSettings
-    prompt = build_prompt(problem, PromptSettings(style="instruct"))   # Prompt(messages=[...], response_prefix="```python\\n", stop=["\\n```"])
+    prompt = build_prompt(problem, PromptSettings(style="instruct"))
+    # Prompt(messages=[...], response_prefix="```python\\n", stop=["\\n```"])
     sample = answer_to_sample(problem, prompt, "def add(a, b):\\n    return a + b\\n```")   # {"solution": "..."}
 
 Two styles:
@@ -31,8 +32,8 @@ COMPLETION_STOPS = {"python": ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]}
 _LANGUAGE_NAMES = {"python": "Python", "cpp": "C++", "javascript": "JavaScript"}
 _FENCE_TAGS = {"python": "python", "cpp": "cpp", "javascript": "javascript"}
 
-FUNCTION_INSTRUCTION = ("Complete the following {language} function. Answer with the whole function, and the imports it "
-                        "needs, in one ```{tag} code block.\n\n```{tag}\n{prompt}\n```")
+FUNCTION_INSTRUCTION = ("Complete the following {language} function. Answer with the whole function, and the imports "
+                        "it needs, in one ```{tag} code block.\n\n```{tag}\n{prompt}\n```")
 PROGRAM_INSTRUCTION = ("Solve the following problem with a {language} program. Answer with the whole program in one "
                        "```{tag} code block.\n\n{prompt}")
 STDIO_INSTRUCTION = ("Solve the following problem with a {language} program that reads standard input and writes "
@@ -50,7 +51,8 @@ class PromptSettings(BaseModel):
     instruction: str | None = Field(None, description="Your own user-message template with {prompt}, {language}, {tag} "
                                     "and {entry_point} (instruct style); None: a built-in one per problem kind.")
     system: str | None = Field(None, description="System message (instruct style); None: the chat template's default.")
-    prefill: bool = Field(True, description="Start the answer with the opening code fence (instruct style; local engines).")
+    prefill: bool = Field(True, description="Start the answer with the opening code fence (instruct style; local "
+                          "engines).")
 
     @field_validator("instruction")
     @classmethod

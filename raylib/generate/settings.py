@@ -25,13 +25,16 @@ class GenerationSettings(BaseModel):
     sampling: SamplingParams = Field(default_factory=SamplingParams, description="Sampling parameters.")
     prompt: PromptSettings = Field(default_factory=PromptSettings, description="Prompt style and templates.")
     replicas: int = Field(1, ge=1, description="Engine actors (each loads the model once).")
-    batch_size: int = Field(16, ge=1, description="Requests (problems) per actor call: the unit of streaming and of retry.")
-    calls_per_actor: int = Field(16, ge=1, le=64, description="Batches an engine actor works on at once; vLLM runs their "
-                                 "requests in one continuous batch. batch_size x calls_per_actor requests in flight (256) "
-                                 "keep vLLM's scheduler as full as one call with every prompt would.")
+    batch_size: int = Field(16, ge=1, description="Requests (problems) per actor call: the unit of streaming and of "
+                            "retry.")
+    calls_per_actor: int = Field(16, ge=1, le=64, description="Batches an engine actor works on at once; vLLM runs "
+                                 "their requests in one continuous batch. batch_size x calls_per_actor requests in "
+                                 "flight (256) keep vLLM's scheduler as full as one call with every prompt would.")
     num_cpus: float = Field(1.0, gt=0, description="CPUs reserved per engine actor.")
-    num_gpus: float | None = Field(None, ge=0, description="GPUs per engine actor; None: tensor_parallel_size when the cluster has GPUs, else 0.")
-    max_actor_restarts: int = Field(4, ge=1, description="Restarts of a dead engine actor (its batches are re-run) before the run fails.")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per engine actor; None: tensor_parallel_size when the "
+                                   "cluster has GPUs, else 0.")
+    max_actor_restarts: int = Field(4, ge=1, description="Restarts of a dead engine actor (its batches are re-run) "
+                                    "before the run fails.")
 
     @model_validator(mode="after")
     def _check_endpoint_fits_prompts(self):
@@ -50,19 +53,22 @@ class GenerationShortcuts(BaseModel):
     """Top-level flags of the jobs that generate (`--model`, `--n`, ...): each, when given, sets its field of the
     job's `generation` section, so the common settings need no dotted path. A job config lists this as a base."""
 
-    model: str | None = Field(None, description="Shortcut for generation.engine.model ('embedded', an HF directory or hub id).")
+    model: str | None = Field(None, description="Shortcut for generation.engine.model ('embedded', an HF directory or "
+                              "hub id).")
     backend: Literal["vllm", "hf", "openai"] | None = Field(None, description="Shortcut for generation.engine.backend.")
     n: int | None = Field(None, ge=1, description="Shortcut for generation.sampling.n (samples per problem).")
     temperature: float | None = Field(None, ge=0, description="Shortcut for generation.sampling.temperature.")
     max_tokens: int | None = Field(None, ge=1, description="Shortcut for generation.sampling.max_tokens.")
-    prompt_style: Literal["instruct", "completion"] | None = Field(None, description="Shortcut for generation.prompt.style.")
+    prompt_style: Literal["instruct", "completion"] | None = Field(None,
+                                                                   description="Shortcut for generation.prompt.style.")
 
     @model_validator(mode="after")
     def _apply_shortcuts(self):
         g = self.generation
         for value, section, field in ((self.model, g.engine, "model"), (self.backend, g.engine, "backend"),
                                       (self.n, g.sampling, "n"), (self.temperature, g.sampling, "temperature"),
-                                      (self.max_tokens, g.sampling, "max_tokens"), (self.prompt_style, g.prompt, "style")):
+                                      (self.max_tokens, g.sampling, "max_tokens"),
+                                      (self.prompt_style, g.prompt, "style")):
             if value is not None:
                 setattr(section, field, value)
         # setattr skips validation: check the whole section again, with the shortcuts in it
@@ -74,7 +80,8 @@ def generation_identity(dataset: str, problems_sha: str, settings: GenerationSet
     """What the samples in an output directory depend on: the problem set (`raylib.data.problems.problems_sha` of all of
     it: --limit may change) and every generation setting but n (which may change) and the actor layout.
     jobs/generate.py and jobs/evaluate.py both check it (raylib.config.claim_output on generation_identity.json)."""
-    engine = settings.engine.model_dump(mode="json", include={"backend", "model", "dtype", "max_model_len", "engine_kwargs"})
+    engine = settings.engine.model_dump(mode="json",
+                                        include={"backend", "model", "dtype", "max_model_len", "engine_kwargs"})
     if settings.engine.backend == "openai":
         engine["openai"] = settings.engine.openai.model_dump(mode="json", include={"base_url", "api"})
     return {"dataset": dataset, "problems_sha": problems_sha,

@@ -70,7 +70,8 @@ class GenerateSamples:
         prompts = [build_prompt(self.problems[t], self.prompt_settings) for t, _, _ in keys]
         requests = [GenerationRequest(prompt=p.text, messages=list(p.messages) if p.messages else None,
                                       response_prefix=p.response_prefix, key=t, first_sample=first,
-                                      params=s.sampling.model_copy(update={"n": count, "stop": [*s.sampling.stop, *p.stop]}))
+                                      params=s.sampling.model_copy(update={"n": count,
+                                                                           "stop": [*s.sampling.stop, *p.stop]}))
                     for (t, first, count), p in zip(keys, prompts)]
         try:
             results = self.engine.generate(requests)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["NUM_LABELS", "apply_peft", "auto_model_class", "check_peft", "load_base", "load_trained", "merge_adapter", "peft_config"]
+__all__ = ["NUM_LABELS", "apply_peft", "auto_model_class", "check_peft", "load_base", "load_trained", "merge_adapter",
+           "peft_config"]
 
 TASK_TYPES = {"causal_lm": "CAUSAL_LM", "reward": "SEQ_CLS", "preference": "SEQ_CLS"}
 NUM_LABELS = {"reward": 1, "preference": 2}  # a reward model's one logit is its score; preference: A or B
@@ -35,7 +36,7 @@ def norm_module_names(model) -> list[str]:
 
 
 def peft_config(settings, task: str, model=None):
-    """The `peft` config for `settings` (a `raylib.train.runner.PeftSettings`) and a task; None for method "none".
+    """The `peft` config for `settings` (a `raylib.train.settings.PeftSettings`) and a task; None for method "none".
     With `model`, LN-tuning without target_modules targets its normalization layers."""
     import peft
 
@@ -48,8 +49,8 @@ def peft_config(settings, task: str, model=None):
                               feedforward_modules=settings.feedforward_modules)
     if settings.method == "ln_tuning":
         targets = settings.target_modules
-        if targets is None and model is not None and \
-                model.config.model_type not in peft.utils.constants.TRANSFORMERS_MODELS_TO_LNTUNING_TARGET_MODULES_MAPPING:
+        known = peft.utils.constants.TRANSFORMERS_MODELS_TO_LNTUNING_TARGET_MODULES_MAPPING
+        if targets is None and model is not None and model.config.model_type not in known:
             targets = norm_module_names(model)
         return peft.LNTuningConfig(task_type=task_type, target_modules=targets)
     if settings.method == "prefix":
@@ -84,7 +85,8 @@ def check_peft(model: str | Path, task: str, settings) -> None:
     try:
         apply_peft(skeleton, settings, task)
     except (ValueError, TypeError, KeyError) as err:
-        raise ValueError(f"train.peft.method={settings.method} cannot wrap {config.model_type} model {model}: {err}") from None
+        raise ValueError(f"train.peft.method={settings.method} cannot wrap {config.model_type} model {model}: "
+                         f"{err}") from None
 
 
 def load_base(model: str | Path, task: str, **kwargs):

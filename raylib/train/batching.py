@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import random
 
-from raylib.train.data.sft import IGNORE, length_grouped_batches
+from raylib.train.data import IGNORE
+from raylib.train.data.sft import length_grouped_batches
 
-__all__ = ["block_causal_mask", "collate_causal", "collate_classification", "collate_pairs", "rank_batches", "read_splits",
-           "split_validation", "steps_per_epoch"]
+__all__ = ["block_causal_mask", "collate_causal", "collate_classification", "collate_pairs", "rank_batches",
+           "read_splits", "split_validation", "steps_per_epoch"]
 
 
 def split_validation(examples: list[dict], fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -50,8 +51,8 @@ def rank_batches(lengths: list[int], micro_batch_size: int, world_size: int, ran
                  epoch: int, seed: int, group_by_length: bool = True) -> list[list[int]]:
     """This rank's micro-batches (example indices) for one epoch, in order; the same plan on every rank.
 
-    Batches are length-grouped (`raylib.train.data.sft.length_grouped_batches`) or plain shuffled, reshuffled per epoch,
-    never short (a short last batch is dropped), cut to `steps_per_epoch × grad_accum × world_size` and dealt
+    Batches are length-grouped (`raylib.train.data.sft.length_grouped_batches`) or plain shuffled, reshuffled per
+    epoch, never short (a short last batch is dropped), cut to `steps_per_epoch × grad_accum × world_size` and dealt
     round-robin, so micro-batch j of every rank belongs to the same optimizer step.
     """
     epoch_seed = seed * 1000 + epoch
@@ -87,9 +88,10 @@ def block_causal_mask(seq_lens_per_row: list[list[int]], length: int, dtype):
 
 
 def collate_causal(examples: list[dict], pad_id: int, dtype=None) -> dict:
-    """Right-padded tensors for a causal LM. Packed rows (with `seq_lens`, from `pack_examples`) get their
-    `position_ids` and a block-diagonal mask; reflection examples also carry `distillation_mask` and
-    `distillation_labels` (padded with 0 and -100)."""
+    """Right-padded tensors for a causal LM: `input_ids` (padded with `pad_id`), `labels` (padded with -100) and
+    `attention_mask` (1/0 per token). Packed rows (with `seq_lens`, from `pack_examples`) get their `position_ids`
+    and a block-diagonal additive mask (`dtype`) instead; reflection examples (with `distillation_mask`) also get
+    `distillation_labels` (padded with -100)."""
     import torch
 
     length = max(len(e["input_ids"]) for e in examples)

@@ -1,17 +1,13 @@
-"""The training function every Ray Train worker runs: DeepSpeed engine, objectives, validation, checkpoints.
+"""The training function every Ray Train worker runs: DeepSpeed engine, the objective, validation, checkpoints.
 
-    TorchTrainer(train_func, train_loop_config=loop_config, ...)      # raylib.train.runner.run_training builds it
+    TorchTrainer(train_func, train_loop_config={**loop.model_dump(mode="json"), "data": refs}, ...)
+    # raylib.train.runner.run_training builds it; loop: a raylib.train.settings.LoopConfig
 
 `train_func(config)` reads everything from `config` (never module globals), so the same function runs under Tune:
-
-    task          "causal_lm" | "reward" | "preference"
-    objective     "lm" (SFT; + self-distillation when `distillation` is set) | "bradley_terry" | "orm" | "classification"
-    model         a Hugging Face directory (or hub id) to start from
-    reflection_tokens  add ReflectionCoder's special tokens to the tokenizer (and rows to the embeddings)
-    data          {"train": ObjectRef of examples, "validation": ObjectRef or None}; examples are token ids already
-                  (`raylib.train.data.sft`, `encode_pairs`, `encode_classification`)
-    distillation  None | {"weight", "strategy", "block_order"} (ReflectionCoder's dynamic block masking)
-    settings      `TrainSettings.model_dump()`; tensorboard_dir: where rank 0 writes its events
+the fields of `LoopConfig` (objective, model, reflection_tokens, distillation, settings, tensorboard_dir; validated
+back with `LoopConfig.model_validate`) and `data`: {"train": ObjectRef of examples, "validation": ObjectRef or None}.
+Examples are token ids already (`raylib.train.data`: sft, reflection, reward). The objective
+(`raylib.train.objectives.OBJECTIVES[objective]`) collates each micro-batch, gives its loss and the validation metrics.
 
 Every `checkpoint.every_steps` optimizer steps (and at each epoch's end, and at the end) all ranks run validation,
 save `deepspeed/` (their shards of the engine state, for resuming) and rank 0 saves `model/` (a Hugging Face
@@ -29,10 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from raylib.train.batching import collate_causal, collate_classification, collate_pairs, rank_batches, steps_per_epoch
-from raylib.train.data.sft import IGNORE
+from raylib.train.batching import rank_batches, steps_per_epoch
+from raylib.train.objectives import OBJECTIVES
+from raylib.train.settings import LoopConfig, deepspeed_config
 
-__all__ = ["encode_classification", "encode_pairs", "lr_lambda", "prepare_tokenizer", "train_func"]
+__all__ = ["lr_lambda", "prepare_tokenizer", "train_func"]
 
 
 def prepare_tokenizer(model: str, reflection_tokens: bool = False):
@@ -48,31 +45,6 @@ def prepare_tokenizer(model: str, reflection_tokens: bool = False):
 
         add_reflection_tokens(tokenizer)
     return tokenizer
-
-
-def encode_pairs(tokenizer, pairs: list[dict], max_len: int) -> list[dict]:
-    """Reward-model pairs {"prompt", "chosen", "rejected"} as {"chosen_ids", "rejected_ids"} (prompt + code,
-    truncation never: a longer pair is a ValueError naming it)."""
-    examples = []
-    for i, pair in enumerate(pairs):
-        ids = {}
-        for side in ("chosen", "rejected"):
-            ids[side] = list(tokenizer(pair["prompt"], pair[side], truncation=False)["input_ids"])
-            if len(ids[side]) > max_len:
-                raise ValueError(f"pair {i}: the {side} sequence has {len(ids[side])} tokens, more than max_len {max_len}")
-        examples.append({"chosen_ids": ids["chosen"], "rejected_ids": ids["rejected"]})
-    return examples
-
-
-def encode_classification(tokenizer, texts: list[tuple[str, str | None]], labels: list[int], max_len: int) -> list[dict]:
-    """(text, second text or None) with an int label as {"input_ids", "label"}; over max_len is a ValueError."""
-    examples = []
-    for i, ((first, second), label) in enumerate(zip(texts, labels)):
-        ids = list(tokenizer(first, second, truncation=False)["input_ids"])
-        if len(ids) > max_len:
-            raise ValueError(f"example {i} has {len(ids)} tokens, more than max_len {max_len}")
-        examples.append({"input_ids": ids, "label": label})
-    return examples
 
 
 def lr_lambda(schedule: str, warmup_steps: int, total_steps: int):
@@ -105,21 +77,20 @@ def train_func(config: dict) -> None:
     import torch.distributed as dist
 
     from raylib.train.adapters import apply_peft, load_base
-    from raylib.train.runner import deepspeed_config, TrainSettings
 
-    settings = TrainSettings.model_validate(config["settings"])
-    optim = settings.optim
+    loop = LoopConfig.model_validate({key: value for key, value in config.items() if key != "data"})
+    settings, optim, task = loop.settings, loop.settings.optim, loop.task
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    task, objective = config["task"], config["objective"]
     torch.manual_seed(optim.seed)
 
     train = ray.get(config["data"]["train"])
     validation = ray.get(config["data"]["validation"]) if config["data"].get("validation") is not None else []
-    tokenizer = prepare_tokenizer(config["model"], config.get("reflection_tokens", False))
+    tokenizer = prepare_tokenizer(loop.model, loop.reflection_tokens)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[settings.deepspeed.precision]
+    objective = OBJECTIVES[loop.objective](tokenizer, dtype, loop.distillation)
 
-    model = load_base(config["model"], task, dtype=torch.float32)
+    model = load_base(loop.model, task, dtype=torch.float32)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -149,19 +120,12 @@ def train_func(config: dict) -> None:
             _say(f"resumed from the checkpoint at step {step}/{total_steps}")
 
     writer = None
-    if rank == 0:
+    if rank == 0 and loop.tensorboard_dir:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(config["tensorboard_dir"])
-    distill = config.get("distillation")
-    special_ids = None
-    if distill:
-        from raylib.train.data.reflection import special_token_ids
-
-        special_ids = special_token_ids(tokenizer)
+        writer = SummaryWriter(loop.tensorboard_dir)
     lengths = [_example_length(e) for e in train]
     every = settings.checkpoint.every_steps
-    pad_id = tokenizer.pad_token_id
     # train_seconds: wall time of the loop (batching, steps, logging) without validation and checkpointing
     tokens_done, paused, loss_window = 0, 0.0, []
     engine.train()
@@ -176,8 +140,8 @@ def train_func(config: dict) -> None:
             step_loss, step_tokens = 0.0, 0
             for micro in plan[index:index + optim.grad_accum]:
                 examples = [train[i] for i in micro]
-                loss, tokens = _loss(engine, objective, examples, pad_id, dtype, distill, special_ids,
-                                     step, total_steps, random.Random(optim.seed * 1_000_003 + step * 1009 + rank))
+                rng = random.Random(optim.seed * 1_000_003 + step * 1009 + rank)  # the reflection objective's masks
+                loss, tokens = objective.loss(engine, examples, step=step, total_steps=total_steps, rng=rng)
                 engine.backward(loss)
                 engine.step()
                 step_loss += loss.item() / optim.grad_accum
@@ -193,6 +157,7 @@ def train_func(config: dict) -> None:
                 if writer is not None:
                     writer.add_scalar("train/loss", mean_loss, step)
                     writer.add_scalar("train/lr", lr, step)
+                if rank == 0:
                     _say(f"step {step}/{total_steps} epoch {epoch} loss {mean_loss:.4f} lr {lr:.3g}")
             if step == total_steps or (every and step % every == 0) or (not every and end_of_epoch):
                 checkpoint_started = time.perf_counter()
@@ -201,12 +166,13 @@ def train_func(config: dict) -> None:
                 metrics = {"step": step, "epoch": step / spe, "train_loss": step_loss, "tokens": tokens,
                            "train_seconds": train_seconds, "tokens_per_second": tokens / train_seconds,
                            "training_started_at": started_at}
-                metrics.update(_validate(engine, objective, validation, pad_id, dtype, rank, world, optim.micro_batch_size))
+                metrics.update(_validate(engine, objective, validation, rank, world, optim.micro_batch_size))
                 if writer is not None:
                     for key, value in metrics.items():
                         if key.startswith("val_"):
                             writer.add_scalar(f"validation/{key[4:]}", value, step)
                     writer.flush()
+                if rank == 0:
                     scores = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("val_"))
                     _say(f"checkpoint at step {step}" + (f": {scores}" if scores else ""))
                 _save_and_report(engine, tokenizer, settings, step, rank, metrics)
@@ -243,55 +209,12 @@ def _sum_over_ranks(value: float) -> float:
     return tensor.item()
 
 
-def _loss(engine, objective, examples, pad_id, dtype, distill, special_ids, step, total_steps, rng):
-    """(loss tensor, tokens that are not padding) of one micro-batch."""
-    import torch
-    import torch.nn.functional as F
-
-    from raylib.train.data.reward import bradley_terry_loss, orm_loss
-
-    if objective == "lm":
-        batch = collate_causal(examples, pad_id, dtype)
-        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
-        out = engine(**inputs, labels=batch["labels"])
-        # not input_ids != pad: the pad token is often EOS, which the examples contain
-        tokens = sum(len(e["input_ids"]) for e in examples) if "position_ids" not in batch else \
-            sum(sum(e["seq_lens"]) for e in examples)
-        if not distill:
-            return out.loss, tokens
-        from raylib.train.data.reflection import distillation_attention_mask, distillation_kl, mask_rate
-
-        rate = mask_rate(step, total_steps)
-        length = batch["input_ids"].shape[1]
-        student_mask = torch.tensor([
-            distillation_attention_mask(e["input_ids"], special_ids, rate, distill["strategy"],
-                                        distill["block_order"], rng) + [0] * (length - len(e["input_ids"]))
-            for e in examples])
-        student = engine(input_ids=batch["input_ids"], attention_mask=student_mask)
-        # logits at t predict token t+1: compare the two where the next token is part of the final answer
-        targets = torch.cat([batch["distillation_labels"][:, 1:],
-                             torch.full_like(batch["distillation_labels"][:, :1], IGNORE)], dim=1)
-        return out.loss + distill["weight"] * distillation_kl(out.logits, student.logits, targets), tokens
-    if objective == "bradley_terry":
-        batch = collate_pairs(examples, pad_id)
-        scores = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.squeeze(-1)
-        half = len(examples)
-        return bradley_terry_loss(scores[:half], scores[half:]), int(batch["attention_mask"].sum())
-    batch = collate_classification(examples, pad_id)
-    logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    tokens = int(batch["attention_mask"].sum())
-    if objective == "orm":
-        return orm_loss(logits.squeeze(-1), batch["labels"]), tokens
-    return F.cross_entropy(logits, batch["labels"]), tokens
-
-
-def _validate(engine, objective, validation, pad_id, dtype, rank, world, batch_size) -> dict:
-    """Validation metrics (keys `val_*`) over the whole validation set, every rank scoring its share. Under ZeRO-3
-    every rank must run the same number of forward passes, so a rank short of batches repeats one and drops it."""
+def _validate(engine, objective, validation, rank, world, batch_size) -> dict:
+    """The objective's validation metrics (keys `val_*`) over the whole validation set, every rank scoring its share.
+    Under ZeRO-3 every rank must run the same number of forward passes, so a rank short of batches repeats one and
+    drops its outputs."""
     import torch
     import torch.distributed as dist
-
-    from raylib.train.data.reward import pairwise_accuracy, roc_auc
 
     if not validation:
         return {}
@@ -303,39 +226,13 @@ def _validate(engine, objective, validation, pad_id, dtype, rank, world, batch_s
     with torch.no_grad():
         for r in range(rounds):
             indices = mine[r] if r < len(mine) else batches[0]
-            examples = [validation[i] for i in indices]
-            if objective == "lm":
-                batch = collate_causal(examples, pad_id, dtype)
-                inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
-                value = [(float(engine(**inputs, labels=batch["labels"]).loss), len(examples))]
-            elif objective == "bradley_terry":
-                batch = collate_pairs(examples, pad_id)
-                scores = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.squeeze(-1)
-                value = list(zip(scores[:len(examples)].tolist(), scores[len(examples):].tolist()))
-            else:
-                batch = collate_classification(examples, pad_id)
-                logits = engine(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-                predictions = logits.squeeze(-1).tolist() if objective == "orm" else logits.argmax(-1).tolist()
-                value = list(zip(predictions, batch["labels"].tolist()))
+            value = objective.validation_outputs(engine, [validation[i] for i in indices])
             if r < len(mine):
                 outputs.extend(value)
     engine.train()
     gathered: list = [None] * world
     dist.all_gather_object(gathered, outputs)
-    rows = [row for part in gathered for row in part]
-    if objective == "lm":
-        return {"val_loss": sum(loss * n for loss, n in rows) / sum(n for _, n in rows)}
-    if objective == "bradley_terry":
-        chosen, rejected = [c for c, _ in rows], [r for _, r in rows]
-        return {"val_pairwise_accuracy": pairwise_accuracy(chosen, rejected),
-                "val_margin": sum(c - r for c, r in rows) / len(rows)}
-    if objective == "orm":
-        scores, labels = [s for s, _ in rows], [y for _, y in rows]
-        metrics = {"val_accuracy": sum((s > 0) == bool(y) for s, y in rows) / len(rows)}
-        if 0 < sum(labels) < len(labels):
-            metrics["val_auc"] = roc_auc(scores, labels)
-        return metrics
-    return {"val_accuracy": sum(p == y for p, y in rows) / len(rows)}
+    return objective.validation_metrics([row for part in gathered for row in part])
 
 
 def _save_and_report(engine, tokenizer, settings, step: int, rank: int, metrics: dict) -> None:

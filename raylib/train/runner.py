@@ -1,19 +1,19 @@
-"""Training settings and the Ray Train shell: one TorchTrainer runner for SFT, reward and preference jobs.
+"""The Ray Train shell of every training job: one TorchTrainer runner for SFT, reward and preference models.
 
-    from raylib.train.runner import check_run, launch, TrainSettings
-    check_run(model, "causal_lm", len(train), settings)                   # ValueError before any worker starts
-    outcome = launch(loop_config, train, validation, settings, "runs/sft")  # -> TrainingOutcome (model dir, metrics)
+    from raylib.train.runner import check_run, launch_job
+    loop = LoopConfig(objective="lm", model=model_dir, settings=cfg.train)     # raylib.train.settings
+    check_run(loop, len(train))                            # steps per epoch; ValueError before any worker starts
+    launch_job(loop, train, validation, "runs/sft")        # exit status: 0 (model and metrics printed), 1 failed run
+    outcome = launch(loop, train, validation, "runs/sft")  # TrainingOutcome(model_dir, merged_dir, metrics, checkpoint)
 
-`settings` (a `TrainSettings`, the `train:` section of every training job) says how many workers, what each holds,
-the DeepSpeed ZeRO stage and offload, the optimizer, checkpointing and PEFT. `loop_config` is the plain dict that
-`raylib.train.loop.train_func` reads in every worker (task, model, data refs); the job builds it. Checkpoints land in
-OUTPUT/ray/train/checkpoint_*/ (`model/`: a Hugging Face directory, full or PEFT adapter; `deepspeed/`: the state a
-resumed run loads); running the same command again after a kill resumes from the latest one (Ray Train v2 restores
-a run by its storage path and name). The final checkpoint's `model/` is copied to OUTPUT/model (and merged into
-OUTPUT/merged with `peft.merge`). TensorBoard logs: OUTPUT/tensorboard (`tensorboard --logdir OUTPUT/tensorboard`).
-
-All checks of a settings combination happen in validators, before any worker starts. `import ray` and torch are
-inside the functions.
+`loop` (a `LoopConfig`) is what `raylib.train.loop.train_func` reads in every worker: the objective, the model and the
+`TrainSettings` (workers, DeepSpeed, optimizer, checkpoints, PEFT); the job builds it, the runner adds where
+TensorBoard logs go and puts the examples in the object store. Checkpoints land in OUTPUT/ray/train/checkpoint_*/
+(`model/`: a Hugging Face directory, full or PEFT adapter; `deepspeed/`: the state a resumed run loads); running the
+same command again after a kill resumes from the latest one (Ray Train v2 restores a run by its storage path and
+name). The final checkpoint's `model/` is copied to OUTPUT/model (and merged into OUTPUT/merged with `peft.merge`).
+TensorBoard logs: OUTPUT/tensorboard (`tensorboard --logdir OUTPUT/tensorboard`). `import ray` and torch are inside
+the functions.
 """
 
 from __future__ import annotations
@@ -21,137 +21,11 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, model_validator
-
-from raylib.config import deep_merge, Section
 from raylib.files import write_json
+from raylib.train.settings import LoopConfig, TrainSettings
 
-__all__ = ["CheckpointSettings", "DeepSpeedSettings", "OptimSettings", "PeftSettings", "ScalingSettings",
-           "TrainSettings", "TrainingOutcome", "check_batches", "check_run", "deepspeed_config", "launch", "launch_job", "run_training"]
-
-PEFT_METHODS = ("none", "lora", "ia3", "ln_tuning", "prefix")
-
-
-class ScalingSettings(Section):
-    workers: int = Field(2, ge=1, description="Ray Train workers (data-parallel ranks).")
-    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each worker reserves (fractional is allowed).")
-    use_gpu: bool = Field(False, description="One GPU per worker, NCCL between them; gloo on CPU otherwise.")
-    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
-        "PACK", description="How the workers' bundles are placed on the cluster's nodes.")
-
-
-class DeepSpeedSettings(Section):
-    zero_stage: Literal[0, 1, 2, 3] = Field(2, description="ZeRO stage: 0 plain data parallel, 1 optimizer state, "
-                                                           "2 + gradients, 3 + parameters sharded over the workers.")
-    offload_optimizer: bool = Field(False, description="Keep optimizer state in CPU memory (ZeRO 1-3).")
-    offload_params: bool = Field(False, description="Keep parameters in CPU memory between uses (ZeRO-3 only).")
-    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Training precision; fp16 needs GPUs.")
-    gradient_clipping: float = Field(1.0, ge=0, description="Clip the global gradient norm to this (0: off).")
-    extra: dict = Field(default_factory=dict, description="Merged last into the DeepSpeed config (any DeepSpeed key).")
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.offload_params and self.zero_stage != 3:
-            raise ValueError(f"offload_params needs zero_stage 3 (got {self.zero_stage}): only ZeRO-3 partitions "
-                             "parameters; use offload_optimizer for stages 1-2")
-        if self.offload_optimizer and self.zero_stage == 0:
-            raise ValueError("offload_optimizer needs zero_stage 1, 2 or 3 (stage 0 does not partition the optimizer)")
-        return self
-
-
-class OptimSettings(Section):
-    lr: float = Field(2e-5, gt=0, description="Peak learning rate (AdamW).")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
-    epochs: int = Field(1, ge=1, description="Passes over the training data (unless max_steps is set).")
-    max_steps: int | None = Field(None, ge=1, description="Optimizer steps in all; overrides epochs.")
-    micro_batch_size: int = Field(4, ge=1, description="Examples (pairs, packed rows) per worker per forward pass.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    schedule: Literal["constant", "linear", "cosine"] = Field("linear", description="LR decay after warmup.")
-    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of the steps with linear warmup.")
-    group_by_length: bool = Field(True, description="Batch examples of similar length together (less padding).")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward (less memory).")
-    seed: int = Field(0, description="Seed of the batch order and of new weights (heads, adapters).")
-
-
-class CheckpointSettings(Section):
-    every_steps: int = Field(0, ge=0, description="Checkpoint every N optimizer steps (0: at each epoch's end); "
-                                                  "always at the end of training.")
-    keep: int = Field(2, ge=1, description="Checkpoints kept (the newest ones).")
-    max_failures: int = Field(2, ge=0, description="Worker failures Ray Train recovers from (restarting the "
-                                                   "workers from the latest checkpoint) before the run fails.")
-
-
-class PeftSettings(Section):
-    method: Literal["none", "lora", "ia3", "ln_tuning", "prefix"] = Field(
-        "none", description="Parameter-efficient fine-tuning method (peft); none trains every weight.")
-    r: int = Field(8, ge=1, description="LoRA rank.")
-    alpha: int = Field(16, ge=1, description="LoRA alpha.")
-    dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout.")
-    target_modules: list[str] | None = Field(
-        None, description="Modules the adapter wraps (LoRA, IA3, LN-tuning); None: peft's default for the model type.")
-    feedforward_modules: list[str] | None = Field(
-        None, description="IA3: which of target_modules are feed-forward layers; None: peft's default.")
-    num_virtual_tokens: int = Field(16, ge=1, description="Prefix tuning: virtual tokens per layer.")
-    merge: bool = Field(False, description="Also write the adapter merged into the base model (OUTPUT/merged).")
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.merge and self.method in ("none", "prefix"):
-            raise ValueError(f"peft.merge needs an adapter with weights to fold in (lora, ia3, ln_tuning), "
-                             f"not {self.method!r}")
-        return self
-
-
-class TrainSettings(Section):
-    scaling: ScalingSettings = Field(default_factory=ScalingSettings, description="Workers and their resources.")
-    deepspeed: DeepSpeedSettings = Field(default_factory=DeepSpeedSettings, description="DeepSpeed ZeRO settings.")
-    optim: OptimSettings = Field(default_factory=OptimSettings, description="Optimizer, schedule and batches.")
-    checkpoint: CheckpointSettings = Field(default_factory=CheckpointSettings, description="Checkpoints, recovery.")
-    peft: PeftSettings = Field(default_factory=PeftSettings, description="Adapters instead of full fine-tuning.")
-    log_every: int = Field(1, ge=1, description="Log the training loss every N optimizer steps.")
-
-    @model_validator(mode="after")
-    def _check(self):
-        ds, peft = self.deepspeed, self.peft
-        if ds.precision == "fp16" and not self.scaling.use_gpu:
-            raise ValueError("deepspeed.precision fp16 needs GPUs (scaling.use_gpu); on CPU use fp32 or bf16")
-        if ds.zero_stage == 3 and peft.method == "prefix":
-            # Measured: the step after the first validation pass hangs in ZeRO-3's parameter coordinator (ranks
-            # disagree on the parameters the prefix encoder's forward touches), so refuse it up front.
-            raise ValueError("peft.method prefix does not work with deepspeed.zero_stage 3 (training hangs): use "
-                             "zero_stage 2 (a prefix adapter gains nothing from partitioning) or lora/ia3/ln_tuning")
-        return self
-
-
-def deepspeed_config(settings: TrainSettings, world_size: int) -> dict:
-    """The DeepSpeed config dict for `settings` (pure). The optimizer is a torch AdamW passed to
-    `deepspeed.initialize` (no compiled DeepSpeed op, also with offload), so the config names none."""
-    ds, optim = settings.deepspeed, settings.optim
-    zero: dict = {"stage": ds.zero_stage}
-    if ds.offload_optimizer:
-        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": settings.scaling.use_gpu}
-    if ds.offload_params:
-        zero["offload_param"] = {"device": "cpu", "pin_memory": settings.scaling.use_gpu}
-    if ds.zero_stage == 3:
-        zero["stage3_gather_16bit_weights_on_model_save"] = True
-    config = {
-        "train_micro_batch_size_per_gpu": optim.micro_batch_size,
-        "gradient_accumulation_steps": optim.grad_accum,
-        "train_batch_size": optim.micro_batch_size * optim.grad_accum * world_size,
-        "gradient_clipping": ds.gradient_clipping,
-        "zero_optimization": zero,
-        "bf16": {"enabled": ds.precision == "bf16"},
-        "fp16": {"enabled": ds.precision == "fp16"},
-        "zero_allow_untested_optimizer": True,
-        "zero_force_ds_cpu_optimizer": False,  # a torch AdamW on offloaded state: slower than DeepSpeedCPUAdam, no build
-        "steps_per_print": 10 ** 9,
-        "wall_clock_breakdown": False,
-    }
-    deep_merge(config, ds.extra)
-    return config
+__all__ = ["TrainingOutcome", "check_batches", "check_run", "launch", "launch_job", "run_training"]
 
 
 @dataclass
@@ -164,13 +38,13 @@ class TrainingOutcome:
     checkpoint: str
 
 
-def check_run(model: str, task: str, num_examples: int, settings: TrainSettings) -> int:
+def check_run(loop: LoopConfig, num_examples: int) -> int:
     """Everything about a run that can be checked before a worker starts: the data fills a global batch and the
     adapter fits the model (on its weightless skeleton). Returns optimizer steps per epoch; raises ValueError."""
     from raylib.train.adapters import check_peft
 
-    steps = check_batches(num_examples, settings)
-    check_peft(model, task, settings.peft)
+    steps = check_batches(num_examples, loop.settings)
+    check_peft(loop.model, loop.task, loop.settings.peft)
     return steps
 
 
@@ -188,8 +62,8 @@ def check_batches(num_examples: int, settings: TrainSettings) -> int:
     return steps
 
 
-def launch(loop_config: dict, train: list[dict], validation: list[dict], settings: TrainSettings,
-           output: str | Path, ray_address: str | None = None) -> TrainingOutcome:
+def launch(loop: LoopConfig, train: list[dict], validation: list[dict], output: str | Path,
+           ray_address: str | None = None) -> TrainingOutcome:
     """Join or start the cluster, put the encoded examples in the object store and `run_training`."""
     import ray
 
@@ -197,17 +71,17 @@ def launch(loop_config: dict, train: list[dict], validation: list[dict], setting
 
     init_cluster(ray_address)
     data = {"train": ray.put(train), "validation": ray.put(validation) if validation else None}
-    return run_training({**loop_config, "data": data}, settings, output)
+    return run_training(loop, data, output)
 
 
-def launch_job(loop_config: dict, train: list[dict], validation: list[dict], settings: TrainSettings,
-               output: str | Path, ray_address: str | None = None) -> int:
+def launch_job(loop: LoopConfig, train: list[dict], validation: list[dict], output: str | Path,
+               ray_address: str | None = None) -> int:
     """A training job's last step: `launch`, print where the model is and its final metrics; returns the exit status
     (0, or 1 with the error and how to resume when the run failed)."""
     import sys
 
     try:
-        outcome = launch(loop_config, train, validation, settings, output, ray_address)
+        outcome = launch(loop, train, validation, output, ray_address)
     except RuntimeError as err:
         print(f"error: {err}\nre-run the same command to resume from the latest checkpoint", file=sys.stderr)
         return 1
@@ -217,10 +91,11 @@ def launch_job(loop_config: dict, train: list[dict], validation: list[dict], set
     return 0
 
 
-def run_training(loop_config: dict, settings: TrainSettings, output: str | Path, name: str = "train") -> TrainingOutcome:
+def run_training(loop: LoopConfig, data: dict, output: str | Path, name: str = "train") -> TrainingOutcome:
     """Fit `raylib.train.loop.train_func` on Ray Train workers; resume from OUTPUT/ray/NAME's latest checkpoint if a
     previous run of the same output was killed. Writes OUTPUT/model (and OUTPUT/merged) and OUTPUT/metrics.json.
 
+    `data`: {"train": ObjectRef of the examples, "validation": ObjectRef or None}, passed beside the loop config.
     Raises RuntimeError when the run fails (after `checkpoint.max_failures` recoveries) or reports no checkpoint.
     """
     import ray.train
@@ -229,11 +104,11 @@ def run_training(loop_config: dict, settings: TrainSettings, output: str | Path,
     from raylib.train.loop import train_func
 
     output = Path(output).resolve()
-    loop_config = {**loop_config, "settings": settings.model_dump(mode="json"),
-                   "tensorboard_dir": str(output / "tensorboard")}
+    settings = loop.settings
+    loop = loop.model_copy(update={"tensorboard_dir": str(output / "tensorboard")})
     trainer = TorchTrainer(
         train_func,
-        train_loop_config=loop_config,
+        train_loop_config={**loop.model_dump(mode="json"), "data": data},
         torch_config=TorchConfig(backend="nccl" if settings.scaling.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
             num_workers=settings.scaling.workers, use_gpu=settings.scaling.use_gpu,
@@ -257,7 +132,7 @@ def run_training(loop_config: dict, settings: TrainSettings, output: str | Path,
     if settings.peft.merge:
         from raylib.train.adapters import merge_adapter
 
-        merged_dir = merge_adapter(model_dir, output / "merged", loop_config["task"])
+        merged_dir = merge_adapter(model_dir, output / "merged", loop.task)
     metrics = dict(result.metrics or {})
     write_json(output / "metrics.json", metrics)
     return TrainingOutcome(model_dir, merged_dir, metrics, result.checkpoint.path)

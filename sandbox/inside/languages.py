@@ -22,7 +22,7 @@ import re
 VERDICT_FD, TOKEN_FD = 3, 5
 TOKEN_BYTES = 32
 
-_CPP_REPORTER = r"""
+_CPP_REPORTER = (r"""
 #include <unistd.h>
 #include <cstdio>
 #include <cstring>
@@ -33,14 +33,16 @@ static void codeloop_read_token(int, char**, char**) {
   codeloop_token[n == 32 ? 32 : 0] = 0;
   close(5);
 }
-__attribute__((section(".preinit_array"), used)) static void (*codeloop_preinit)(int, char**, char**) = codeloop_read_token;
+__attribute__((section(".preinit_array"), used)) static void (*codeloop_preinit)(int, char**, char**) = """
+                 r"""codeloop_read_token;
 static int codeloop_report() {
   char msg[256];
-  int n = snprintf(msg, sizeof msg, "%s {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\n%s {\"ev\": \"done\"}\n",
+  int n = snprintf(msg, sizeof msg, "%s {\"ev\": \"test\", \"index\": 0, \"passed\": true, \"status\": \"passed\"}\n"""
+                 r"""%s {\"ev\": \"done\"}\n",
                    codeloop_token, codeloop_token);
   return codeloop_token[0] && write(3, msg, n) == n ? 0 : 1;
 }
-"""
+""")
 
 
 def _split_leading_brace(test_code: str) -> tuple[str, str]:
@@ -58,9 +60,11 @@ def cpp_sources(code: str, test_code: str, declarations: str) -> tuple[str, str]
     functions: falling off the end of a renamed `int` function is undefined behaviour."""
     brace, tests = _split_leading_brace(test_code)
     if re.search(r"\breturn\b", tests) or not re.search(r"\bint\s+main\s*\(", tests):
-        tests, call = "\n#define main codeloop_test_main\n" + tests + "\n#undef main\n", "int rc = codeloop_test_main();"
+        tests, call = ("\n#define main codeloop_test_main\n" + tests + "\n#undef main\n",
+                       "int rc = codeloop_test_main();")
     else:
-        tests, call = re.sub(r"\bint\s+main\s*\(", "void codeloop_test_main(", tests), "codeloop_test_main(); int rc = 0;"
+        tests, call = (re.sub(r"\bint\s+main\s*\(", "void codeloop_test_main(", tests),
+                       "codeloop_test_main(); int rc = 0;")
     unit = (declarations + "\n" + tests + "\n" + _CPP_REPORTER
             + f"int main() {{\n  {call}\n  if (rc == 0) return codeloop_report();\n  return rc;\n}}\n")
     return code + "\n" + brace, unit
@@ -87,7 +91,8 @@ def js_sources(code: str, tests: dict) -> tuple[str, str]:
         f"  return (event) => {{ if (token) write({VERDICT_FD}, token + ' ' + stringify(event) + '\\n'); }};\n"
         "})();\n"
         "for (const name of ['assert', 'node:assert']) {  // frozen before the program runs: it cannot patch them\n"
-        "  const exported = require(name); Object.freeze(exported); if (exported.strict) Object.freeze(exported.strict);\n"
+        "  const exported = require(name); Object.freeze(exported); "
+        "if (exported.strict) Object.freeze(exported.strict);\n"
         "}\n"
         "globalThis.require = require;  // what a program run as a CommonJS module would have\n"
         "globalThis.module = {exports: {}};\n"
@@ -96,12 +101,14 @@ def js_sources(code: str, tests: dict) -> tuple[str, str]:
         "{filename: 'solution.js'});\n"
     )
     if tests["kind"] == "function":
-        body = "{\n" + tests["test_code"] + "\n}\ncodeloopReport({ev: 'test', index: 0, passed: true, status: 'passed'});\n"
+        body = ("{\n" + tests["test_code"] + "\n}\n"
+                "codeloopReport({ev: 'test', index: 0, passed: true, status: 'passed'});\n")
     else:
         parts = ["{\n" + tests.get("setup_code", "") + "\n"]
         for index, assertion in enumerate(tests["assertions"]):
             parts.append(
-                f"try {{ {assertion}\n;codeloopReport({{ev: 'test', index: {index}, passed: true, status: 'passed'}}); }}"
+                f"try {{ {assertion}\n;codeloopReport({{ev: 'test', index: {index}, "
+                f"passed: true, status: 'passed'}}); }}"
                 f" catch (e) {{ codeloopReport({{ev: 'test', index: {index}, passed: false, "
                 f"status: (e && e.name === 'AssertionError') ? 'failed' : 'runtime-error', "
                 f"error: String(e).slice(0, 2000)}}); }}")

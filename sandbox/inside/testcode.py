@@ -62,7 +62,8 @@ _CONSTRUCTION_ONLY = frozenset({  # class attributes that only matter while an i
     "__new__", "__init__", "__module__", "__qualname__", "__doc__", "__slots__", "__dict__", "__weakref__",
     "__match_args__", "_fields", "_field_defaults", "__annotations__", "__orig_bases__", "__parameters__",
     "__firstlineno__", "__static_attributes__"})
-_TRUSTED_CLASSES = {cls: dict(vars(cls)) for cls in (collections.Counter, collections.OrderedDict, collections.defaultdict)}
+_TRUSTED_CLASSES = {cls: dict(vars(cls))
+                    for cls in (collections.Counter, collections.OrderedDict, collections.defaultdict)}
 
 
 def _unchanged_namedtuple_member(value) -> bool:
@@ -338,7 +339,8 @@ def _exec_test(source: str, test_globals: dict, channel: VerdictChannel, index: 
     try:
         exec(compile_test(source), test_globals)
     except BaseException as exc:
-        channel.emit(ev="test", index=index, name=name, passed=False, status=_classify(exc), error=_describe(exc), duration_s=_perf() - start)
+        channel.emit(ev="test", index=index, name=name, passed=False, status=_classify(exc), error=_describe(exc),
+                     duration_s=_perf() - start)
         return
     channel.emit(ev="test", index=index, name=name, passed=True, status="passed", duration_s=_perf() - start)
 
@@ -356,7 +358,8 @@ def _run_check(tests: dict, test_globals: dict, channel: VerdictChannel) -> None
             raise NameError(f"the program does not define {entry_point!r}")
         check(test_globals[entry_point])
     except BaseException as exc:
-        channel.emit(ev="test", index=0, name="check", passed=False, status=_classify(exc), error=_describe(exc), duration_s=_perf() - start)
+        channel.emit(ev="test", index=0, name="check", passed=False, status=_classify(exc), error=_describe(exc),
+                     duration_s=_perf() - start)
         return
     channel.emit(ev="test", index=0, name="check", passed=True, status="passed", duration_s=_perf() - start)
 
@@ -377,11 +380,13 @@ def warm_up(fd: int, rounds: int = 16) -> None:
     """Run the harness on trusted programs in the worker itself, before any fork: its code is then specialised
     (CPython 3.11 rewrites bytecode as it warms up) and type caches are filled once, instead of in - and copied
     into - every forked child."""
-    function_tests = {"kind": "function", "test_code": "def check(candidate):\n    assert candidate([1, 2], 3) == [3, 4]\n",
+    function_tests = {"kind": "function",
+                      "test_code": "def check(candidate):\n    assert candidate([1, 2], 3) == [3, 4]\n",
                       "entry_point": "f"}
     assertion_tests = {"kind": "assertions", "assertions": ["assert f([1], 1) == [2]", "assert f([], 0) == [1]"]}
     programs = ("from typing import List\ndef f(xs: List[int], k: int) -> List[int]:\n    return [x + k for x in xs]\n",
-                "def f(xs, k):\n    return None\n", "def f(xs, k):\n    raise ValueError('x')\n", "def f(xs, k):\n    return (\n")
+                "def f(xs, k):\n    return None\n", "def f(xs, k):\n    raise ValueError('x')\n",
+                "def f(xs, k):\n    return (\n")
     _PRELOADED.update(sys.modules)
     channel = VerdictChannel(fd, b"warm-up")
     for _ in range(rounds):

@@ -81,9 +81,7 @@ DRAIN_SECONDS = 1.0
 KILL_TIMEOUT_S = 20.0
 MAX_RESULT_BYTES = 320 * MIB  # answers (HumanEval+'s largest reference answers are ~150 MiB)
 MAX_SETUP_BYTES = 4096
-RECORD_LIMIT_S = 120.0  # a reference solution under its own tests (once per problem and worker)
 JUDGE_MEMORY_MB = 4096
-REPLAY_ROUNDS = 8  # recordings extended by calls that depend on the candidate's answers, then test-code mode
 RECORDINGS_KEPT = 1024
 TEST_STATUS_ORDER = ("failed", "runtime-error", "memory", "timeout")
 STATUS_OF_TEST = ("passed", "failed", "timeout", "memory", "runtime-error", "skipped")
@@ -237,8 +235,12 @@ class ZygoteGone(RuntimeError):
 class Worker:
     """The supervisor's side of executions: the zygote, cgroups, kills, judge children and the recordings cache."""
 
-    def __init__(self, uid: int, judge_uid: int, cgroup: str | None, root: str):
+    def __init__(self, uid: int, judge_uid: int, cgroup: str | None, root: str, record_limit_s: float,
+                 replay_rounds: int):
         self.uid, self.judge_uid = uid, judge_uid
+        # the host's budget: a reference under its own tests; rounds of recordings extended by the candidate's
+        # answers before test-code mode (sandbox/isolation.py decides both)
+        self.record_limit_s, self.replay_rounds = record_limit_s, replay_rounds
         self.cgroup = cgroup
         self.root = root
         self.run_dir = os.path.join(root, "run")
@@ -425,8 +427,8 @@ class Worker:
         res_r, res_w = os.pipe()
         setup_r, setup_w = os.pipe()
         spec = {"uid": self.uid, "run_dir": self.run_dir, "cpu_s": cpu_s, "memory_mb": memory_mb,
-                "memory_as": memory_as, "file_size_mb": limits["file_size_mb"], "max_processes": limits["max_processes"],
-                "argv": argv, "keep_payload": bool(argv and payload),
+                "memory_as": memory_as, "file_size_mb": limits["file_size_mb"],
+                "max_processes": limits["max_processes"], "argv": argv, "keep_payload": bool(argv and payload),
                 "cgroup_procs": self._procs_path if self._run_cgroup else None}
         outcome = Outcome()
         child_fds = (stdin_fd, out_w, err_w, res_w, setup_w, payload_fd)
@@ -586,7 +588,7 @@ class Worker:
                               digest_size=16).hexdigest()
         found = self.recordings.get(key)
         if found is None:
-            found, why = self.in_judge_child(record.record, (reference, tests), RECORD_LIMIT_S)
+            found, why = self.in_judge_child(record.record, (reference, tests), self.record_limit_s)
             if found is None:
                 found = {"unreplayable": f"the recording of the reference solution {why}"}
             if not found.get("unreplayable"):
@@ -609,7 +611,7 @@ class Worker:
         found = self.recordings.get(key)
         if found is None:
             found, why = self.in_judge_child(record.record_calls, (reference, entry_point, inputs, not_none),
-                                             RECORD_LIMIT_S)
+                                             self.record_limit_s)
             if found is None:
                 found = {"unreplayable": f"the recording of the reference solution {why}"}
             if not found.get("unreplayable"):
@@ -793,7 +795,8 @@ class Request:
         if o.oom_killed:
             return "memory", f"memory limit of {self.limits['memory_mb']} MiB exceeded"
         err = bytes(o.stderr[-4096:])
-        if b"MemoryError" in err or b"bad_alloc" in err or b"heap out of memory" in err or b"Cannot allocate memory" in err:
+        if (b"MemoryError" in err or b"bad_alloc" in err or b"heap out of memory" in err
+                or b"Cannot allocate memory" in err):
             return "memory", f"memory limit of {self.limits['memory_mb']} MiB exceeded"
         if o.signal == signal.SIGXFSZ:
             return "runtime-error", f"file size limit of {self.limits['file_size_mb']} MiB exceeded"
@@ -816,7 +819,8 @@ class Request:
         if o.setup:
             return None, self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))
         if o.timed_out:
-            return None, self._result("compile-error", o, error=f"compilation exceeded {self.limits['compile_time_s']}s")
+            return None, self._result("compile-error", o,
+                                      error=f"compilation exceeded {self.limits['compile_time_s']}s")
         if o.exit_code != 0:
             return None, self._result("compile-error", o, error="g++ failed: " + o.text("stderr", 2000))
         return binary, None
@@ -919,8 +923,8 @@ class Request:
             return None, None
         factor = self.limits.get("call_time_factor", 4.0)
         per_test = [[max(floor, factor * t) for t in ts] for ts in times]
-        return [limit for limits in per_test for limit in limits], sum(min(self.limits["wall_time_s"], sum(limits)) + 1.0
-                                                                         for limits in per_test)
+        return [limit for limits in per_test for limit in limits], sum(min(self.limits["wall_time_s"], sum(limits))
+                                                                         + 1.0 for limits in per_test)
 
     def _run_call_tests(self) -> dict:
         """Call tests: the candidate answers each input; answers are compared here with the recorded ones. Each test
@@ -945,7 +949,8 @@ class Request:
         if any(judgeable):
             call_limits, wall_s = self._call_limits([r["times"] if ok else [] for r, ok in zip(recordings, judgeable)])
             o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, wall_s=wall_s, cpu_s=wall_s,
-                               payload={"mode": "calls", "code": self.req["code"], "calls": [c for p in plan for c in p]},
+                               payload={"mode": "calls", "code": self.req["code"],
+                                        "calls": [c for p in plan for c in p]},
                                call_limits=call_limits)
             if o.setup:
                 return self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))
@@ -991,7 +996,7 @@ class Request:
             return self._run_test_code(recording["unreplayable"])
         plan = [list(calls) for calls in recording["calls"]]
         times = [list(t) for t in recording["times"]]
-        for _ in range(REPLAY_ROUNDS):
+        for _ in range(self.w.replay_rounds):
             flat = [call for calls in plan for call in calls]
             call_limits, wall_s = self._call_limits(times)
             o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, wall_s=wall_s, cpu_s=wall_s,
@@ -1011,7 +1016,7 @@ class Request:
         # A deterministic program settles within a few rounds; answers that keep changing the tests' calls are the
         # program's doing (never a reason to judge it in its own process).
         return self._failed_tests("failed", f"the program's answers kept changing the calls the tests make "
-                                  f"({REPLAY_ROUNDS} runs)", o)
+                                  f"({self.w.replay_rounds} runs)", o)
 
     def _judge_replay(self, o: Outcome, plan: list[list], recording: dict) -> tuple[dict | None, dict]:
         """(the result, {}) when this run's answers settle the tests, or (None, the calls that diverged)."""
@@ -1037,12 +1042,10 @@ class Request:
         complete = len(o.result_lines)
         if complete:
             head = _strict_json(lines[0])
-            if head == ["load", "ok"]:
-                pass
-            elif (type(head) is list and len(head) == 3 and head[0] == "load" and head[1] in ("compile-error", "runtime-error")
-                  and type(head[2]) is str and not fate):
-                return (head[1], head[2][:2000]), None, None
-            else:
+            if head != ["load", "ok"]:
+                if (type(head) is list and len(head) == 3 and head[0] == "load"
+                        and head[1] in ("compile-error", "runtime-error") and type(head[2]) is str and not fate):
+                    return (head[1], head[2][:2000]), None, None
                 complete, fate = 0, fate or ("runtime-error", "the program wrote on the judge's descriptor")
         elif not fate:
             fate = ("runtime-error", f"the program ended before it was loaded ({_ending(o)}) "
@@ -1056,7 +1059,8 @@ class Request:
                     answer = _parse_answer(lines[index + 1], index)
                     if answer is None:
                         complete = index + 1
-                        fate = fate or ("runtime-error", f"the program wrote on the judge's descriptor (line {index + 2})")
+                        fate = fate or ("runtime-error",
+                                        f"the program wrote on the judge's descriptor (line {index + 2})")
                     else:
                         ended = o.result_lines[index + 1]
                         spent += ended - max(previous, o.result_lines[0])
@@ -1089,7 +1093,8 @@ class Request:
             declarations = tests.get("declarations") or ""
             program, unit = languages.cpp_sources(code, tests["test_code"], declarations)
             if declarations:
-                sources = {"tests.cpp": unit, "solution.cpp": program}  # tests first: its .preinit_array entry runs first
+                # tests first: its .preinit_array entry runs first
+                sources = {"tests.cpp": unit, "solution.cpp": program}
             else:
                 sources = {"solution.cpp": program + "\n" + unit}
                 note += "; one translation unit (no declarations given): the program's macros reach the tests"
@@ -1315,17 +1320,20 @@ def load_judge() -> None:
 
 
 def _parse_args(argv: list[str]) -> dict:
-    """--uid N --judge-uid M [--cgroup DIR] [--root DIR] [--socket PATH] (no argparse: it would weigh on every fork)."""
-    args = {"uid": None, "judge-uid": None, "cgroup": None, "root": "/tmp", "socket": None}
+    """--uid N --judge-uid M --record-limit-s S --replay-rounds R [--cgroup DIR] [--root DIR] [--socket PATH] (no
+    argparse: it would weigh on every fork)."""
+    args = {"uid": None, "judge-uid": None, "record-limit-s": None, "replay-rounds": None, "cgroup": None,
+            "root": "/tmp", "socket": None}
     it = iter(argv)
     for flag in it:
         key = flag.lstrip("-")
         if key not in args:
             raise SystemExit(f"worker.py: unknown option {flag}")
         args[key] = next(it, None)
-    if args["uid"] is None or args["judge-uid"] is None:
-        raise SystemExit("worker.py: --uid and --judge-uid are required")
+    if None in (args["uid"], args["judge-uid"], args["record-limit-s"], args["replay-rounds"]):
+        raise SystemExit("worker.py: --uid, --judge-uid, --record-limit-s and --replay-rounds are required")
     args["uid"], args["judge-uid"] = int(args["uid"]), int(args["judge-uid"])
+    args["record-limit-s"], args["replay-rounds"] = float(args["record-limit-s"]), int(args["replay-rounds"])
     return args
 
 
@@ -1347,7 +1355,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     os.environ.clear()  # once here, so that children inherit only CHILD_ENV
     os.environ.update(CHILD_ENV)
-    worker = Worker(args["uid"], args["judge-uid"], args["cgroup"], args["root"])
+    worker = Worker(args["uid"], args["judge-uid"], args["cgroup"], args["root"], args["record-limit-s"],
+                    args["replay-rounds"])
     os.environ["HOME"] = os.environ["TMPDIR"] = worker.run_dir
     import importlib
 

@@ -1,4 +1,5 @@
-"""Judging outputs outside the program's process: stdin/stdout text, and answers of calls (stdlib only; run by the worker).
+"""Judging outputs outside the program's process: stdin/stdout text, and answers of calls (stdlib only; run by the
+worker).
 
 `outputs_match(actual, expected, float_tolerance)` is True when the two outputs have the same whitespace-separated
 tokens, where two tokens that both parse as finite numbers match within `float_tolerance` (absolute or relative),

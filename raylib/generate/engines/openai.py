@@ -21,7 +21,13 @@ import random
 import time
 from typing import Sequence
 
-from raylib.generate.engines.base import EngineConfig, failed_result, GenerationOutput, GenerationRequest, GenerationResult
+from raylib.generate.engines.base import (
+    EngineConfig,
+    GenerationOutput,
+    GenerationRequest,
+    GenerationResult,
+    failed_result,
+)
 
 __all__ = ["OpenAIEngine", "RequestFailed"]
 
@@ -44,7 +50,8 @@ class OpenAIEngine:
         self.config, self.settings = config, config.openai
         key = os.environ.get(self.settings.api_key_env, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        limits = httpx.Limits(max_connections=self.settings.concurrency, max_keepalive_connections=self.settings.concurrency)
+        limits = httpx.Limits(max_connections=self.settings.concurrency,
+                              max_keepalive_connections=self.settings.concurrency)
         self.client = httpx.Client(base_url=self.settings.base_url.rstrip("/"), headers=headers, limits=limits,
                                    timeout=self.settings.timeout_s)
         self.pool = concurrent.futures.ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="openai")
@@ -60,7 +67,8 @@ class OpenAIEngine:
             if failed is not None:  # the request is all or nothing: its samples are asked again together
                 results.append(GenerationResult(error=failed.error, retryable=any(part.retryable for part in parts)))
             else:
-                results.append(GenerationResult(outputs=[part.outputs[0] for part in parts], prompt_tokens=parts[0].prompt_tokens))
+                results.append(GenerationResult(outputs=[part.outputs[0] for part in parts],
+                                                prompt_tokens=parts[0].prompt_tokens))
         return results
 
     def _one(self, request: GenerationRequest, index: int) -> GenerationResult:
@@ -82,12 +90,14 @@ class OpenAIEngine:
         if request.seed is not None:
             body["seed"] = request.seed + index
         if self.settings.api == "chat":
-            messages = request.messages if request.messages is not None else [{"role": "user", "content": request.prompt}]
+            messages = (request.messages if request.messages is not None
+                        else [{"role": "user", "content": request.prompt}])
             if not messages or not all(isinstance(m, dict) and "role" in m and "content" in m for m in messages):
                 raise ValueError("messages must be a non-empty list of {'role': ..., 'content': ...}")
             return "/chat/completions", {**body, "messages": list(messages)}
         if request.prompt is None:
-            raise ValueError("the completions API takes a plain prompt: use prompt.style=completion, or openai.api=chat")
+            raise ValueError("the completions API takes a plain prompt: use prompt.style=completion, "
+                             "or openai.api=chat")
         return "/completions", {**body, "prompt": request.prompt}
 
     def _post(self, path: str, body: dict) -> dict:
@@ -108,7 +118,8 @@ class OpenAIEngine:
                         raise RequestFailed(f"{path}: the server answered 200 with a body that is not JSON: "
                                             f"{response.text[:200]!r}", retryable=True)
                 problem = f"HTTP {response.status_code}: {response.text[:500]}"
-                if response.status_code in _SETUP_STATUS:  # a bad key or URL: fix it and re-run; not the request's fault
+                if response.status_code in _SETUP_STATUS:  # a bad key or URL: fix it and re-run;
+                    # not the request's fault
                     raise RequestFailed(f"{path}: {problem} (check generation.engine.openai.base_url and the API key "
                                         f"in ${s.api_key_env})", retryable=True)
                 if response.status_code not in _RETRIED_STATUS:

@@ -27,7 +27,16 @@ import queue
 import threading
 from typing import Sequence
 
-from raylib.generate.engines.base import check_prompt_length, EngineBroken, EngineConfig, failed_result, GenerationOutput, GenerationRequest, GenerationResult, render_prompt
+from raylib.generate.engines.base import (
+    EngineBroken,
+    EngineConfig,
+    GenerationOutput,
+    GenerationRequest,
+    GenerationResult,
+    check_prompt_length,
+    failed_result,
+    render_prompt,
+)
 
 __all__ = ["VLLMEngine"]
 
@@ -57,7 +66,8 @@ class VLLMEngine:
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its INFO lines would bury the job's own output
         if os.path.isdir(path):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory needs no hub; a lookup would hang offline
-        kwargs = dict(model=path, max_model_len=config.max_model_len, seed=0, tensor_parallel_size=config.tensor_parallel_size)
+        kwargs = dict(model=path, max_model_len=config.max_model_len, seed=0,
+                      tensor_parallel_size=config.tensor_parallel_size)
         if gpu:
             kwargs.update(dtype=config.dtype, gpu_memory_utilization=config.gpu_memory_utilization)
         else:
@@ -128,8 +138,8 @@ class VLLMEngine:
 
         p = request.params
         # vLLM refuses n > 1 with greedy sampling: the n answers would be identical, so one is computed and copied.
-        return SamplingParams(n=p.n if p.temperature > 0 else 1, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
-                              stop=list(p.stop) or None, seed=request.seed,
+        return SamplingParams(n=p.n if p.temperature > 0 else 1, temperature=p.temperature, top_p=p.top_p,
+                              max_tokens=p.max_tokens, stop=list(p.stop) or None, seed=request.seed,
                               output_kind=RequestOutputKind.FINAL_ONLY)
 
     # ------------------------------------------------------------------------------------------- engine thread

@@ -3,7 +3,7 @@
     from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
     rows = read_results("runs/eval/results.jsonl")
     orm = orm_examples(rows, problems)                          # outcome reward model: (prompt, program) -> passed
-    pairs = preference_pairs(rows, problems, max_per_task=8)    # reward / preference models: chosen passes, rejected fails
+    pairs = preference_pairs(rows, problems, max_per_task=8)    # reward / preference models: chosen passes
     sft = sft_examples(rows, problems, max_per_task=4)          # rejection sampling: passing programs only
 
 Each builder keeps one example per distinct program of a task (models sample the same program many times), leaves
@@ -64,7 +64,8 @@ def orm_examples(rows: list[dict], problems: dict[str, Problem]) -> list[dict]:
             for task_id, task_rows in _distinct_by_task(rows, problems).items() for row in task_rows]
 
 
-def preference_pairs(rows: list[dict], problems: dict[str, Problem], max_per_task: int = 8, seed: int = 0) -> list[dict]:
+def preference_pairs(rows: list[dict], problems: dict[str, Problem], max_per_task: int = 8,
+                     seed: int = 0) -> list[dict]:
     """Pass-vs-fail pairs per task: `chosen` passed, `rejected` failed. Tasks where every program passed (or every
     one failed) give none. Up to `max_per_task` pairs per task, drawn without repeats; each passing and each failing
     program is used as evenly as the counts allow."""

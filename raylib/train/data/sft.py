@@ -11,7 +11,8 @@ Formats (one JSON object per line; what jobs/build_datasets.py writes to sft.jso
 - prompt/completion: `{"prompt": str, "completion": str}`; the loss covers the completion and EOS.
 - reflection: ReflectionCoder samples (`raylib.train.data.reflection`), `{"messages": [{"role", "content": [blocks]}]}`.
 
-An example is `{"input_ids": [...], "labels": [...]}` with -100 where the loss is not taken. No torch, no Ray.
+An example is `{"input_ids": [...], "labels": [...]}` with -100 (`raylib.train.data.IGNORE`) where the loss is not
+taken. No torch, no Ray.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from pathlib import Path
 from typing import Literal
 
 from raylib.files import DataError, read_records
+from raylib.train.data import IGNORE
 
-__all__ = ["IGNORE", "encode_chat", "encode_prompt_completion", "length_grouped_batches", "pack_examples", "read_sft_file"]
-
-IGNORE = -100
+__all__ = ["encode_chat", "encode_prompt_completion", "length_grouped_batches", "pack_examples", "read_sft_file"]
 
 
 def _ids(tokenizer, text: str) -> list[int]:
@@ -38,8 +38,8 @@ def encode_chat(tokenizer, messages: list[dict], max_len: int) -> dict[str, list
     through it; a template whose renderings are not prefixes of each other cannot be masked this way (ValueError).
     """
     if not isinstance(messages, list) or not messages or not all(
-            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant") and isinstance(m.get("content"), str)
-            for m in messages):
+            isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
+            and isinstance(m.get("content"), str) for m in messages):
         raise ValueError("messages must be a non-empty list of {'role': 'system'|'user'|'assistant', 'content': str}")
     if not any(m["role"] == "assistant" for m in messages):
         raise ValueError("the chat has no assistant message: nothing to learn")
@@ -88,14 +88,16 @@ def read_sft_file(path: str | Path, tokenizer, max_len: int,
         kind = fmt
         if kind == "auto":
             messages = row.get("messages")
-            if isinstance(messages, list) and messages and isinstance(messages[0], dict) and isinstance(messages[0].get("content"), list):
+            if isinstance(messages, list) and messages and isinstance(messages[0], dict) \
+                    and isinstance(messages[0].get("content"), list):
                 kind = "reflection"
             elif messages is not None:
                 kind = "chat"
             elif "prompt" in row and "completion" in row:
                 kind = "prompt_completion"
             else:
-                raise DataError(path, line, f"expected 'messages' or 'prompt' + 'completion', got fields {sorted(row)[:10]}")
+                raise DataError(path, line, "expected 'messages' or 'prompt' + 'completion', got fields "
+                                            f"{sorted(row)[:10]}")
         try:
             if kind == "chat":
                 example = encode_chat(tokenizer, row.get("messages"), max_len)
