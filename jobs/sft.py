@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field, model_validator  # noqa: E402
 
-from raylib.config import load_config, log_config  # noqa: E402
+from raylib.config import load_config  # noqa: E402
 from raylib.train.settings import DistillationSettings, LoopConfig, TrainData, TrainJobConfig  # noqa: E402
 
 
@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    log_config(cfg, cfg.output)
-    print(f"{len(train)} training rows, {len(validation)} validation rows, {steps} steps per epoch", flush=True)
-    return launch_job(loop, train, validation, cfg.output, cfg.ray_address)
+    summary = f"{len(train)} training rows, {len(validation)} validation rows, {steps} steps per epoch"
+    return launch_job(loop, train, validation, cfg.output, cfg.ray_address, config=cfg, verbose=cfg.verbose,
+                      summary=summary)
 
 
 def _has_reflection(path: str) -> bool:

@@ -18,6 +18,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -38,6 +39,46 @@ class Console:
     out: TextIO
     err: TextIO
     log_path: Path
+
+    @contextlib.contextmanager
+    def follow(self, pattern: str, desc: str, unit: str = "step") -> Iterator[None]:
+        """A progress bar on `err` driven by the log: each new line matching `pattern` (groups: done, total; an
+        optional group named `loss` goes beside the bar) moves it. This is how a driver shows the progress of
+        work whose output only reaches it as log lines, e.g. rank 0's "step 20/400 ..." forwarded by Ray."""
+        from tqdm import tqdm
+
+        regex = re.compile(pattern)
+        bar = tqdm(desc=desc, unit=unit, file=self.err, dynamic_ncols=True, mininterval=1.0)
+        stop = threading.Event()
+        log = open(self.log_path, "rb")
+        log.seek(0, os.SEEK_END)
+        pending = b""
+
+        def read_new() -> None:
+            nonlocal pending
+            *lines, pending = (pending + log.read()).split(b"\n")
+            for line in lines:
+                match = regex.search(line.decode("utf-8", "replace"))
+                if match:
+                    bar.total, bar.n = int(match[2]), int(match[1])
+                    if "loss" in regex.groupindex and match["loss"]:
+                        bar.set_postfix(loss=match["loss"], refresh=False)
+                    bar.refresh()
+
+        def tail() -> None:
+            while not stop.wait(0.5):
+                read_new()
+
+        thread = threading.Thread(target=tail, daemon=True, name="job-console-follow")
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            read_new()
+            log.close()
+            bar.close()
 
 
 def _terminal(stream: TextIO, fd: int) -> tuple[TextIO, bool]:

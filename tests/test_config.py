@@ -198,6 +198,6 @@ def test_every_shipped_config_loads_into_the_jobs_its_header_names(path):
     assert jobs, f"{path.name}: its header must name the command that uses it"
     for job in jobs:
         module = importlib.import_module(f"jobs.{job}")
-        config_cls = next(v for k, v in vars(module).items() if k.endswith("Config") and isinstance(v, type)
-                          and issubclass(v, JobConfig) and v is not JobConfig)
+        config_cls = next(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, JobConfig)
+                          and v.__module__ == module.__name__)  # the job's own config, not a base it imports
         load_config(config_cls, ["--config", str(path)])

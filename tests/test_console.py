@@ -58,3 +58,16 @@ def test_verbose_shows_library_output_live_and_still_logs_it(tmp_path, capfd):
     assert "c-level chatter" in err and "python-level chatter" in err
     log = (tmp_path / "job.log").read_text()
     assert "c-level chatter" in log and "python-level chatter" in log
+
+
+def test_a_progress_bar_follows_the_lines_workers_write_to_the_log(tmp_path, capfd):
+    from raylib.train.loop import STEP_LINE
+
+    with job_console(tmp_path) as console:
+        print("step 3/10 epoch 0 loss 2.5000 lr 0.001 (from a stale run)", flush=True)  # before: not followed
+        with console.follow(STEP_LINE, desc="training"):
+            for step in (2, 4, 10):  # as Ray forwards rank 0's lines: into this process's stdout, i.e. the log
+                print(f"(RayTrainWorker pid=1) step {step}/10 epoch 0 loss {1 / step:.4f} lr 0.001", flush=True)
+    err = capfd.readouterr().err
+    assert "training" in err and "10/10" in err and "loss=0.1000" in err
+    assert "3/10" not in err

@@ -304,14 +304,16 @@ def test_killed_run_resumes_from_its_latest_checkpoint(ray_cluster, tiny_model, 
             os.killpg(driver.pid, signal.SIGKILL)
     assert not (output / "metrics.json").exists()
 
+    first_log = (output / "job.log").read_bytes()
     second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    logs = second.stdout + second.stderr
+    # the workers' lines reach the driver's log (OUTPUT/job.log, appended by each run): the second run's part
+    logs = (output / "job.log").read_bytes()[len(first_log):].decode("utf-8", "replace")
     resumed = re.search(r"resumed from the checkpoint at step (\d+)/400", logs)
     assert resumed, "\n".join(line for line in logs.splitlines() if "step" in line or "snapshot" in line)[:3000]
     assert 5 <= int(resumed.group(1)) < 400 and int(resumed.group(1)) % 5 == 0
     assert json.loads((output / "metrics.json").read_text())["step"] == 400
-    assert "step 1/400 " not in second.stdout + second.stderr  # the second run did not start over
+    assert "step 1/400 " not in logs  # the second run did not start over
 
 
 def test_a_run_whose_workers_keep_failing_exits_1_with_the_resume_hint(ray_cluster, tiny_model, tmp_path, capsys):
@@ -366,7 +368,8 @@ def test_sft_through_ray_job_submit_to_a_separate_cluster(tiny_model, tmp_path):
                             "train.optim.max_steps=8", *TWO_WORKERS])
         log = proc.stdout + proc.stderr
         assert proc.returncode == 0 and "succeeded" in log, log[-3000:]
-    assert "step 8/8" in log  # rank 0's progress reaches the submitter's terminal
+    assert "| 8/8 [" in log  # rank 0's progress reaches the submitter's terminal, as the job's progress bar
+    assert "step 8/8" in (output / "job.log").read_text()  # its lines are in the job's log
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["step"] == 8 and metrics["tokens"] > 0
     losses = train_losses(output)

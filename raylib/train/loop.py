@@ -185,6 +185,10 @@ def train_func(config: dict) -> None:
     dist.barrier()
 
 
+# rank 0's progress lines, as the driver's console reads them from the forwarded log (raylib.console.follow)
+STEP_LINE = r"step (\d+)/(\d+)(?: epoch \S+ loss (?P<loss>\S+))?"
+
+
 def _say(message: str) -> None:
     """One progress line from rank 0. Not print(): Ray Train's print patch would emit it twice (logger + tee)."""
     sys.stdout.write(message + "\n")

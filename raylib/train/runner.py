@@ -22,6 +22,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from raylib.files import write_json
 from raylib.train.settings import LoopConfig, TrainSettings
 
@@ -75,19 +77,32 @@ def launch(loop: LoopConfig, train: list[dict], validation: list[dict], output: 
 
 
 def launch_job(loop: LoopConfig, train: list[dict], validation: list[dict], output: str | Path,
-               ray_address: str | None = None) -> int:
-    """A training job's last step: `launch`, print where the model is and its final metrics; returns the exit status
-    (0, or 1 with the error and how to resume when the run failed)."""
-    import sys
+               ray_address: str | None = None, *, config: BaseModel | None = None, verbose: bool = False,
+               summary: str = "") -> int:
+    """A training job's last step, in the job's console (raylib.console): the resolved `config` and `summary`, a
+    progress bar over optimizer steps, then where the model is and its final metrics; what Ray, DeepSpeed and the
+    workers say goes to OUTPUT/job.log (`verbose`: live too). Returns the exit status: 0, or 1 with the error and
+    how to resume when the run failed."""
+    from raylib.config import log_config
+    from raylib.console import job_console
+    from raylib.train.loop import STEP_LINE
 
-    try:
-        outcome = launch(loop, train, validation, output, ray_address)
-    except RuntimeError as err:
-        print(f"error: {err}\nre-run the same command to resume from the latest checkpoint", file=sys.stderr)
-        return 1
-    print(f"model: {outcome.model_dir}" + (f", merged: {outcome.merged_dir}" if outcome.merged_dir else ""))
-    print("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in outcome.metrics.items()
-                                  if isinstance(v, float) and k != "training_started_at"))
+    with job_console(output, verbose) as console:
+        if config is not None:
+            log_config(config, output, file=console.out)
+        if summary:
+            print(summary, file=console.out, flush=True)
+        try:
+            with console.follow(STEP_LINE, desc="training"):
+                outcome = launch(loop, train, validation, output, ray_address)
+        except RuntimeError as err:
+            print(f"error: {err}\nre-run the same command to resume from the latest checkpoint", file=console.err)
+            return 1
+        print(f"model: {outcome.model_dir}" + (f", merged: {outcome.merged_dir}" if outcome.merged_dir else ""),
+              file=console.out)
+        print("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in outcome.metrics.items()
+                                      if isinstance(v, float) and k != "training_started_at"), file=console.out)
+        print(f"logs: {console.log_path}", file=console.out, flush=True)
     return 0
 
 
