@@ -206,8 +206,8 @@ def test_killing_the_driver_mid_run_and_rerunning_gives_the_uninterrupted_result
         driver.wait(timeout=30)
     partial = (output / "results.jsonl").read_bytes().count(b"\n")
     assert 60 <= partial < 5 * SLOW_TASKS, "the driver must die mid-run"
-    rc, out, _ = run_job(capsys, "--samples", slow_file, "--output", output, *SMALL_BATCHES)
-    assert rc == 0 and "resuming:" in out
+    rc, _, _ = run_job(capsys, "--samples", slow_file, "--output", output, *SMALL_BATCHES)
+    assert rc == 0 and "resuming:" in (output / "job.log").read_text()
     assert verdicts(output) == verdicts(slow_baseline)
     assert stable_summary(output) == stable_summary(slow_baseline)
 
