@@ -82,10 +82,13 @@ def _plot_single_k(plt, summary: dict, title: str):
     for bar, rate, n in zip(bars, rates[::-1], tasks[::-1]):
         left.text(min(rate + 1, 80), bar.get_y() + bar.get_height() / 2, f"{rate:.1f}% of {n} tasks", va="center")
     left.set_xlim(0, 100)
+    pad = (max(len(names), 4) - len(names)) / 2  # bars as thick with one group as with four, centred
+    left.set_ylim(-0.7 - pad, len(names) - 0.3 + pad)
     left.set_xlabel(f"pass@{k} (%)")
     left.set_title("by difficulty" if summary.get("by_difficulty") else "by tag" if groups else "overall")
     left.grid(True, axis="x", alpha=0.3)
-    ok = {"passed": "#55a868", "failed": "#c44e52", "timeout": "#8172b2"}
+    ok = {"passed": "#55a868", "failed": "#c44e52", "timeout": "#8172b2", "compile-error": "#ccb974",
+          "runtime-error": "#dd8452", "memory": "#da8bc3", "generation-error": "#8c8c8c", "sandbox-error": "#333333"}
     right.barh(list(statuses)[::-1], list(statuses.values())[::-1],
                color=[ok.get(s, "#937860") for s in list(statuses)[::-1]])
     for i, count in enumerate(list(statuses.values())[::-1]):
