@@ -67,3 +67,23 @@ def test_rows_holding_line_separator_characters_survive_a_reopen(tmp_path):
     store.append([{**row(sample, "passed"), "program": sample.program}])
     store.close()
     assert ResultsFile(tmp_path / "results.jsonl").done == {store.key_of(sample)}
+
+
+def test_the_pipeline_refuses_an_unclear_call_before_it_starts_anything(tmp_path):
+    import pytest
+
+    from raylib.data.problems import load_problems
+    from raylib.evaluate.pipeline import evaluate
+    from raylib.generate.settings import GenerationSettings
+
+    problems = dict(list(load_problems("humaneval").items())[:2])
+    sample = Sample("HumanEval/0", 0, "pass\n")
+    with pytest.raises(ValueError, match="not both and not neither"):
+        evaluate(problems, tmp_path, samples=[sample], generation=GenerationSettings())
+    with pytest.raises(ValueError, match="not both and not neither"):
+        evaluate(problems, tmp_path)
+    with pytest.raises(ValueError, match="no samples"):
+        evaluate(problems, tmp_path, samples=[])
+    with pytest.raises(ValueError, match=r"not among the problems: \['HumanEval/7'\]"):
+        evaluate(problems, tmp_path, samples=[sample, Sample("HumanEval/7", 0, "pass\n")])
+    assert list(tmp_path.iterdir()) == []  # nothing written, no cluster joined

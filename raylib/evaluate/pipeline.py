@@ -118,6 +118,11 @@ def evaluate(problems: dict[str, Problem], output: str | Path, *, samples: list[
     """
     if (samples is None) == (generation is None):
         raise ValueError("evaluate() takes samples or generation settings, not both and not neither")
+    if not (samples if samples is not None else problems):
+        raise ValueError("nothing to evaluate: no samples" if samples is not None else "no problems")
+    unknown = {s.task_id for s in samples or []} - problems.keys()
+    if unknown:
+        raise ValueError(f"samples of tasks that are not among the problems: {sorted(unknown)[:5]}")
     execution, time_limits = execution or ExecutionPool(), time_limits or TimeLimits()
     output = Path(output)
     started = stage_start = time.time()
@@ -134,19 +139,21 @@ def evaluate(problems: dict[str, Problem], output: str | Path, *, samples: list[
                                         infra_retries, lap)
     store = ResultsFile(output / "results.jsonl")
     generation_counts = None
-    if generation is not None:
-        samples, generation_counts = _generate_and_evaluate(problems, limits, store, generation, execution, output,
-                                                            progress)
-        lap("generate_s")
-    _evaluate_pending(samples, problems, limits, store, execution, infra_retries, progress,
-                      quiet_if_done=generation is not None)
-    lap("evaluate_s")
+    try:
+        if generation is not None:
+            samples, generation_counts = _generate_and_evaluate(problems, limits, store, generation, execution,
+                                                                output, progress)
+            lap("generate_s")
+        _evaluate_pending(samples, problems, limits, store, execution, infra_retries, progress,
+                          quiet_if_done=generation is not None)
+        lap("evaluate_s")
+        rows = store.finalize(samples, {t: i for i, t in enumerate(problems)})
+    finally:
+        store.close()
 
     from raylib.evaluate.metrics import summarize
     from raylib.evaluate.report import write_report
 
-    rows = store.finalize(samples, {t: i for i, t in enumerate(problems)})
-    store.close()
     summary = summarize(rows, problems)
     if generation_counts is not None:
         summary["generation"] = {"model": generation.engine.model, "backend": generation.engine.backend,
