@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field, model_validator  # noqa: E402
 
-from raylib.config import JobConfig, load_config, log_config  # noqa: E402
+from raylib.config import ConsoleJobConfig, load_config, log_config  # noqa: E402
 from raylib.data.problems import DATASETS, check_dataset  # noqa: E402
 from raylib.evaluate.limits import TimeLimits  # noqa: E402
 from raylib.evaluate.stage import ExecutionPool  # noqa: E402
@@ -32,7 +32,7 @@ from raylib.files import DataError  # noqa: E402
 from raylib.generate.settings import GenerationSettings, GenerationShortcuts  # noqa: E402
 
 
-class EvaluateConfig(JobConfig, GenerationShortcuts):
+class EvaluateConfig(ConsoleJobConfig, GenerationShortcuts):
     dataset: str = Field("humaneval", description=f"Problem set, one of {DATASETS}.")
     dataset_path: str | None = Field(
         None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")

@@ -24,13 +24,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field, model_validator  # noqa: E402
 
-from raylib.config import JobConfig, load_config, log_config  # noqa: E402
+from raylib.config import ConsoleJobConfig, load_config, log_config  # noqa: E402
 from raylib.data.problems import DATASETS, check_dataset  # noqa: E402
 from raylib.files import DataError, claim_output, write_json  # noqa: E402
 from raylib.generate.settings import GenerationSettings, GenerationShortcuts, generation_identity  # noqa: E402
 
 
-class GenerateConfig(JobConfig, GenerationShortcuts):
+class GenerateConfig(ConsoleJobConfig, GenerationShortcuts):
     dataset: str = Field("humaneval", description=f"Problem set, one of {DATASETS}.")
     dataset_path: str | None = Field(
         None, description="Problem file; None: the shipped one (humaneval, humaneval+, mbpp, mbpp+).")

@@ -43,7 +43,8 @@ from typing import Any, TextIO, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-__all__ = ["ConfigError", "JobConfig", "Section", "deep_merge", "describe_config", "load_config", "log_config"]
+__all__ = ["ConfigError", "ConsoleJobConfig", "JobConfig", "Section", "deep_merge", "describe_config", "load_config",
+           "log_config"]
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -58,6 +59,11 @@ class JobConfig(BaseModel):
     """Base class of a job's top-level config. Unknown keys are errors, never silently ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ConsoleJobConfig(JobConfig):
+    """Base class of a job whose libraries talk (Ray, vLLM, DeepSpeed): it runs in `raylib.console.job_console`, so
+    its console shows the config, one progress bar and its result, and everything else goes to OUTPUT/job.log."""
 
     verbose: bool = Field(False, description="Show library logs (Ray, vLLM, ...) live; they always go to "
                           "OUTPUT/job.log.")

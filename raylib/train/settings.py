@@ -21,7 +21,7 @@ from typing import Callable, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from raylib.config import JobConfig, Section, deep_merge
+from raylib.config import ConsoleJobConfig, Section, deep_merge
 from raylib.train.data.reflection import BLOCK_TYPES
 from raylib.train.objectives import OBJECTIVES
 from raylib.train.objectives.reflection import MASK_STRATEGIES
@@ -222,7 +222,7 @@ class TrainData(Section):
         return read_splits(read, self.train, self.validation, self.validation_fraction, seed)
 
 
-class TrainJobConfig(JobConfig):
+class TrainJobConfig(ConsoleJobConfig):
     """The fields every training job shares; a job extends it with its `data` section and its own defaults."""
 
     model: str = Field("embedded", description="Model to start from: 'embedded', 'minilm', a Hugging Face "
