@@ -26,8 +26,8 @@ from pydantic import Field, model_validator  # noqa: E402
 
 from raylib.config import ConsoleJobConfig, load_config, log_config  # noqa: E402
 from raylib.data.problems import DATASETS, check_dataset  # noqa: E402
-from raylib.files import DataError, claim_output, write_json  # noqa: E402
-from raylib.generate.settings import GenerationSettings, GenerationShortcuts, generation_identity  # noqa: E402
+from raylib.files import DataError, write_json  # noqa: E402
+from raylib.generate.settings import GenerationSettings, GenerationShortcuts  # noqa: E402
 
 
 class GenerateConfig(ConsoleJobConfig, GenerationShortcuts):
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(GenerateConfig, argv)
     from raylib.cluster import InfrastructureError, init_cluster
     from raylib.console import job_console
-    from raylib.data.problems import load_problems, problems_sha
-    from raylib.generate.loop import generate, generation_summary, pending_requests
+    from raylib.data.problems import load_problems
+    from raylib.generate.loop import claim_samples_output, generate, generation_summary, pending_requests
     from raylib.generate.samples_file import SamplesFile
 
     output = Path(cfg.output)
@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in warnings[:20]:
         print(f"warning: {line}", file=sys.stderr)
     problems = dict(list(dataset.items())[:cfg.limit]) if cfg.limit else dataset
-    changed = claim_output(output / "generation_identity.json",
-                           generation_identity(cfg.dataset, problems_sha(dataset), cfg.generation))
+    changed = claim_samples_output(output, cfg.dataset, dataset, cfg.generation)
     if changed:
         print(f"error: {output} holds samples generated with other problems or settings (changed: {changed}); "
               "use a new --output, or delete it to start over", file=sys.stderr)

@@ -25,10 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, TextIO
 
-__all__ = ["Console", "LOG_NAME", "job_console"]
+__all__ = ["Console", "LOG_NAME", "job_console", "progress_bar"]
 
 LOG_NAME = "job.log"
 OWN_LOGGERS = ("raylib", "sandbox")  # codeloop's loggers: their INFO records go to the log
+
+
+def progress_bar(total: int | None, desc: str, progress: bool | TextIO = True, initial: int = 0,
+                 unit: str = "sample"):
+    """The one progress bar shape of codeloop's jobs (tqdm): `progress` False hides it, True draws it on stderr, a
+    stream draws it there (a job's `Console.err`)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, mininterval=1.0,
+                disable=progress is False, file=None if isinstance(progress, bool) else progress)
 
 
 @dataclass
@@ -45,10 +55,8 @@ class Console:
         """A progress bar on `err` driven by the log: each new line matching `pattern` (groups: done, total; an
         optional group named `loss` goes beside the bar) moves it. This is how a driver shows the progress of
         work whose output only reaches it as log lines, e.g. rank 0's "step 20/400 ..." forwarded by Ray."""
-        from tqdm import tqdm
-
         regex = re.compile(pattern)
-        bar = tqdm(desc=desc, unit=unit, file=self.err, dynamic_ncols=True, mininterval=1.0)
+        bar = progress_bar(None, desc, self.err, unit=unit)
         stop = threading.Event()
         log = open(self.log_path, "rb")
         log.seek(0, os.SEEK_END)

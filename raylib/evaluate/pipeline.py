@@ -35,7 +35,8 @@ from raylib.evaluate.requests import INFRA_STATUS
 from raylib.evaluate.results_file import ResultsFile
 from raylib.evaluate.stage import ExecutionPool
 from raylib.files import claim_output, write_json
-from raylib.generate.settings import GenerationSettings, generation_identity
+from raylib.generate.loop import claim_samples_output
+from raylib.generate.settings import GenerationSettings
 
 __all__ = ["EvaluationSummary", "claim_evaluation_output", "evaluate"]
 
@@ -77,16 +78,14 @@ def claim_evaluation_output(output: str | Path, dataset: str, dataset_problems: 
     what differs, or None after recording this run's identity (OUTPUT/evaluation_identity.json, and when it
     generates OUTPUT/generation_identity.json as jobs/generate.py does). `dataset_problems`: the whole dataset
     (--limit may change between runs)."""
-    output = Path(output)
-    sha = problems_sha(dataset_problems)
     if generation is not None:
-        changed = claim_output(output / "generation_identity.json", generation_identity(dataset, sha, generation))
+        changed = claim_samples_output(output, dataset, dataset_problems, generation)
         if changed:
             return changed
-    identity = {"dataset": dataset, "problems_sha": sha,
+    identity = {"dataset": dataset, "problems_sha": problems_sha(dataset_problems),
                 "time_limits": time_limits.model_dump(exclude={"reference_on"}), "extract_code": extract_code,
                 "memory_mb": execution.memory_mb}
-    return claim_output(output / "evaluation_identity.json", identity)
+    return claim_output(Path(output) / "evaluation_identity.json", identity)
 
 
 def evaluate(problems: dict[str, Problem], output: str | Path, *, samples: list[Sample] | None = None,
@@ -218,18 +217,12 @@ def _time_limits(problems: dict[str, Problem], used: set[str], output: Path, set
     return cache.limits(problems, used, settings), warnings
 
 
-def _progress_bar(total: int, initial: int, desc: str, progress: bool | TextIO):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, unit="sample", dynamic_ncols=True, mininterval=1.0,
-                disable=progress is False, file=None if isinstance(progress, bool) else progress)
-
-
 def _evaluate_pending(samples: list[Sample], problems: dict[str, Problem], limits: dict[str, float],
                       store: ResultsFile, execution: ExecutionPool, infra_retries: int, progress: bool | TextIO,
                       quiet_if_done: bool = False) -> None:
     """Evaluate every sample `store` does not have yet, with a progress bar; samples whose sandbox failed are
     retried for up to `infra_retries` more rounds. `quiet_if_done`: no bar when nothing is left."""
+    from raylib.console import progress_bar
     from raylib.evaluate.stage import execute_samples
 
     done = store.done
@@ -239,7 +232,7 @@ def _evaluate_pending(samples: list[Sample], problems: dict[str, Problem], limit
     if len(pending) < len(samples):
         log.info("resuming: %d of %d samples already evaluated in %s", len(samples) - len(pending), len(samples),
                  store.path.parent)
-    bar = _progress_bar(len(samples), len(samples) - len(pending), "evaluating", progress)
+    bar = progress_bar(len(samples), "evaluating", progress, initial=len(samples) - len(pending))
     passed = sum(1 for s in samples if store.rows.get(store.key_of(s), {}).get("passed"))
 
     def on_rows(rows: list[dict], lines: list[str]) -> None:

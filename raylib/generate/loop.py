@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from raylib.cluster import InfrastructureError
-from raylib.data.problems import Problem
+from raylib.data.problems import Problem, problems_sha
 from raylib.data.samples import Sample
+from raylib.files import claim_output
 from raylib.generate.prompts import sample_program
 from raylib.generate.samples_file import SamplesFile
-from raylib.generate.settings import GenerationSettings
+from raylib.generate.settings import GenerationSettings, generation_identity
 
-__all__ = ["GenerationRun", "generate", "generated_samples", "generation_summary", "pending_requests"]
+__all__ = ["GenerationRun", "claim_samples_output", "generate", "generated_samples", "generation_summary",
+           "pending_requests"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,15 @@ class GenerationRun:
         if self.fresh:
             counts["this_run"] = generation_summary(self.fresh, self.seconds)
         return counts
+
+
+def claim_samples_output(output: str | Path, dataset: str, dataset_problems: dict[str, Problem],
+                         settings: GenerationSettings) -> str | None:
+    """Tie OUTPUT/samples.jsonl to the problem set and generation settings that made it (generation_identity.json):
+    returns the changed keys when the directory holds samples made otherwise, else None after recording them.
+    `dataset_problems`: the whole dataset (--limit may change between runs)."""
+    identity = generation_identity(dataset, problems_sha(dataset_problems), settings)
+    return claim_output(Path(output) / "generation_identity.json", identity)
 
 
 def generate(problems: dict[str, Problem], settings: GenerationSettings, path: str | Path, *,
@@ -104,16 +115,14 @@ def generate(problems: dict[str, Problem], settings: GenerationSettings, path: s
 
 
 def _run(requests, problems, settings, store, fresh, then, on_batch, progress, total, todo) -> None:
-    from tqdm import tqdm
-
+    from raylib.console import progress_bar
     from raylib.generate.stage import generation_stage
 
     stage = generation_stage(requests, problems, settings)
     if then is not None:
         stage = then(stage, todo)
     desc = "generating" if then is None else "generating+evaluating"
-    bar = tqdm(total=total, initial=total - todo, desc=desc, unit="sample", dynamic_ncols=True,
-               mininterval=1.0, disable=progress is False, file=None if isinstance(progress, bool) else progress)
+    bar = progress_bar(total, desc, progress, initial=total - todo)
     try:
         for batch in stage.iter_batches(batch_size=None, batch_format="pyarrow"):
             lines = batch.column("sample").to_pylist()

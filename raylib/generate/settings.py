@@ -79,7 +79,7 @@ class GenerationShortcuts(BaseModel):
 def generation_identity(dataset: str, problems_sha: str, settings: GenerationSettings) -> dict:
     """What the samples in an output directory depend on: the problem set (`raylib.data.problems.problems_sha` of all of
     it: --limit may change) and every generation setting but n (which may change) and the actor layout.
-    jobs/generate.py and jobs/evaluate.py both check it (raylib.config.claim_output on generation_identity.json)."""
+    jobs/generate.py and jobs/evaluate.py both check it (raylib.generate.loop.claim_samples_output)."""
     engine = settings.engine.model_dump(mode="json",
                                         include={"backend", "model", "dtype", "max_model_len", "engine_kwargs"})
     if settings.engine.backend == "openai":

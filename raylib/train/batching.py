@@ -17,7 +17,7 @@ from raylib.train.data import IGNORE
 from raylib.train.data.sft import length_grouped_batches
 
 __all__ = ["block_causal_mask", "collate_causal", "collate_classification", "collate_pairs", "rank_batches",
-           "read_splits", "split_validation", "steps_per_epoch"]
+           "read_splits", "sequence_logits", "split_validation", "steps_per_epoch"]
 
 
 def split_validation(examples: list[dict], fraction: float, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -123,6 +123,12 @@ def collate_classification(examples: list[dict], pad_id: int) -> dict:
                                         for e in examples]),
         "labels": torch.tensor([e["label"] for e in examples]),
     }
+
+
+def sequence_logits(model, batch: dict):
+    """The model's logits for a right-padded batch (`collate_classification`, `collate_pairs`): one row of class
+    logits (or one score) per sequence."""
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
 
 
 def collate_pairs(examples: list[dict], pad_id: int) -> dict:

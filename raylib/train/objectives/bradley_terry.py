@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from raylib.train.batching import collate_pairs
+from raylib.train.batching import collate_pairs, sequence_logits
 
 __all__ = ["BradleyTerry", "bradley_terry_loss", "pairwise_accuracy"]
 
@@ -46,18 +46,14 @@ class BradleyTerry:
     def collate(self, examples: list[dict]) -> dict:
         return collate_pairs(examples, self.pad_id)
 
-    @staticmethod
-    def _scores(model, batch: dict):
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.squeeze(-1)
-
     def loss(self, model, examples: list[dict], *, step: int = 0, total_steps: int = 1, rng=None):
         batch = self.collate(examples)
-        scores, half = self._scores(model, batch), len(examples)
+        scores, half = sequence_logits(model, batch).squeeze(-1), len(examples)
         return bradley_terry_loss(scores[:half], scores[half:]), int(batch["attention_mask"].sum())
 
     def validation_outputs(self, model, examples: list[dict]) -> list:
         """[(chosen score, rejected score)] per pair."""
-        scores, half = self._scores(model, self.collate(examples)), len(examples)
+        scores, half = sequence_logits(model, self.collate(examples)).squeeze(-1), len(examples)
         return list(zip(scores[:half].tolist(), scores[half:].tolist()))
 
     def validation_metrics(self, rows: list) -> dict[str, float]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from raylib.train.batching import collate_classification
+from raylib.train.batching import collate_classification, sequence_logits
 
 __all__ = ["OutcomeReward", "orm_loss", "roc_auc"]
 
@@ -60,13 +60,13 @@ class OutcomeReward:
 
     def loss(self, model, examples: list[dict], *, step: int = 0, total_steps: int = 1, rng=None):
         batch = self.collate(examples)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = sequence_logits(model, batch)
         return orm_loss(logits.squeeze(-1), batch["labels"]), int(batch["attention_mask"].sum())
 
     def validation_outputs(self, model, examples: list[dict]) -> list:
         """[(score, label)] per example."""
         batch = self.collate(examples)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = sequence_logits(model, batch)
         return list(zip(logits.squeeze(-1).tolist(), batch["labels"].tolist()))
 
     def validation_metrics(self, rows: list) -> dict[str, float]:

@@ -12,7 +12,7 @@ two-class sequence classifier. torch is imported inside the functions.
 
 from __future__ import annotations
 
-from raylib.train.batching import collate_classification
+from raylib.train.batching import collate_classification, sequence_logits
 
 __all__ = ["PairwisePreference"]
 
@@ -32,13 +32,13 @@ class PairwisePreference:
         import torch.nn.functional as F
 
         batch = self.collate(examples)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = sequence_logits(model, batch)
         return F.cross_entropy(logits, batch["labels"]), int(batch["attention_mask"].sum())
 
     def validation_outputs(self, model, examples: list[dict]) -> list:
         """[(predicted class, label)] per example."""
         batch = self.collate(examples)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = sequence_logits(model, batch)
         return list(zip(logits.argmax(-1).tolist(), batch["labels"].tolist()))
 
     def validation_metrics(self, rows: list) -> dict[str, float]:
