@@ -45,6 +45,25 @@ def tiny_model(tmp_path_factory) -> str:
     return str(build_tiny_llama(tmp_path_factory.mktemp("tiny-llama")))
 
 
+@pytest.fixture
+def judge_url():
+    """A real OpenAI-compatible chat endpoint on 127.0.0.1 that judges programs by rule (tests/judge_server.py);
+    yields its /v1 URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.judge_server import JudgeServer
+
+    JudgeServer.biased, JudgeServer.asked = False, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), JudgeServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @functools.cache
 def _gpu_missing_reason() -> str | None:
     try:

@@ -205,3 +205,57 @@ def test_killing_the_driver_mid_run_and_rerunning_gives_identical_files(ray_clus
     assert (output / "scores.jsonl").read_bytes() == (baseline / "scores.jsonl").read_bytes()
     assert (output / "rerank_summary.json").read_bytes() == (baseline / "rerank_summary.json").read_bytes()
     assert (output / "report.md").read_bytes() == (baseline / "report.md").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------- judges, RVBS
+
+
+def test_an_llm_judge_reranks_through_a_real_http_endpoint(ray_cluster, judge_url, tmp_path, capsys):
+    from tests.judge_server import MUDDLED, RIGHT, WRONG
+
+    problem = {"task_id": "add/0", "prompt": 'def add(a, b):\n    """Return a plus b."""\n', "entry_point": "add",
+               "tests": {"kind": "assertions", "assertions": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]}}
+    problems = write_records(tmp_path / "problems.jsonl", [problem])
+    samples = write_records(tmp_path / "samples.jsonl", [{"task_id": "add/0", "solution": code}
+                                                         for code in (WRONG, MUDDLED, RIGHT)])
+    output = tmp_path / "out"
+    rc, _, err = run_job(capsys, "--dataset", "jsonl", "--dataset_path", problems, "--samples", samples,
+                         "--verifier", "judge,judge-pairwise", "--output", output,
+                         "verifiers.judge.engine.backend=openai", "verifiers.judge.engine.model=judge-test",
+                         f"verifiers.judge.engine.openai.base_url={judge_url}",
+                         "verifiers.judge.engine.openai.retries=0")
+    assert rc == 0, err
+    by = {(r["verifier"], r["sample_id"]): r["score"] for r in scores(output)}
+    assert [by["judge", i] for i in range(3)] == [pytest.approx(1 / 9), None, pytest.approx(8 / 9)]
+    # pairs: right beats wrong; the muddled program's pairs are undecided (ties)
+    assert [by["judge-pairwise", i] for i in range(3)] == [-1.0, 0.0, 1.0]
+    summary = json.loads((output / "rerank_summary.json").read_text())["verifiers"]
+    assert summary["judge"]["top1"] == summary["judge-pairwise"]["top1"] == 1.0
+    assert summary["judge"]["pass@1"] == pytest.approx(1 / 3)
+
+
+def test_rvbs_picks_groups_with_a_selector_trained_on_a_rerank_run(first_run, samples_file, tmp_path, capsys):
+    import jobs.train_selector as train
+    from raylib.rerank.selection import normalise_code
+    from raylib.rerank.selector import load_selector, selector_scores
+
+    selector = tmp_path / "selector"
+    assert train.main(["--data", str(first_run), "--base-verifier", "public-tests", "--results",
+                       str(first_run / "evaluation" / "results.jsonl"), "--folds", "2", "--output",
+                       str(selector)]) == 0
+    output = tmp_path / "rvbs"
+    rc, _, err = run_job(capsys, "--samples", samples_file, "--verifier", "public-tests,rvbs", "--selector", selector,
+                         "--results", first_run / "evaluation", "--output", output)
+    assert rc == 0, err
+    model, _ = load_selector(selector / "selector.joblib")
+    programs = {(r["task_id"], r["sample_id"]): r["program"]
+                for r in map(json.loads, (first_run / "evaluation" / "results.jsonl").read_text().splitlines())}
+    rows = scores(output)
+    for task in {r["task_id"] for r in rows}:
+        base = [r for r in rows if r["task_id"] == task and r["verifier"] == "public-tests"]
+        rvbs = [r for r in rows if r["task_id"] == task and r["verifier"] == "rvbs"]
+        keys = [normalise_code(programs[task, r["sample_id"]]) for r in base]
+        assert [r["score"] for r in rvbs] == pytest.approx(selector_scores(model, keys, [r["score"] for r in base]))
+    summary = json.loads((output / "rerank_summary.json").read_text())["verifiers"]
+    assert list(summary) == ["public-tests", "rvbs"]  # rvbs builds on public-tests: no separate chain entry
+    assert 0.0 <= summary["rvbs"]["top1"] <= 1.0

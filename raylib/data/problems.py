@@ -37,7 +37,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from raylib.files import DataError, read_records
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, CallTests, FunctionTests, StdioCase, StdioTests, Tests
@@ -60,6 +60,10 @@ class Problem(BaseModel):
     language: str = Field("python", description="Language of the programs: python, cpp or javascript.")
     entry_point: str = Field("", description="Function under test, for function-style tests.")
     tests: Tests = Field(..., description="The tests, in the sandbox's schema (function, assertions or stdio).")
+    public_tests: Tests | None = Field(
+        None, description="The tests the prompt shows (a dataset's public/sample cases, e.g. LiveCodeBench's "
+        "public_test_cases), for verifiers that may not see `tests`; None: derive them from the prompt "
+        "(raylib.rerank.public_tests). Left out of the serialized problem when None, so problem hashes stay as before.")
     reference_solution: str | None = Field(None, description="A whole program known to pass (times the limits).")
     difficulty: str | None = Field(None, description="Difficulty label, when the dataset has one.")
     tags: tuple[str, ...] = Field((), description="Topic tags, when the dataset has them.")
@@ -77,6 +81,14 @@ class Problem(BaseModel):
                 and tests.reference_solution is None):
             object.__setattr__(self, "tests", tests.model_copy(update={"reference_solution": self.reference_solution}))
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent_public_tests(self, handler):
+        # public_tests came later: a problem without them serializes (and hashes, see problems_sha) as it did before.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("public_tests") is None:
+            data.pop("public_tests", None)
+        return data
 
 
 def _require(row: dict, fields: tuple[str, ...], path, line, fmt: str) -> None:
@@ -230,12 +242,18 @@ def _lcb_cases(value: Any) -> list[dict]:
         return json.loads(decoded) if isinstance(decoded, (str, bytes)) else decoded
 
 
+def _stdio_tests(cases: list[StdioCase]) -> StdioTests | None:
+    return StdioTests(cases=cases) if cases else None
+
+
 def _lcb_row(row: dict) -> Problem:
-    cases = _lcb_cases(row["public_test_cases"]) + _lcb_cases(row.get("private_test_cases") or "[]")
+    public = _lcb_cases(row["public_test_cases"])
+    cases = public + _lcb_cases(row.get("private_test_cases") or "[]")
     if any(c.get("testtype", "stdin") != "stdin" for c in cases):
         raise Unsupported("LeetCode-style 'functional' test cases are not supported (stdin/stdout problems only)")
     return Problem(task_id=str(row["question_id"]), prompt=row["question_content"],
                    tests=StdioTests(cases=[StdioCase(input=c["input"], output=c["output"]) for c in cases]),
+                   public_tests=_stdio_tests([StdioCase(input=c["input"], output=c["output"]) for c in public]),
                    difficulty=row.get("difficulty"), tags=(row["platform"],) if row.get("platform") else (),
                    source="livecodebench")
 
@@ -283,10 +301,12 @@ _CC_PYTHON3, _CC_CPP = 3, 2
 
 
 def _codecontests_row(row: dict) -> Problem:
-    cases = []
+    cases, public = [], []
     for key in ("public_tests", "private_tests", "generated_tests"):
         group = row.get(key) or {}
         cases += [StdioCase(input=i, output=o) for i, o in zip(group.get("input", []), group.get("output", []))]
+        if key == "public_tests":
+            public = list(cases)
     difficulty = row.get("difficulty")
     difficulty = _CC_DIFFICULTY.get(difficulty, chr(ord("A") + difficulty - 7)
                                     if isinstance(difficulty, int) and difficulty >= 7 else difficulty)
@@ -295,6 +315,7 @@ def _codecontests_row(row: dict) -> Problem:
     limit = row.get("time_limit") or {}
     seconds = (limit.get("seconds") or 0) + (limit.get("nanos") or 0) / 1e9 if isinstance(limit, dict) else 0
     return Problem(task_id=row["name"], prompt=row["description"], tests=StdioTests(cases=cases),
+                   public_tests=_stdio_tests(public),
                    reference_solution=python[0] if python else None,
                    difficulty=str(difficulty) if difficulty is not None else None,
                    tags=tuple(row.get("cf_tags") or ()), time_limit_s=seconds or None, source="codecontests")

@@ -56,7 +56,7 @@ ERRATA = frozenset({
     ("HumanEval/148", "bf('Earth', 'Mercury')"),  # `==> ("Venus")` is the string 'Venus'; the answer is ('Venus',)
 })
 
-FLOAT_HELPER = '''import math as _public_math
+_FLOAT_HELPER = '''import math as _public_math
 
 
 def _public_close(got, want):
@@ -545,7 +545,7 @@ def public_tests(problem: Problem) -> Tests | None:
                     if (problem.task_id, e.call) not in ERRATA]
         assertions = [_assertion(e) for e in examples]
         if any(a.startswith("assert _public_close(") for a in assertions):
-            setup = FLOAT_HELPER + setup
+            setup = _FLOAT_HELPER + setup
     if not assertions:
         return None
     return AssertionTests(assertions=assertions, setup_code=setup, reference_solution=problem.reference_solution)
