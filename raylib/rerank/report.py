@@ -18,7 +18,8 @@ __all__ = ["best_of_k", "plot_best_of_k", "rerank_table", "write_rerank_report"]
 def best_of_k(per_problem: dict[str, dict[str, tuple]]) -> dict:
     """Mean over problems, for k = 1 .. the fewest candidates a problem has: each verifier's top-1 among k random
     candidates (raylib.rerank.metrics.best_of_k_curve), pass@k (the oracle among the same k) and pass@1 (a random
-    pick)."""
+    pick). Scores are the ones given among all n candidates: for relative scores (clustering, self-consistency,
+    Copeland, rvbs) the curve is the pick among k of a verifier that saw all n, not one scored on those k alone."""
     from raylib.rerank.metrics import best_of_k_curve
 
     if not per_problem:
