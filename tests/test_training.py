@@ -218,9 +218,28 @@ def test_rm_outcome_model_zero3_ia3_reports_auc(ray_cluster, tmp_path):
     assert_learned(output, factor=1.3)
     assert (output / "model" / "adapter_config.json").exists()
     assert 0.0 <= metrics["val_auc"] <= 1.0 and metrics["val_auc"] >= 0.8, metrics
-    right, wrong = scores(output / "model", [(prompt(1000), prompt(1000) + RIGHT_BODY),
-                                             (prompt(1000), prompt(1000) + WRONG_BODIES[1])])
+    held_out = [(prompt(1000), prompt(1000) + RIGHT_BODY), (prompt(1000), prompt(1000) + WRONG_BODIES[1])]
+    right, wrong = scores(output / "model", held_out)
     assert right > wrong
+    # the orm verifier reads this adapter checkpoint as it was trained (token ids of the text pair, no token types)
+    import torch
+    from transformers import AutoTokenizer
+
+    from raylib.data.problems import Problem
+    from raylib.rerank.base import Candidates
+    from raylib.rerank.settings import ModelVerifierSettings
+    from raylib.rerank.verifiers.models import RewardModel
+    from raylib.train.adapters import load_trained
+    from sandbox.schema import AssertionTests
+
+    task = Problem(task_id="t", prompt=prompt(1000), tests=AssertionTests(assertions=["assert True"]))
+    verifier = RewardModel(ModelVerifierSettings(model=str(output / "model")))
+    [ranked] = verifier.score([Candidates(task, [program for _, program in held_out])])
+    tokenizer, model = AutoTokenizer.from_pretrained(output / "model"), load_trained(output / "model", "reward").eval()
+    with torch.no_grad():
+        expected = [model(input_ids=torch.tensor([tokenizer(p, c)["input_ids"]])).logits[0, 0].item()
+                    for p, c in held_out]
+    assert [s.value for s in ranked] == pytest.approx(expected, abs=1e-4)
 
 
 # ------------------------------------------------------------------------------------------ preference models
