@@ -13,7 +13,7 @@ from typing import Iterable
 
 from sandbox.schema import INFRA_STATUS
 
-__all__ = ["STANDARD_KS", "pass_at_k", "pass_at_ks", "summarize"]
+__all__ = ["STANDARD_KS", "by_difficulty_and_tag", "pass_at_k", "pass_at_ks", "summarize"]
 
 STANDARD_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 TEST_CODE_MODE = "test-code"
@@ -104,18 +104,21 @@ def summarize(rows: Iterable[dict], problems: dict | None = None) -> dict:
         summary["judging_note"] = TEST_CODE_NOTE.format(judged_by[TEST_CODE_MODE])
     if problems:
         summary["tasks_without_samples"] = sum(1 for t in problems if t not in per_task)
-        by_difficulty: dict[str, dict] = defaultdict(dict)
-        by_tag: dict[str, dict] = defaultdict(dict)
-        for task_id, nc in per_task.items():
-            problem = problems.get(task_id)
-            if problem is None:
-                continue
-            if problem.difficulty:
-                by_difficulty[str(problem.difficulty)][task_id] = nc
-            for tag in problem.tags:
-                by_tag[tag][task_id] = nc
-        if by_difficulty:
-            summary["by_difficulty"] = {d: _group(c) for d, c in sorted(by_difficulty.items())}
-        if by_tag:
-            summary["by_tag"] = {t: _group(c) for t, c in sorted(by_tag.items())}
+        summary.update(by_difficulty_and_tag(per_task, problems, _group))
     return summary
+
+
+def by_difficulty_and_tag(per_task: dict[str, object], problems: dict, summarize_group) -> dict:
+    """{"by_difficulty": {difficulty: summarize_group({task_id: entry})}, "by_tag": {tag: ...}}, each key only when
+    some problem has a difficulty / tags; `per_task` {task_id: entry}, groups in sorted order."""
+    groups: dict[str, dict[str, dict]] = {"by_difficulty": defaultdict(dict), "by_tag": defaultdict(dict)}
+    for task_id, entry in per_task.items():
+        problem = problems.get(task_id)
+        if problem is None:
+            continue
+        if problem.difficulty:
+            groups["by_difficulty"][str(problem.difficulty)][task_id] = entry
+        for tag in problem.tags:
+            groups["by_tag"][tag][task_id] = entry
+    return {name: {key: summarize_group(entries) for key, entries in sorted(found.items())}
+            for name, found in groups.items() if found}

@@ -19,7 +19,7 @@ import random
 from collections import defaultdict
 from typing import Iterable, Sequence
 
-from raylib.evaluate.metrics import pass_at_k
+from raylib.evaluate.metrics import by_difficulty_and_tag, pass_at_k
 from raylib.rerank.selection import top_indices
 
 __all__ = ["RANK_KS", "approximate_perms", "best_of_k_curve", "rank_at_k", "summarize_rerank", "top1"]
@@ -177,19 +177,6 @@ def summarize_rerank(per_problem: dict[str, dict[str, tuple[Sequence[float | Non
     for verifier, entries in sorted(by_verifier.items()):
         summary = _verifier_summary(entries)
         if problems:
-            by_difficulty: dict[str, dict] = defaultdict(dict)
-            by_tag: dict[str, dict] = defaultdict(dict)
-            for task_id, entry in entries.items():
-                problem = problems.get(task_id)
-                if problem is None:
-                    continue
-                if problem.difficulty:
-                    by_difficulty[str(problem.difficulty)][task_id] = entry
-                for tag in problem.tags:
-                    by_tag[tag][task_id] = entry
-            if by_difficulty:
-                summary["by_difficulty"] = {d: _verifier_summary(e) for d, e in sorted(by_difficulty.items())}
-            if by_tag:
-                summary["by_tag"] = {t: _verifier_summary(e) for t, e in sorted(by_tag.items())}
+            summary.update(by_difficulty_and_tag(entries, problems, _verifier_summary))
         result[verifier] = summary
     return result

@@ -107,11 +107,10 @@ def _literal(text: str) -> ast.expr | None:
     return node
 
 
-def _scan(text: str, start: int, stop_at_newline: bool) -> int:
-    """Index after the expression that starts at `start`: with `stop_at_newline`, the end of the line at bracket depth
-    0 (brackets may span lines), else just after the bracket opened at `start` closes; -1 if it does not."""
-    depth, quote, index = 0, "", start
-    end = min(len(text), start + _MAX_SPAN)
+def _unquoted(text: str, start: int = 0, end: int | None = None):
+    """(index, char) of each character of text[start:end] outside string literals; a quote still open at the end of
+    its line was prose (an apostrophe), not a string: it ends there."""
+    quote, index, end = "", start, len(text) if end is None else end
     while index < end:
         char = text[index]
         if quote:
@@ -124,7 +123,17 @@ def _scan(text: str, start: int, stop_at_newline: bool) -> int:
                 continue
         elif char in "'\"":
             quote = char
-        elif char in "([{":
+        else:
+            yield index, char
+        index += 1
+
+
+def _scan(text: str, start: int, stop_at_newline: bool) -> int:
+    """Index after the expression that starts at `start`: with `stop_at_newline`, the end of the line at bracket depth
+    0 (brackets may span lines), else just after the bracket opened at `start` closes; -1 if it does not."""
+    depth, end = 0, min(len(text), start + _MAX_SPAN)
+    for index, char in _unquoted(text, start, end):
+        if char in "([{":
             depth += 1
         elif char in ")]}":
             depth -= 1
@@ -134,45 +143,25 @@ def _scan(text: str, start: int, stop_at_newline: bool) -> int:
                 return index if stop_at_newline else -1
         elif char == "\n" and stop_at_newline and depth <= 0:
             return index
-        index += 1
     return end if stop_at_newline else -1
 
 
 def _top_level_commas(text: str) -> list[int]:
-    commas, depth, quote, index = [], 0, "", 0
-    while index < len(text):
-        char = text[index]
-        if quote:
-            if char == "\\":
-                index += 1
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
+    commas, depth = [], 0
+    for index, char in _unquoted(text):
+        if char in "([{":
             depth += 1
         elif char in ")]}":
             depth -= 1
         elif char == "," and depth == 0:
             commas.append(index)
-        index += 1
     return commas
 
 
 def _strip_comment(text: str) -> str:
-    quote, index = "", 0
-    while index < len(text):
-        char = text[index]
-        if quote:
-            if char == "\\":
-                index += 1
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == "#":
+    for index, char in _unquoted(text):
+        if char == "#":
             return text[:index]
-        index += 1
     return text
 
 
