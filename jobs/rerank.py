@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(RerankConfig, argv)
     from raylib.cluster import InfrastructureError
     from raylib.console import job_console
-    from raylib.data.problems import load_problems
+    from raylib.data.problems import load_problems, problems_sha
     from raylib.data.samples import read_samples
+    from raylib.evaluate.pipeline import claim_evaluation_output
     from raylib.rerank.pipeline import claim_rerank_output, rerank
     from raylib.rerank.report import rerank_table
 
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no valid samples in {cfg.samples}", file=sys.stderr)
         return 2
     changed = claim_rerank_output(output, cfg.dataset, dataset, names, cfg.verifiers)
+    if not changed and not cfg.results:  # the hidden tests run here, into OUTPUT/evaluation, as jobs/evaluate.py would
+        changed = claim_evaluation_output(output / "evaluation", cfg.dataset, dataset, cfg.time_limits, cfg.execution,
+                                          cfg.extract_code)
     if changed:
         print(f"error: {output} holds scores from other problems or verifier settings (changed: {changed}); use a "
               "new --output, or delete it to start over", file=sys.stderr)
@@ -112,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = rerank(problems, samples, names, output, settings=cfg.verifiers, results=cfg.results,
                             evaluation=evaluation, problems_per_batch=cfg.problems_per_batch,
-                            sandbox=cfg.execution.sandbox, ray_address=cfg.ray_address,
+                            sandbox=cfg.execution.sandbox, dataset_sha=problems_sha(dataset),
+                            ray_address=cfg.ray_address,
                             meta={"dataset": cfg.dataset, "samples_file": cfg.samples},
                             title=f"{cfg.dataset}: {Path(cfg.samples).name}", progress=console.err)
         except (DataError, ValueError, FileNotFoundError) as err:

@@ -144,6 +144,27 @@ def test_samples_of_unknown_tasks_exit_2_naming_the_line(tmp_path, capsys):
     assert rc == 2 and f"{path}:2" in err and "Nope/1" in err
 
 
+def test_verdicts_of_other_problems_are_refused(first_run, samples_file, tmp_path, capsys):
+    rc, _, err = run_job(capsys, "--samples", samples_file, "--verifier", "self-consistency", "--output", tmp_path,
+                         "--results", first_run / "evaluation", "--dataset", "humaneval+")
+    assert rc == 2 and "verdicts are of other problems" in err and "'humaneval'" in err
+
+
+def test_an_output_takes_new_verifiers_but_refuses_changed_settings(first_run, samples_file, tmp_path, capsys):
+    common = ["--samples", samples_file, "--results", first_run / "evaluation", "--output", tmp_path]
+    assert run_job(capsys, *common, "--verifier", "public-tests")[0] == 0
+    rc, _, err = run_job(capsys, *common, "--verifier", "public-tests,self-consistency")
+    assert rc == 0, err
+    assert {r["verifier"] for r in scores(tmp_path)} == {"public-tests", "self-consistency"}
+    rc, _, err = run_job(capsys, *common, "--verifier", "public-tests", "verifiers.public_tests.time_limit_s=2")
+    assert rc == 2 and "changed: verifier public-tests" in err
+    # a run with fewer verifiers keeps the others' scores aside, not lost
+    assert run_job(capsys, *common, "--verifier", "self-consistency")[0] == 0
+    assert {r["verifier"] for r in scores(tmp_path)} == {"self-consistency"}
+    aside = [json.loads(line) for line in (tmp_path / "scores.stale.jsonl").read_text().splitlines()]
+    assert len(aside) == 4 * TASKS and {r["verifier"] for r in aside} == {"public-tests"}
+
+
 def test_a_problem_without_visible_tests_is_scored_unknown_and_counted(ray_cluster, tmp_path, capsys):
     shown = {"task_id": "t/shown", "prompt": 'def inc(x):\n    """Add one.\n    >>> inc(1)\n    2\n    """\n',
              "entry_point": "inc", "tests": {"kind": "assertions", "assertions": ["assert inc(5) == 6"]}}

@@ -26,7 +26,7 @@ from typing import TextIO
 
 from raylib.data.problems import Problem, problems_sha
 from raylib.data.samples import Sample
-from raylib.files import DataError, JsonlStore, claim_output, read_records, write_json
+from raylib.files import DataError, JsonlStore, read_records, write_json
 from raylib.rerank.selection import chain_order
 from raylib.rerank.settings import CONSUMES_PRIOR, VerifierSettings, check_settings, parse_chain
 from sandbox.schema import INFRA_STATUS
@@ -60,11 +60,18 @@ class ScoresFile(JsonlStore):
 
 def claim_rerank_output(output: str | Path, dataset: str, dataset_problems: dict[str, Problem],
                         names: list[str], settings: VerifierSettings) -> str | None:
-    """Tie the output directory to one problem set and one set of verifier settings; returns what differs from the
-    run that wrote it, or None (then OUTPUT/rerank_identity.json records this run)."""
+    """Tie the output directory to one problem set and, per verifier, one set of its settings: returns what differs
+    from the runs that wrote it, or None (then OUTPUT/rerank_identity.json records this run). A verifier the
+    directory has not seen yet may be added (its scores join the others')."""
     identity = {"dataset": dataset, "problems_sha": problems_sha(dataset_problems),
-                "settings": {name: _section(settings, name) for name in names}}
-    return claim_output(Path(output) / "rerank_identity.json", identity)
+                **{f"verifier {name}": _section(settings, name) for name in names}}
+    path = Path(output) / "rerank_identity.json"
+    before = json.loads(path.read_text()) if path.exists() else {}
+    changed = [key for key, value in identity.items() if key in before and before[key] != value]
+    if changed:
+        return ", ".join(changed)
+    write_json(path, {**before, **identity})
+    return None
 
 
 _SECTIONS = {"public-tests": "public_tests", "clustering": "clustering", "orm": "reward_model",
@@ -78,14 +85,26 @@ def _section(settings: VerifierSettings, name: str) -> dict | None:
     return getattr(settings, field).model_dump(mode="json", exclude=_LAYOUT) if field else None
 
 
-def hidden_test_labels(results: str | Path, samples: list[Sample]) -> dict[tuple, bool]:
+def hidden_test_labels(results: str | Path, samples: list[Sample], dataset_sha: str | None = None
+                       ) -> dict[tuple, bool]:
     """{(task_id, sample_id, program sha): passed} from an evaluation's results.jsonl (or its directory).
 
+    Args:
+        dataset_sha: `problems_sha` of the whole dataset: when the evaluation's directory records another
+            (evaluation_identity.json: say HumanEval+ verdicts for a HumanEval rerank), they are refused.
+
     Raises:
-        DataError: the file lacks some of `samples` (names how many and the first), or a row lacks a field.
+        DataError: the file lacks some of `samples` (names how many and the first), a row lacks a field, or the
+            verdicts are of other problems.
     """
     path = Path(results)
     path = path / "results.jsonl" if path.is_dir() else path
+    identity = path.parent / "evaluation_identity.json"
+    if dataset_sha and identity.exists():
+        recorded = json.loads(identity.read_text())
+        if recorded.get("problems_sha") != dataset_sha:
+            raise DataError(path, 0, f"these verdicts are of other problems (dataset {recorded.get('dataset')!r}, "
+                            f"problems_sha {recorded.get('problems_sha')}; this run's is {dataset_sha})")
     if not path.exists():
         raise DataError(path, 0, "no such results file (expected an evaluation's results.jsonl or its directory)")
     labels = {}
@@ -105,7 +124,8 @@ def hidden_test_labels(results: str | Path, samples: list[Sample]) -> dict[tuple
 
 def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str | list[str], output: str | Path, *,
            settings: VerifierSettings | None = None, results: str | Path | None = None, evaluation: dict | None = None,
-           problems_per_batch: int = 4, sandbox: dict | None = None, ray_address: str | None = None,
+           problems_per_batch: int = 4, sandbox: dict | None = None, dataset_sha: str | None = None,
+           ray_address: str | None = None,
            meta: dict | None = None, title: str = "", progress: bool | TextIO = True) -> RerankSummary:
     """Score `samples` with `verifiers` and report how well each picks a passing one.
 
@@ -121,6 +141,7 @@ def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str |
             time_limits, infra_retries).
         problems_per_batch: problems per actor call.
         sandbox: extra sandbox.SandboxConfig fields for the execution verifiers.
+        dataset_sha: `problems_sha` of the whole dataset, to check `results` against (see hidden_test_labels).
         ray_address: cluster to join; None: RAY_ADDRESS or a new local one.
         meta: extra keys for rerank_summary.json.
         title: the report's title.
@@ -128,7 +149,7 @@ def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str |
 
     Raises:
         ValueError: unknown verifiers, a verifier without what it needs, samples of unknown tasks.
-        DataError: `results` lacks some samples.
+        DataError: `results` lacks some samples, or holds verdicts of other problems.
         InfrastructureError: the evaluation here could not run.
     """
     names = parse_chain(verifiers)
@@ -141,12 +162,16 @@ def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str |
         raise ValueError(f"samples of tasks that are not among the problems: {sorted(unknown)[:5]}")
     output = Path(output)
     if results is not None:
-        labels = hidden_test_labels(results, samples)
+        labels = hidden_test_labels(results, samples, dataset_sha)
     else:
+        from raylib.cluster import InfrastructureError
         from raylib.evaluate.pipeline import evaluate
 
-        evaluate(problems, output / "evaluation", samples=samples, ray_address=ray_address, progress=progress,
-                 title=title, **(evaluation or {}))
+        done = evaluate(problems, output / "evaluation", samples=samples, ray_address=ray_address,
+                        progress=progress, title=title, **(evaluation or {}))
+        if not done.complete:
+            raise InfrastructureError(f"{done.infra_errors} samples could not be evaluated (sandbox infrastructure); "
+                                      "re-run with the same output to retry them")
         labels = hidden_test_labels(output / "evaluation", samples)
 
     by_task: dict[str, list[Sample]] = {}
@@ -158,6 +183,9 @@ def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str |
         _score_pending(order, by_task, names, settings, problems, store, problems_per_batch, sandbox, ray_address,
                        progress)
         keys = [(t, s.sample_id, s.sha, name) for t in order for s in by_task[t] for name in names]
+        stale = store.lines.keys() - set(keys)  # scores of samples or verifiers this run does not have: kept aside
+        if stale:
+            store.set_aside(sorted(stale, key=str), ".stale")
         store.rewrite([k for k in keys if k in store.lines])
         rows = {k: json.loads(store.lines[k]) for k in keys if k in store.lines}
     finally:

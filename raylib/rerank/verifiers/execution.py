@@ -139,8 +139,9 @@ class BehaviourClusters(_SandboxVerifier):
             signatures = [_signature([results[i] for i in indices]) for indices in per_candidate]
             sizes = cluster_scores(signatures)
             labels = _cluster_labels(signatures)
-            out.append([Score(size, {"cluster": label, "inputs": len(inputs)})
-                        for size, label in zip(sizes, labels)])
+            out.append([Score(size, {"cluster": label, "inputs": len(inputs)} if sig is not None
+                              else {"status": INFRA_STATUS, "inputs": len(inputs)})  # retried by the next run
+                        for size, label, sig in zip(sizes, labels, signatures)])
         return out
 
 
