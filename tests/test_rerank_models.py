@@ -139,3 +139,19 @@ def test_missing_checkpoints_and_selectors_are_named(tmp_path):
         check_settings(["orm"], VerifierSettings(reward_model={"model": str(tmp_path)}))
     with pytest.raises(ValueError, match="rvbs needs a selector"):
         check_settings(["orm", "rvbs"], VerifierSettings(reward_model={"model": str(tmp_path)}))
+
+
+@pytest.mark.gpu
+def test_the_reward_model_scores_on_the_gpu_as_on_the_cpu(orm_model, items):
+    import torch
+
+    from raylib.rerank.verifiers.models import RewardModel
+
+    verifier = RewardModel(ModelVerifierSettings(model=orm_model, batch_size=2))
+    assert verifier.device == "cuda" and next(verifier.model.parameters()).is_cuda
+    on_gpu = [s.value for row in verifier.score(items) for s in row]
+    verifier.model.to("cpu")
+    verifier.device = "cpu"
+    with torch.no_grad():
+        on_cpu = [s.value for row in verifier.score(items) for s in row]
+    assert on_gpu == pytest.approx(on_cpu, abs=1e-3)
