@@ -210,3 +210,20 @@ def test_settings_default_to_the_embedded_model_on_vllm_and_reject_unknown_field
         "vllm", "embedded", "pointwise", 0.0)
     with pytest.raises(ValueError):
         JudgeSettings(judge_mode="pairwise")
+
+
+def test_an_endpoint_that_is_down_leaves_scores_for_the_next_run():
+    import socket
+
+    from raylib.rerank.base import RETRY
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for mode in ("pointwise", "pairwise"):
+        judge = make_judge(f"http://127.0.0.1:{port}/v1", mode=mode)
+        try:
+            [scores] = judge.score([Candidates(problem(), [RIGHT, WRONG])])
+        finally:
+            judge.close()
+        assert all(s.details.get(RETRY) for s in scores), (mode, scores)

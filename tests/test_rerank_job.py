@@ -104,14 +104,17 @@ def test_the_reward_model_scores_through_its_actor_pool_as_a_direct_forward_pass
 
     model = train_classifier(tiny_model, tmp_path / "orm", labels=1)
     output = tmp_path / "orm-run"
-    rc, _, err = run_job(capsys, "--samples", samples_file, "--verifier", "orm", "--model", model,
+    rc, _, err = run_job(capsys, "--samples", samples_file, "--verifier", "public-tests,clustering,orm",
+                         "--model", model,
                          "--results", first_run / "evaluation", "--output", output,
                          "verifiers.reward_model.batch_size=3")
     assert rc == 0, err
     problems = load_problems("humaneval")
     samples, _ = read_samples(samples_file, problems)
     programs = {(s.task_id, s.sample_id): s.program for s in samples}
-    for row in scores(output)[:8]:
+    rows = [r for r in scores(output) if r["verifier"] == "orm"]
+    assert len(rows) == 4 * TASKS  # three pools (2 + 2 sandbox workers, 1 model) fit the 4-CPU test cluster at once
+    for row in rows[:8]:
         expected = direct_logits(model, problems[row["task_id"]].prompt, programs[row["task_id"], row["sample_id"]])
         assert row["score"] == pytest.approx(expected[0], abs=1e-4)
 
@@ -200,8 +203,8 @@ def test_killing_the_driver_mid_run_and_rerunning_gives_identical_files(ray_clus
     base = tmp_path_factory.mktemp("kill")
     samples = write_records(base / "slow.jsonl",
                             reference_samples(slow, ("canonical", "wrong-result", "infinite-loop")))
-    args = ["--samples", samples, "--verifier", "public-tests,self-consistency", "--problems_per_batch", "1",
-            "verifiers.public_tests.time_limit_s=1"]
+    args = ["--samples", samples, "--verifier", "public-tests,clustering,self-consistency", "--problems_per_batch", "1",
+            "verifiers.public_tests.time_limit_s=1", "verifiers.clustering.time_limit_s=1"]
     results = base / "results.jsonl"  # labels: the job's own evaluation would be slower than the scoring
     baseline = base / "baseline"
     rc, _, err = run_job(capsys, *args, "--output", baseline)
@@ -219,7 +222,7 @@ def test_killing_the_driver_mid_run_and_rerunning_gives_identical_files(ray_clus
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
     partial = (output / "scores.jsonl").read_bytes().count(b"\n")
-    assert 6 <= partial < 2 * 3 * 24, "the driver must die mid-run"
+    assert 6 <= partial < 3 * 3 * 24, "the driver must die mid-run"
     rc, _, err = run_job(capsys, *args, "--results", results, "--output", output)
     assert rc == 0, err
     assert "resuming:" in (output / "job.log").read_text()

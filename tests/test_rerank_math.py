@@ -259,3 +259,25 @@ def test_summarize_rerank_by_hand():
     assert all(0.0 <= x <= 1.0 for x in (w["top1"], w["pass@1"], w["pass@n"], w["rank@1"]))
     assert "by_difficulty" not in summarize_rerank(per_problem)["v"]
     assert math.isclose(summarize_rerank(per_problem)["v"]["top1"], 2 / 3)
+
+
+# ------------------------------------------------------------------------------------------------- pool plans
+
+
+def test_pools_are_planned_so_that_every_verifier_starts_on_a_small_cluster():
+    from raylib.rerank.settings import VerifierSettings
+    from raylib.rerank.stage import plan_pools
+
+    settings = VerifierSettings()
+    # 4 CPUs: the orm actor takes 1; the two sandbox pools share 3 (1.5 each, below their 2 workers: one actor each)
+    plans = plan_pools(["public-tests", "clustering", "orm"], settings, cpus=4, gpus=0)
+    assert [(p["num_cpus"], p["min_size"], p["max_size"]) for p in plans] == [(1.5, 1, 1), (1.5, 1, 1), (1.0, 1, 1)]
+    assert sum(p["num_cpus"] * p["min_size"] for p in plans) <= 4
+    # 16 CPUs: 15 left for one sandbox pool of 2-worker actors -> up to 7 of them; plain Python takes a quarter
+    plans = plan_pools(["public-tests", "self-consistency", "orm"], settings, cpus=16.25, gpus=1)
+    assert (plans[0]["num_cpus"], plans[0]["max_size"]) == (2.0, 7)
+    assert plans[2]["num_gpus"] == 1 and plans[1]["num_cpus"] == 0.25
+    with pytest.raises(ValueError, match="need 2 GPUs at once, the cluster has 1"):
+        plan_pools(["orm", "pairwise"], settings, cpus=8, gpus=1)
+    with pytest.raises(ValueError, match="the cluster has 1"):
+        plan_pools(["orm", "public-tests"], VerifierSettings(reward_model={"cpus_per_actor": 1}), cpus=1, gpus=0)

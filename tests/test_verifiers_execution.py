@@ -1,6 +1,6 @@
 """The verifiers that run candidates (raylib.rerank.verifiers.execution) and self-consistency, in the real sandbox:
-public-test fractions, behaviour clusters on Python calls and on stdin/stdout, unknown scores without visible tests,
-and a candidate that prints what others print cannot pass for them."""
+public-test fractions, behaviour clusters on Python calls and on stdin/stdout (by the answers, not by what a program
+prints itself or how far a run got), unknown scores without visible tests."""
 
 from __future__ import annotations
 
@@ -53,17 +53,28 @@ def test_behaviour_clusters_group_candidates_with_the_same_answers(humaneval):
     assert scores[0].details["inputs"] == 2
 
 
-def test_a_candidate_printing_the_others_answers_forms_its_own_cluster(humaneval):
+def test_what_a_candidate_prints_itself_does_not_split_it_from_its_cluster(humaneval):
     problem = humaneval["HumanEval/0"]
-    # prints the lines the driver would print for the right answers, then answers wrongly
-    forger = problem.prompt + "    return True\nprint('0\\tTrue')\nprint('1\\tFalse')\n"
+    chatty = problem.reference_solution + "\nprint('demo:', has_close_elements([1.0, 2.0], 0.5))\n"
     verifier = BehaviourClusters(ClusteringSettings(time_limit_s=5), SANDBOX)
     try:
-        [scores] = verifier.score([Candidates(problem, [problem.reference_solution, problem.reference_solution,
-                                                        forger])])
+        [scores] = verifier.score([Candidates(problem, [problem.reference_solution, chatty,
+                                                        problem.prompt + "    return True\n"])])
     finally:
         verifier.close()
     assert [s.value for s in scores] == [2, 2, 1]
+
+
+def test_a_candidate_that_dies_before_answering_is_clustered_by_how_it_ended(humaneval):
+    problem = humaneval["HumanEval/0"]
+    quits = problem.prompt + "    return True\nimport os\nos._exit(0)\n"  # exits before the driver asks anything
+    loops = problem.prompt + "    while True:\n        pass\n"
+    verifier = BehaviourClusters(ClusteringSettings(time_limit_s=1), SANDBOX)
+    try:
+        [scores] = verifier.score([Candidates(problem, [problem.reference_solution, quits, quits, loops, loops])])
+    finally:
+        verifier.close()
+    assert [s.value for s in scores] == [1, 2, 2, 2, 2]  # no answers: its own cluster, not the reference's
 
 
 def test_stdio_clusters_compare_outputs_on_the_public_inputs():

@@ -18,7 +18,11 @@ from typing import Protocol, Sequence
 
 from raylib.data.problems import Problem
 
-__all__ = ["Candidates", "Score", "Verifier"]
+__all__ = ["RETRY", "Candidates", "Score", "Verifier"]
+
+# A details key: True on a score the infrastructure could not produce (a sandbox failure, an endpoint error): it is
+# stored as unknown and produced again by the next run over the same output.
+RETRY = "retry"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import TextIO
 from raylib.data.problems import Problem, problems_sha
 from raylib.data.samples import Sample
 from raylib.files import DataError, JsonlStore, read_records, write_json
+from raylib.rerank.base import RETRY
 from raylib.rerank.selection import chain_order
 from raylib.rerank.settings import CONSUMES_PRIOR, VerifierSettings, check_settings, parse_chain
 from sandbox.schema import INFRA_STATUS
@@ -48,14 +49,14 @@ class RerankSummary:
 
 
 class ScoresFile(JsonlStore):
-    """scores.jsonl, keyed by (task_id, sample_id, program hash, verifier). A score the sandbox could not produce
-    (status sandbox-error) is not done: the next run scores it again."""
+    """scores.jsonl, keyed by (task_id, sample_id, program hash, verifier). A score the infrastructure could not
+    produce (details `retry`: a sandbox failure, an endpoint error) is not done: the next run scores it again."""
 
     def key_of_row(self, row: dict) -> tuple:
         return row["task_id"], int(row["sample_id"]), row["program_sha"], row["verifier"]
 
     def is_done(self, row: dict) -> bool:
-        return row.get("details", {}).get("status") != INFRA_STATUS
+        return not row.get("details", {}).get(RETRY)
 
 
 def claim_rerank_output(output: str | Path, dataset: str, dataset_problems: dict[str, Problem],
@@ -225,11 +226,17 @@ def _chain(names: list[str]) -> list[str]:
 def _score_pending(order: list[str], by_task: dict[str, list[Sample]], names: list[str], settings: VerifierSettings,
                    problems: dict[str, Problem], store: ScoresFile, problems_per_batch: int, sandbox: dict | None,
                    ray_address: str | None, progress: bool | TextIO) -> None:
-    """Score every problem that lacks a score of some sample and verifier, with a progress bar over problems."""
+    """Score every problem that lacks a score of some sample and verifier, with a progress bar over problems. Only
+    the verifiers with missing scores run; one that builds on another (rvbs) reads that one's stored scores when it
+    does not run again."""
     from raylib.console import progress_bar
 
     done = store.done
-    pending = [t for t in order if any((t, s.sample_id, s.sha, n) not in done for s in by_task[t] for n in names)]
+
+    def missing(task: str, name: str) -> bool:
+        return any((task, s.sample_id, s.sha, name) not in done for s in by_task[task])
+
+    pending = [t for t in order if any(missing(t, n) for n in names)]
     if len(pending) < len(order):
         log.info("resuming: %d of %d problems already scored in %s", len(order) - len(pending), len(order),
                  store.path)
@@ -240,20 +247,31 @@ def _score_pending(order: list[str], by_task: dict[str, list[Sample]], names: li
     from raylib.cluster import init_cluster
     from raylib.rerank.stage import decode_scores, score_column, scoring_stages
 
+    run = [n for n in names if any(missing(t, n) for t in pending)]
+    prior_of = {name: names[names.index(name) - 1] for name in run if name in CONSUMES_PRIOR}
+    stored = [p for p in prior_of.values() if p not in run]  # priors read back from scores.jsonl
     init_cluster(ray_address)
     bar = progress_bar(len(order), "scoring", progress, initial=len(order) - len(pending), unit="problem")
-    items = [{"task_id": t, "programs": json.dumps([s.program for s in by_task[t]])} for t in pending]
+    items = [{"task_id": t, "programs": json.dumps([s.program for s in by_task[t]]),
+              **{score_column(p): _stored_scores(store, t, by_task[t], p) for p in stored}} for t in pending]
     dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / problems_per_batch)))
-    stages = scoring_stages(dataset, names, settings, {t: problems[t] for t in pending}, problems_per_batch, sandbox)
+    stages = scoring_stages(dataset, run, settings, {t: problems[t] for t in pending}, problems_per_batch, sandbox,
+                            prior_of)
     for batch in stages.iter_batches(batch_size=None, batch_format="pyarrow"):
         task_ids = batch.column("task_id").to_pylist()
-        columns = {name: batch.column(score_column(name)).to_pylist() for name in names}
+        columns = {name: batch.column(score_column(name)).to_pylist() for name in run}
         rows = []
         for i, task in enumerate(task_ids):
-            for name in names:
+            for name in run:
                 for sample, score in zip(by_task[task], decode_scores(columns[name][i])):
                     rows.append({"task_id": task, "sample_id": sample.sample_id, "program_sha": sample.sha,
                                  "verifier": name, "score": score.value, "details": score.details})
         store.append(rows)
         bar.update(len(task_ids))
     bar.close()
+
+
+def _stored_scores(store: ScoresFile, task: str, samples: list[Sample], name: str) -> str:
+    """A verifier's stored scores of a task's samples, as a scoring stage's column holds them."""
+    rows = [json.loads(store.lines[(task, s.sample_id, s.sha, name)]) for s in samples]
+    return json.dumps([[row["score"], row["details"]] for row in rows])

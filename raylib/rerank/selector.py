@@ -22,6 +22,7 @@ from typing import Literal, Sequence
 
 from raylib.files import DataError, read_records, write_json
 from raylib.rerank.selection import FEATURE_NAMES, group_features, group_members, normalise_code
+from sandbox.schema import INFRA_STATUS
 
 __all__ = ["KINDS", "TaskCandidates", "cross_validate", "group_probabilities", "group_table", "load_selector",
            "read_candidate_rows", "read_rerank_output", "save_selector", "select_group", "selector_scores",
@@ -190,14 +191,18 @@ def read_rerank_output(directory: str | Path, base_verifier: str, results: str |
     Returns:
         ({task_id: candidates}, how many tasks were left out because some candidate's base score is None).
     """
-    outcomes: dict[tuple[str, object], tuple[str, bool]] = {}
+    results = Path(results)
+    results = results / "results.jsonl" if results.is_dir() else results
+    outcomes: dict[tuple[str, object], tuple[str, bool, str | None]] = {}
     for line, row in read_records(results):
         task_id = _field(results, line, row, "task_id", str, "a string")
         if "sample_id" not in row:
             raise DataError(results, line, "missing field 'sample_id'")
+        if row.get("status") == INFRA_STATUS:
+            continue  # not a verdict: the sandbox failed (the evaluation job retries these)
         passed = _field(results, line, row, "passed", bool, "true or false")
         program = _field(results, line, row, "program", str, "a program")
-        outcomes[(task_id, row["sample_id"])] = (normalise_code(program), passed)
+        outcomes[(task_id, row["sample_id"])] = (normalise_code(program), passed, row.get("program_sha"))
     scores_path = Path(directory) / "scores.jsonl"
     tasks: TaskCandidates = {}
     unknown: set[str] = set()
@@ -209,14 +214,15 @@ def read_rerank_output(directory: str | Path, base_verifier: str, results: str |
         if "sample_id" not in row or "score" not in row:
             raise DataError(scores_path, line, f"missing field {'sample_id' if 'sample_id' not in row else 'score'!r}")
         key = (task_id, row["sample_id"])
-        if key not in outcomes:
-            raise DataError(scores_path, line, f"no results.jsonl row for task_id {task_id!r}, sample_id "
-                            f"{row['sample_id']!r} in {results}")
+        if key not in outcomes or (row.get("program_sha") and outcomes[key][2]
+                                   and row["program_sha"] != outcomes[key][2]):
+            raise DataError(scores_path, line, f"no verdict for task_id {task_id!r}, sample_id {row['sample_id']!r} "
+                            f"(with this program) in {results}")
         if row["score"] is None:
             unknown.add(task_id)
             continue
         score = float(_field(scores_path, line, row, "score", (int, float), "a number or null"))
-        answer, passed = outcomes[key]
+        answer, passed, _ = outcomes[key]
         tasks.setdefault(task_id, []).append((answer, score, passed))
     for task_id in unknown:
         tasks.pop(task_id, None)

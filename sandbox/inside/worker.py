@@ -573,7 +573,10 @@ class Worker:
         finally:
             os.close(read_fd)
             self.kill_uid(self.judge_uid)
-            os.waitpid(pid, 0)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass  # kill_uid's reap() collected it already (it had closed its output but not yet exited)
             _rmtree(self.judge_dir)
         if why:
             return None, why

@@ -9,22 +9,31 @@ examples, MBPP's shown assertion, the public cases of stdin/stdout problems), ju
 replay, outside the program's process, when the problem has a reference solution). clustering (AlphaCode, CodeT)
 runs each candidate on inputs (the visible tests' inputs, or inputs from a file, e.g. written by a model) and
 scores it by how many candidates produced exactly its outputs. A problem with no visible tests (no inputs) gets
-unknown scores (None), which the report counts. A sandbox failure is retried; if it persists the score is unknown.
+unknown scores (None), which the report counts. A sandbox failure is retried; if it persists the score is unknown
+and marked for the next run to produce again.
+
+What these scores can and cannot say: a candidate runs isolated (the sandbox), so it cannot reach another
+candidate's run or score. But both verifiers only see what a program answers on the visible inputs, and a program
+that knows those answers can simply return them (or, for clustering, print the marked lines the driver would):
+the visible tests rank candidates, the hidden tests decide whether the pick passes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Sequence
 
 from raylib.data.problems import Problem
 from raylib.evaluate.requests import build_request
-from raylib.rerank.base import Candidates, Score
+from raylib.rerank.base import RETRY, Candidates, Score
 from raylib.rerank.public_tests import public_inputs, public_tests
 from raylib.rerank.selection import cluster_scores
 from sandbox.schema import INFRA_STATUS, AssertionTests, ExecRequest, Limits, StdioTests
 
 __all__ = ["BehaviourClusters", "PublicTests"]
+
+log = logging.getLogger(__name__)
 
 _INFRA_ROUNDS = 3  # runs of a request whose sandbox failed before its score is given up as unknown
 _NO_TESTS = {"reason": "the problem shows no tests"}
@@ -32,20 +41,38 @@ _NO_TESTS = {"reason": "the problem shows no tests"}
 
 class _SandboxVerifier:
     def __init__(self, settings, sandbox: dict | None):
-        from sandbox import Sandbox, SandboxConfig
+        from sandbox import SandboxConfig
 
         self.settings = settings
-        self.box = Sandbox(SandboxConfig(**{"workers": settings.workers_per_actor, **(sandbox or {})}))
+        # the pool has the workers this actor reserved CPUs for; its uids are its own (a shared uid_base would let one
+        # actor's per-uid clean-up reach another's programs)
+        fields = {k: v for k, v in (sandbox or {}).items() if k not in ("workers", "uid_base")}
+        self.config = SandboxConfig(**fields, workers=settings.workers_per_actor)
+        self.box = self._start()
+
+    def _start(self):
+        from sandbox import Sandbox
+
+        return Sandbox(self.config)
 
     def _run(self, requests: list[ExecRequest]) -> list:
-        """Results in order; requests whose sandbox failed are run again (up to _INFRA_ROUNDS in all)."""
-        results = self.box.run_batch(requests)
-        for _ in range(_INFRA_ROUNDS - 1):
+        """Results in order; requests whose sandbox failed are run again (up to _INFRA_ROUNDS in all, a pool whose
+        workers all died is rebuilt); what still fails comes back as sandbox-error results."""
+        from sandbox.schema import sandbox_error
+
+        results = [sandbox_error("not run")] * len(requests)
+        again = list(range(len(requests)))
+        for _ in range(_INFRA_ROUNDS):
+            try:
+                for i, result in zip(again, self.box.run_batch([requests[i] for i in again])):
+                    results[i] = result
+            except RuntimeError as exc:  # every worker of the pool died
+                log.warning("sandbox pool broke (%s); restarting it", exc)
+                self.box.close()
+                self.box = self._start()
             again = [i for i, r in enumerate(results) if r.status == INFRA_STATUS]
             if not again:
                 break
-            for i, result in zip(again, self.box.run_batch([requests[i] for i in again])):
-                results[i] = result
         return results
 
     def close(self) -> None:
@@ -69,10 +96,11 @@ class PublicTests(_SandboxVerifier):
             for c, program in enumerate(item.programs):
                 requests.append(build_request(visible, program, self.settings.time_limit_s, self.settings.memory_mb))
                 where.append((b, c, _test_count(tests)))
-        for (b, c, total), result in zip(where, self._run(requests)):
+        for (b, c, shown), result in zip(where, self._run(requests)):
             if result.status == INFRA_STATUS:
-                out[b][c] = Score(None, {"status": result.status, "error": result.error[:200], "total": total})
+                out[b][c] = Score(None, {"status": result.status, "error": result.error[:200], RETRY: True})
                 continue
+            total = max(shown, len(result.tests))
             passed = sum(1 for t in result.tests if t.passed) if result.tests else int(result.passed) * total
             out[b][c] = Score(passed / total, {"passed": passed, "total": total, "status": result.status})
         return out  # type: ignore[return-value]
@@ -86,19 +114,21 @@ def _test_count(tests) -> int:
     return 1
 
 
-# Runs the candidate's function on each input and prints one line per input: its index and the repr of the answer
-# (or the exception's type). The lines are the candidate's behaviour, compared between candidates only: a program
-# that prints lines of its own only makes its cluster smaller.
+# Runs the candidate's function on each input and prints one marked line per input: the marker, its index and a hash
+# of the answer's repr (or the exception's type). Only marked lines are the candidate's behaviour, so what a program
+# prints of its own (a demo at module level) does not split it from its cluster.
+_MARK = "\x1ecodeloop-answer\x1e"
 _DRIVER = """
 
 def __codeloop_behaviour(calls):
-    import sys
+    import hashlib, re, sys
     for index, call in enumerate(calls):
         try:
-            answer = repr(eval(call, globals()))
+            answer = re.sub(r" at 0x[0-9a-fA-F]+", " at 0x", repr(eval(call, globals())))
         except BaseException as exc:
             answer = "raised " + type(exc).__name__
-        sys.stdout.write("%d\\t%s\\n" % (index, answer[:2000]))
+        digest = hashlib.sha256(answer.encode("utf-8", "replace")).hexdigest()[:32]
+        sys.stdout.write("%s%d %s\\n" % ({mark!r}, index, digest))
         sys.stdout.flush()
 
 __codeloop_behaviour({calls})
@@ -136,28 +166,40 @@ class BehaviourClusters(_SandboxVerifier):
                 out.append([Score(None, dict(_NO_TESTS)) for _ in item.programs])
                 continue
             inputs, per_candidate = plan
-            signatures = [_signature([results[i] for i in indices]) for indices in per_candidate]
+            marked = not (isinstance(item.problem.tests, StdioTests) or item.problem.language != "python")
+            signatures = [_signature([results[i] for i in indices], marked) for indices in per_candidate]
             sizes = cluster_scores(signatures)
             labels = _cluster_labels(signatures)
-            out.append([Score(size, {"cluster": label, "inputs": len(inputs)} if sig is not None
-                              else {"status": INFRA_STATUS, "inputs": len(inputs)})  # retried by the next run
-                        for size, label, sig in zip(sizes, labels, signatures)])
+            # a sandbox failure changes every cluster of its problem: all of them are scored again by the next run
+            retry = {RETRY: True} if None in signatures else {}
+            out.append([Score(size, {"cluster": label, "inputs": len(inputs), **retry})
+                        for size, label in zip(sizes, labels)])
         return out
 
 
 def _behaviour_requests(problem: Problem, program: str, inputs: list[str], settings) -> list[ExecRequest]:
+    """Python function problems: one run calling the function on every input (call expressions); otherwise one run
+    per input fed on stdin."""
     limits = Limits(wall_time_s=settings.time_limit_s, cpu_time_s=settings.time_limit_s, memory_mb=settings.memory_mb)
-    if isinstance(problem.tests, StdioTests) or not problem.entry_point:
+    if isinstance(problem.tests, StdioTests) or problem.language != "python":
         return [ExecRequest(language=problem.language, code=program, stdin=text, limits=limits) for text in inputs]
-    return [ExecRequest(language="python", code=program + _DRIVER.format(calls=repr(list(inputs))), limits=limits)]
+    driver = _DRIVER.format(calls=repr(list(inputs)), mark=_MARK)
+    return [ExecRequest(language="python", code=program + driver, limits=limits)]
 
 
-def _signature(results: list) -> tuple | None:
-    """What a candidate did on the inputs: per run its status and stdout (whitespace-normalised); None when the
-    sandbox failed (unknown behaviour)."""
+def _signature(results: list, marked: bool) -> tuple | None:
+    """What a candidate did on the inputs: per run its status and output (the driver's marked lines, or the whole
+    stdout whitespace-normalised); a run that did not finish counts by its status alone (how far it got depends on
+    the machine's load). None when the sandbox failed (unknown behaviour)."""
     if any(r.status == INFRA_STATUS for r in results):
         return None
-    return tuple((r.status, " ".join(r.stdout.split())) for r in results)
+
+    def output(r) -> str:
+        if marked:
+            return "\n".join(line for line in r.stdout.splitlines() if line.startswith(_MARK))
+        return " ".join(r.stdout.split())
+
+    return tuple((r.status, output(r) if r.status not in ("timeout", "memory") else "") for r in results)
 
 
 def _cluster_labels(signatures: list) -> list[int | None]:

@@ -35,7 +35,7 @@ from typing import Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from raylib.generate.engines.base import EngineConfig, GenerationRequest, GenerationResult, SamplingParams
-from raylib.rerank.base import Candidates, Score
+from raylib.rerank.base import RETRY, Candidates, Score
 from raylib.rerank.selection import copeland_scores, round_robin_pairs
 
 __all__ = ["RATING_SCALE", "JudgeSettings", "LLMJudge", "pairwise_messages", "parse_preference", "parse_score",
@@ -209,11 +209,12 @@ def parse_preference(text: str) -> Literal["A", "B"] | None:
 # ------------------------------------------------------------------------------------------------- the verifier
 
 
-def _answer(result: GenerationResult) -> tuple[str, str]:
-    """A result's answer text and its error ("" when it ran); a failed request has no text."""
+def _answer(result: GenerationResult) -> tuple[str, str, bool]:
+    """A result's answer text, its error ("" when it ran; a failed request has no text) and whether the error was
+    the endpoint's (worth asking again on the next run)."""
     if result.error or not result.outputs:
-        return "", result.error or "no output"
-    return result.outputs[0].text, ""
+        return "", result.error or "no output", result.retryable
+    return result.outputs[0].text, "", False
 
 
 class LLMJudge:
@@ -247,11 +248,12 @@ class LLMJudge:
         for c in batch:
             row = []
             for _ in c.programs:
-                text, error = _answer(next(answers))
+                text, error, retry = _answer(next(answers))
                 rating = None if error else parse_score(text)
                 if rating is None:
                     details = {"parsed": False, "answer": text[-ANSWER_EXCERPT_CHARS:]}
-                    row.append(Score(None, {**details, "error": error} if error else details))
+                    details.update({"error": error} if error else {})
+                    row.append(Score(None, {**details, RETRY: True} if retry else details))
                 else:
                     low, high = RATING_SCALE
                     row.append(Score((rating - low) / (high - low), {"rating": rating, "parsed": True}))
@@ -274,11 +276,13 @@ class LLMJudge:
         for c, pairs in zip(batch, pairs_of):
             n = len(c.programs)
             tally = [{"wins": 0, "losses": 0, "ties": 0, "comparisons": 0, "unreadable": 0} for _ in range(n)]
-            outcomes = []
+            outcomes, retry = [], set()
             for i, j in pairs:
                 votes = []  # that i is better: when shown as A, then when shown as B
                 for i_letter in ("A", "B"):
-                    text, error = _answer(next(answers))
+                    text, error, endpoint_failed = _answer(next(answers))
+                    if endpoint_failed:
+                        retry.update((i, j))
                     verdict = None if error else parse_preference(text)
                     votes.append(0.5 if verdict is None else float(verdict == i_letter))
                     for who in (i, j):
@@ -289,5 +293,6 @@ class LLMJudge:
                 for who, sign in ((i, 1), (j, -1)):
                     tally[who]["ties" if margin == 0 else "wins" if sign * margin > 0 else "losses"] += 1
             values = copeland_scores(n, outcomes)
-            scores.append([Score(value, t) for value, t in zip(values, tally)])
+            scores.append([Score(value, {**t, RETRY: True} if k in retry else t)
+                           for k, (value, t) in enumerate(zip(values, tally))])
         return scores

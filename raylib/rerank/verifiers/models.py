@@ -10,7 +10,9 @@ orm reads the task and the program as a text pair, as jobs/train_rm.py trains it
 output is the score itself (a Bradley-Terry or ORM logit), two outputs give P(correct) = softmax(logits)[1].
 pairwise reads CodeFavor's prompt (task, code A, code B; raylib.train.data.reward.preference_prompt) and says which
 is better (class 0: A, 1: B); candidates are ranked by Copeland score over a round robin asked in both orders, at
-most `max_comparisons` comparisons per problem. Checkpoints may be full models or PEFT adapters. torch and
+most `max_comparisons` comparisons per problem. Forward passes batch one problem's inputs at a time, so a score does
+not depend on what else shared the batch (a resumed run gives the same numbers). Checkpoints may be full models or
+PEFT adapters. torch and
 transformers are imported when a verifier is built.
 """
 
@@ -110,10 +112,26 @@ class _Classifier:
                     out[i] = row
         return out
 
-    def encode(self, first: str, second: str | None = None) -> list[int]:
-        truncation = "only_second" if second is not None else True
-        return list(self.tokenizer(first, second, truncation=truncation,
+    def encode_pair(self, task: str, program: str) -> list[int]:
+        """Token ids of (task, program) as a text pair, as jobs/train_rm.py reads them; over max_length the longer
+        of the two is cut."""
+        return list(self.tokenizer(task, program, truncation="longest_first",
                                    max_length=self.settings.max_length)["input_ids"])
+
+    def encode_preference(self, task: str, code_a: str, code_b: str) -> list[int]:
+        """Token ids of CodeFavor's prompt (raylib.train.data.reward.preference_prompt); over max_length both programs
+        are shortened alike, so the end of the text (code B) is not what gets lost."""
+        from raylib.train.data.reward import preference_prompt
+
+        limit = self.settings.max_length
+        ids = self.tokenizer(preference_prompt(task, code_a, code_b))["input_ids"]
+        for _ in range(4):
+            if len(ids) <= limit:
+                break
+            keep = 0.95 * limit / len(ids)
+            code_a, code_b = code_a[:int(len(code_a) * keep)], code_b[:int(len(code_b) * keep)]
+            ids = self.tokenizer(preference_prompt(task, code_a, code_b))["input_ids"]
+        return list(ids[:limit])  # still too long: the task alone is
 
     def close(self) -> None:
         self.model = None
@@ -126,16 +144,10 @@ class RewardModel(_Classifier):
     labels = (1, 2)
 
     def score(self, batch: Sequence[Candidates]) -> list[list[Score]]:
-        inputs = [self.encode(item.problem.prompt, program) for item in batch for program in item.programs]
-        logits = iter(self.logits(inputs))
         out = []
         for item in batch:
-            scores = []
-            for _ in item.programs:
-                row = next(logits)
-                value = row[0] if len(row) == 1 else _p_second(row)
-                scores.append(Score(value, {}))
-            out.append(scores)
+            rows = self.logits([self.encode_pair(item.problem.prompt, program) for program in item.programs])
+            out.append([Score(row[0] if len(row) == 1 else _p_second(row), {}) for row in rows])
         return out
 
 
@@ -146,19 +158,15 @@ class PairwisePreference(_Classifier):
     labels = (2,)
 
     def score(self, batch: Sequence[Candidates]) -> list[list[Score]]:
-        from raylib.train.data.reward import preference_prompt
-
-        plans, inputs = [], []
+        out = []
         for item in batch:
             pairs = round_robin_pairs(len(item.programs), self.settings.max_comparisons, self.settings.seed)
-            plans.append(pairs)
+            inputs = []
             for i, j in pairs:
                 a, b = item.programs[i], item.programs[j]
-                inputs.append(self.encode(preference_prompt(item.problem.prompt, a, b)))
-                inputs.append(self.encode(preference_prompt(item.problem.prompt, b, a)))
-        logits = iter(self.logits(inputs))
-        out = []
-        for item, pairs in zip(batch, plans):
+                inputs.append(self.encode_preference(item.problem.prompt, a, b))
+                inputs.append(self.encode_preference(item.problem.prompt, b, a))
+            logits = iter(self.logits(inputs))
             outcomes = {}
             for i, j in pairs:
                 i_first, j_first = next(logits), next(logits)
