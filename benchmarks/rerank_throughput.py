@@ -14,8 +14,9 @@ sample file and read back with `read_samples` (whole programs). In one run, on o
   2. public-tests: `rerank(problems, samples, "public-tests", DIR, results=<1>)` on a fresh DIR: candidates/s.
   3. orm, a reward model: the packaged all-MiniLM-L6-v2 encoder with a fresh 1-label sequence-classification head
      (seed 0), saved to a temporary directory. Both sides use the same tokenizer call (task prompt, program;
-     truncation only_second, --max-length), the same groups of --problems-per-batch problems (what one actor call
-     gets), the same length-sorted batches of --batch-size sequences, float32 forward passes under torch.no_grad, and
+     truncation longest_first, --max-length), the same groups of --problems-per-batch problems (what one actor call
+     gets), the same batches (one problem's candidates, length-sorted, at most --batch-size), float32 forward passes
+     under torch.no_grad, and
      --cpus torch threads (the actor reserves --cpus CPUs; Ray sets its OMP_NUM_THREADS to that, checked below):
        bare      transformers in this process: model load, then the loop (after one untimed warm-up batch);
        codeloop  `rerank(..., "orm", settings=VerifierSettings(reward_model={model, batch_size, actors: 1,
@@ -95,23 +96,21 @@ def bare_loop(model_dir: Path, problems: dict, samples: list, args) -> dict:
     groups = [order[i:i + args.problems_per_batch] for i in range(0, len(order), args.problems_per_batch)]
 
     def score(group: list[str]) -> dict:
-        keys, inputs = [], []
-        for task in group:
-            for sample in by_task[task]:
-                keys.append((task, sample.sample_id))
-                inputs.append(tokenizer(problems[task].prompt, sample.program, truncation="only_second",
-                                        max_length=args.max_length)["input_ids"])
-        ranked = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
         out = {}
-        with torch.no_grad():
-            for start in range(0, len(ranked), args.batch_size):
-                chunk = ranked[start:start + args.batch_size]
-                width = max(len(inputs[i]) for i in chunk)
-                ids = torch.tensor([inputs[i] + [pad] * (width - len(inputs[i])) for i in chunk])
-                mask = torch.tensor([[1] * len(inputs[i]) + [0] * (width - len(inputs[i])) for i in chunk])
-                logits = model(input_ids=ids, attention_mask=mask).logits.float().tolist()
-                for i, row in zip(chunk, logits):
-                    out[keys[i]] = row[0]
+        for task in group:  # one problem's candidates per forward batch, as the orm verifier does
+            keys = [(task, sample.sample_id) for sample in by_task[task]]
+            inputs = [tokenizer(problems[task].prompt, sample.program, truncation="longest_first",
+                                max_length=args.max_length)["input_ids"] for sample in by_task[task]]
+            ranked = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+            with torch.no_grad():
+                for start in range(0, len(ranked), args.batch_size):
+                    chunk = ranked[start:start + args.batch_size]
+                    width = max(len(inputs[i]) for i in chunk)
+                    ids = torch.tensor([inputs[i] + [pad] * (width - len(inputs[i])) for i in chunk])
+                    mask = torch.tensor([[1] * len(inputs[i]) + [0] * (width - len(inputs[i])) for i in chunk])
+                    logits = model(input_ids=ids, attention_mask=mask).logits.float().tolist()
+                    for i, row in zip(chunk, logits):
+                        out[keys[i]] = row[0]
         return out
 
     score(groups[0])  # warm-up (untimed): the actor's first batch is left out of its steady state too

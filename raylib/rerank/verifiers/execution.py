@@ -196,7 +196,8 @@ def _signature(results: list, marked: bool) -> tuple | None:
 
     def output(r) -> str:
         if marked:
-            return "\n".join(line for line in r.stdout.splitlines() if line.startswith(_MARK))
+            # split("\n"), not splitlines(): that one also splits at the marker's \x1e
+            return "\n".join(line for line in r.stdout.split("\n") if line.startswith(_MARK))
         return " ".join(r.stdout.split())
 
     return tuple((r.status, output(r) if r.status not in ("timeout", "memory") else "") for r in results)
