@@ -58,8 +58,8 @@ class ModelVerifierSettings(_Section):
     model: str | None = Field(None, description="Checkpoint directory: a Hugging Face sequence classifier "
                               "(what jobs/train_rm.py / jobs/train_pref.py write, full or adapter).")
     batch_size: int = Field(16, ge=1, description="Sequences per forward pass.")
-    max_length: int = Field(1024, ge=8, description="Longest input in tokens; a longer program is cut at its end "
-                            "(the task is kept whole).")
+    max_length: int = Field(1024, ge=8, description="Longest input in tokens; past it the longer of task and "
+                            "program is cut (pairwise: both programs are shortened alike).")
     actors: int = Field(1, ge=1, description="Model actors (replicas) in the Ray Data pool.")
     gpus_per_actor: float | None = Field(None, ge=0, description="GPUs per actor; None: 1 when the cluster has GPUs, "
                                          "else 0 (CPU).")
@@ -78,12 +78,17 @@ class RVBSSettings(_Section):
 
 
 class VerifierSettings(_Section):
-    public_tests: PublicTestsSettings = Field(default_factory=PublicTestsSettings, description="public-tests.")
-    clustering: ClusteringSettings = Field(default_factory=ClusteringSettings, description="clustering.")
-    reward_model: ModelVerifierSettings = Field(default_factory=ModelVerifierSettings, description="orm.")
-    pairwise: PairwiseSettings = Field(default_factory=PairwiseSettings, description="pairwise.")
-    judge: JudgeSettings = Field(default_factory=JudgeSettings, description="judge and judge-pairwise.")
-    rvbs: RVBSSettings = Field(default_factory=RVBSSettings, description="rvbs.")
+    public_tests: PublicTestsSettings = Field(default_factory=PublicTestsSettings,
+                                              description="The public-tests verifier: limits and sandbox workers.")
+    clustering: ClusteringSettings = Field(default_factory=ClusteringSettings,
+                                           description="The clustering verifier: limits, workers, its inputs.")
+    reward_model: ModelVerifierSettings = Field(default_factory=ModelVerifierSettings,
+                                                description="The orm verifier: checkpoint, batches, actors.")
+    pairwise: PairwiseSettings = Field(default_factory=PairwiseSettings,
+                                       description="The pairwise verifier: checkpoint, comparisons per problem.")
+    judge: JudgeSettings = Field(default_factory=JudgeSettings,
+                                 description="The judge and judge-pairwise verifiers: engine, prompts' sampling.")
+    rvbs: RVBSSettings = Field(default_factory=RVBSSettings, description="The rvbs verifier: its selector.")
 
 
 def parse_chain(text: str | list[str]) -> list[str]:
