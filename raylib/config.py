@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 import shlex
 import sys
 import types
@@ -163,7 +164,7 @@ def _load(cls: type[C], args: list[str]) -> C:
 def _parse_args(cls: type[BaseModel], args: list[str]) -> tuple[list[str], list[tuple[list[str], str, str]]]:
     """Split args into config files and overrides `(keys, raw value, the argument as written)`."""
     files: list[str] = []
-    overrides: list[tuple[list[str], str, str]] = []
+    overrides: list[tuple[list[str], str | list[str], str]] = []
     i = 0
     while i < len(args):
         arg = args[i]
@@ -188,7 +189,18 @@ def _parse_args(cls: type[BaseModel], args: list[str]) -> tuple[list[str], list[
                 key = body
                 keys = _split_key(key)
                 nxt = args[i + 1] if i + 1 < len(args) else None
-                is_flag = _is_bool(_annotation_at(cls, keys, f"in argument {arg!r}"))
+                annotation = _annotation_at(cls, keys, f"in argument {arg!r}")
+                is_flag = _is_bool(annotation)
+                if _is_list(annotation):  # --key a b c: the values up to the next option or key=value
+                    values = []
+                    while i + 1 < len(args) and not args[i + 1].startswith("--") and not _OVERRIDE.match(args[i + 1]):
+                        i += 1
+                        values.append(args[i])
+                    if not values:
+                        raise ConfigError(f"argument {arg!r} needs one or more values")
+                    overrides.append((keys, values, " ".join([arg, *values])))
+                    i += 1
+                    continue
                 if nxt is None or nxt.startswith("--") or (is_flag and nxt.lower() not in _BOOL_WORDS):
                     if not is_flag:
                         raise ConfigError(f"argument {arg!r} needs a value")
@@ -240,6 +252,22 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w\-]*(\.[\w\-]+)*=")  # a key.sub=value argument
+
+
+def _list_of(annotation: Any) -> Any:
+    """The `list[...]` of a list field (`list[str]`, `list[str] | None`), else None."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _list_of(members[0]) if len(members) == 1 else None
+    return annotation if typing.get_origin(annotation) is list else None
+
+
+def _is_list(annotation: Any) -> bool:
+    """A list field: `--key` takes every value up to the next option."""
+    return _list_of(annotation) is not None
+
+
 def _is_bool(annotation: Any) -> bool:
     if annotation is bool:
         return True
@@ -284,7 +312,12 @@ def _check_keys(model: type[BaseModel], data: dict, prefix: tuple, source: str) 
             _check_keys(sub, value, (*prefix, key), source)
 
 
-def _parse_value(raw: str, annotation: Any) -> Any:
+def _parse_value(raw: str | list[str], annotation: Any) -> Any:
+    if isinstance(raw, list):  # --key a b c (or --key '[a, b]')
+        if len(raw) == 1 and isinstance(whole := _parse_value(raw[0], annotation), list):
+            return whole
+        item = (typing.get_args(_list_of(annotation)) or (None,))[0]
+        return [_parse_value(value, item) for value in raw]
     try:
         parsed = yaml.safe_load(raw)
     except yaml.YAMLError:

@@ -201,3 +201,11 @@ def test_every_shipped_config_loads_into_the_jobs_its_header_names(path):
         config_cls = next(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, JobConfig)
                           and v.__module__ == module.__name__)  # the job's own config, not a base it imports
         load_config(config_cls, ["--config", str(path)])
+
+
+def test_a_list_option_takes_every_value_up_to_the_next_option():
+    cfg = load_config(DemoConfig, ["--ks", "1", "5", "10", "--seed", "2", "sampling.n=3"])
+    assert cfg.ks == [1, 5, 10] and cfg.seed == 2 and cfg.sampling.n == 3
+    assert load_config(DemoConfig, ["--ks", "[2, 4]"]).ks == [2, 4]  # a YAML list still works
+    with pytest.raises(ConfigError, match="'--ks' needs one or more values"):
+        load_config(DemoConfig, ["--ks", "--seed", "1"])
