@@ -111,3 +111,47 @@ def test_bad_checkpoints_and_metrics_are_refused_before_any_trial(tmp_path, tiny
         job.main(["--checkpoints", str(tmp_path), "--output", str(tmp_path / "o")])
     with pytest.raises(ConfigError, match="pass@5 needs n >= 5"):
         job.main(["--checkpoints", tiny_model, "--metric", "pass@5", "--output", str(tmp_path / "o")])
+
+
+def test_a_killed_selection_resumes_without_scoring_finished_trials_again(ray_cluster, trained_and_damaged, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import ray
+
+    repo = Path(__file__).resolve().parent.parent
+    checkpoints = [str(shutil.copytree(trained_and_damaged[i % 2], tmp_path / f"ckpt{i}")) for i in range(3)]
+    output = tmp_path / "select"
+    args = ["--checkpoints", *checkpoints, "--dataset", "humaneval", "--limit", str(TASKS), "--metric",
+            "reference_nll", "--max_concurrent_trials", "1", "--trial_cpus", "0.5", "--output", str(output)]
+    env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address, PYTHONPATH=str(repo))
+    driver = subprocess.Popen([sys.executable, str(repo / "jobs/select_checkpoint.py"), *args], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def finished() -> list[str]:
+        done = []
+        for result in (output / "tune").glob("select/*/result.json"):
+            lines = result.read_text().splitlines()
+            if lines:
+                done.append(json.loads(lines[-1])["config"]["checkpoint"])
+        return done
+
+    try:
+        deadline = time.monotonic() + 180
+        while not finished() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    done = finished()
+    assert 1 <= len(done) < 3, f"the driver must die between trials, finished: {done}"
+    for checkpoint in done:  # scoring these again would fail now
+        (Path(checkpoint) / "model.safetensors").unlink()
+    assert job.main(args) == 0
+    selection = json.loads((output / "selection.json").read_text())
+    assert set(selection["scores"]) == set(checkpoints) and not selection["errors"]
+    assert selection["scores"][checkpoints[0]] == pytest.approx(selection["scores"][checkpoints[2]])  # same model
