@@ -44,8 +44,8 @@ from typing import Any, TextIO, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-__all__ = ["ConfigError", "ConsoleJobConfig", "JobConfig", "Section", "deep_merge", "describe_config", "load_config",
-           "log_config"]
+__all__ = ["ConfigError", "ConsoleJobConfig", "JobConfig", "Section", "config_field", "deep_merge", "describe_config",
+           "load_config", "log_config"]
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -124,6 +124,12 @@ def log_config(cfg: BaseModel, output_dir: str | Path, file: TextIO | None = Non
 
     return atomic_write(Path(output_dir) / "config.yaml",
                         f"# {name} resolved config\n# command: python {shlex.join(sys.argv)}\n{body}")
+
+
+def config_field(config_cls: type[BaseModel], key: str) -> Any:
+    """The annotation of the field at a dotted `key` (e.g. "train.optim.lr") of a job's config; ConfigError naming
+    the key (and the closest known ones) when the config has no such field."""
+    return _annotation_at(config_cls, _split_key(key), f"in key {key!r}")
 
 
 def describe_config(config_cls: type[BaseModel], prefix: str = "") -> str:
