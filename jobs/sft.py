@@ -76,26 +76,35 @@ def encode(cfg: SFTConfig, tokenizer) -> tuple[list, list]:
     return train, validation
 
 
+def prepare(cfg: SFTConfig) -> tuple[LoopConfig, list, list, str]:
+    """(loop config, training and validation examples, a one-line summary): everything checked before any worker
+    starts. Raises DataError / ValueError / FileNotFoundError naming what is wrong."""
+    from raylib.models import resolve_model
+    from raylib.train.loop import prepare_tokenizer
+    from raylib.train.runner import check_run
+
+    distill = cfg.distillation.weight > 0
+    model = resolve_model(cfg.model)
+    reflection = cfg.data.format == "reflection" or distill or _has_reflection(cfg.data.train)
+    tokenizer = prepare_tokenizer(model, reflection_tokens=reflection)
+    train, validation = encode(cfg, tokenizer)
+    loop = LoopConfig(objective="reflection" if distill else "lm", model=model, reflection_tokens=reflection,
+                      distillation=cfg.distillation if distill else None, settings=cfg.train)
+    steps = check_run(loop, len(train))
+    return loop, train, validation, (f"{len(train)} training rows, {len(validation)} validation rows, {steps} steps "
+                                     "per epoch")
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(SFTConfig, argv)
     from raylib.files import DataError
-    from raylib.models import resolve_model
-    from raylib.train.loop import prepare_tokenizer
-    from raylib.train.runner import check_run, launch_job
+    from raylib.train.runner import launch_job
 
-    distill = cfg.distillation.weight > 0
     try:
-        model = resolve_model(cfg.model)
-        reflection = cfg.data.format == "reflection" or distill or _has_reflection(cfg.data.train)
-        tokenizer = prepare_tokenizer(model, reflection_tokens=reflection)
-        train, validation = encode(cfg, tokenizer)
-        loop = LoopConfig(objective="reflection" if distill else "lm", model=model, reflection_tokens=reflection,
-                          distillation=cfg.distillation if distill else None, settings=cfg.train)
-        steps = check_run(loop, len(train))
+        loop, train, validation, summary = prepare(cfg)
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    summary = f"{len(train)} training rows, {len(validation)} validation rows, {steps} steps per epoch"
     return launch_job(loop, train, validation, cfg.output, cfg.ray_address, config=cfg, verbose=cfg.verbose,
                       summary=summary)
 

@@ -36,26 +36,34 @@ class TrainPrefConfig(TrainJobConfig):
     output: str = Field("runs/pref", description="Output directory (re-use it to resume after a kill).")
 
 
-def main(argv: list[str] | None = None) -> int:
-    cfg = load_config(TrainPrefConfig, argv)
-    from raylib.files import DataError
+def prepare(cfg: TrainPrefConfig) -> tuple[LoopConfig, list, list, str]:
+    """(loop config, training and validation examples, a one-line summary): everything checked before any worker
+    starts. Raises DataError / ValueError / FileNotFoundError naming what is wrong."""
     from raylib.models import resolve_model
     from raylib.train.data.reward import read_preference_file
     from raylib.train.loop import prepare_tokenizer
-    from raylib.train.runner import check_run, launch_job
+    from raylib.train.runner import check_run
+
+    model = resolve_model(cfg.model)
+    tokenizer = prepare_tokenizer(model)
+    train, validation = cfg.data.splits(lambda path: read_preference_file(path, tokenizer, cfg.data.max_length),
+                                        cfg.train.optim.seed)
+    loop = LoopConfig(objective="pairwise", model=model, settings=cfg.train)
+    steps = check_run(loop, len(train))
+    return loop, train, validation, (f"{len(train)} training and {len(validation)} validation examples (both "
+                                     f"orders), {steps} steps per epoch")
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = load_config(TrainPrefConfig, argv)
+    from raylib.files import DataError
+    from raylib.train.runner import launch_job
 
     try:
-        model = resolve_model(cfg.model)
-        tokenizer = prepare_tokenizer(model)
-        train, validation = cfg.data.splits(lambda path: read_preference_file(path, tokenizer, cfg.data.max_length),
-                                            cfg.train.optim.seed)
-        loop = LoopConfig(objective="pairwise", model=model, settings=cfg.train)
-        steps = check_run(loop, len(train))
+        loop, train, validation, summary = prepare(cfg)
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    summary = (f"{len(train)} training and {len(validation)} validation examples (both orders), "
-               f"{steps} steps per epoch")
     return launch_job(loop, train, validation, cfg.output, cfg.ray_address, config=cfg, verbose=cfg.verbose,
                       summary=summary)
 
