@@ -26,8 +26,10 @@ from typing import TextIO
 
 from raylib.data.problems import Problem, problems_sha
 from raylib.data.samples import Sample
+from raylib.evaluate.requests import row_key
+from raylib.evaluate.results_file import ResultsFile
 from raylib.files import DataError, JsonlStore, read_records, write_json
-from raylib.rerank.base import RETRY
+from raylib.rerank.base import RETRY, Score
 from raylib.rerank.selection import chain_order
 from raylib.rerank.settings import CONSUMES_PRIOR, VerifierSettings, check_settings, parse_chain
 from sandbox.schema import INFRA_STATUS
@@ -53,7 +55,11 @@ class ScoresFile(JsonlStore):
     produce (details `retry`: a sandbox failure, an endpoint error) is not done: the next run scores it again."""
 
     def key_of_row(self, row: dict) -> tuple:
-        return row["task_id"], int(row["sample_id"]), row["program_sha"], row["verifier"]
+        return (*row_key(row["task_id"], row["sample_id"], row["program_sha"]), row["verifier"])
+
+    @staticmethod
+    def key_of(sample: Sample, verifier: str) -> tuple:
+        return (*ResultsFile.key_of(sample), verifier)
 
     def is_done(self, row: dict) -> bool:
         return not row.get("details", {}).get(RETRY)
@@ -114,8 +120,8 @@ def hidden_test_labels(results: str | Path, samples: list[Sample], dataset_sha: 
         if missing:
             raise DataError(path, line, f"results row lacks field(s) {missing}")
         if row["status"] != INFRA_STATUS:
-            labels[(row["task_id"], int(row["sample_id"]), row["program_sha"])] = bool(row["passed"])
-    absent = [s for s in samples if (s.task_id, s.sample_id, s.sha) not in labels]
+            labels[row_key(row["task_id"], row["sample_id"], row["program_sha"])] = bool(row["passed"])
+    absent = [s for s in samples if ResultsFile.key_of(s) not in labels]
     if absent:
         raise DataError(path, 0, f"no verdict for {len(absent)} of the {len(samples)} samples (first: "
                         f"{absent[0].task_id} sample {absent[0].sample_id}; a changed program counts as absent): "
@@ -183,7 +189,7 @@ def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str |
     try:
         _score_pending(order, by_task, names, settings, problems, store, problems_per_batch, sandbox, ray_address,
                        progress)
-        keys = [(t, s.sample_id, s.sha, name) for t in order for s in by_task[t] for name in names]
+        keys = [ScoresFile.key_of(s, name) for t in order for s in by_task[t] for name in names]
         stale = store.lines.keys() - set(keys)  # scores of samples or verifiers this run does not have: kept aside
         if stale:
             store.set_aside(sorted(stale, key=str), ".stale")
@@ -198,8 +204,8 @@ def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str |
     chain = _chain(names)
     per_problem = {}
     for task in order:
-        passed = [labels[(task, s.sample_id, s.sha)] for s in by_task[task]]
-        values = {name: [rows.get((task, s.sample_id, s.sha, name), {}).get("score") for s in by_task[task]]
+        passed = [labels[ResultsFile.key_of(s)] for s in by_task[task]]
+        values = {name: [rows.get(ScoresFile.key_of(s, name), {}).get("score") for s in by_task[task]]
                   for name in names}
         per_problem[task] = {name: (values[name], passed) for name in names}
         if len(chain) > 1:
@@ -234,7 +240,7 @@ def _score_pending(order: list[str], by_task: dict[str, list[Sample]], names: li
     done = store.done
 
     def missing(task: str, name: str) -> bool:
-        return any((task, s.sample_id, s.sha, name) not in done for s in by_task[task])
+        return any(ScoresFile.key_of(s, name) not in done for s in by_task[task])
 
     pending = [t for t in order if any(missing(t, n) for n in names)]
     if len(pending) < len(order):
@@ -253,7 +259,7 @@ def _score_pending(order: list[str], by_task: dict[str, list[Sample]], names: li
     init_cluster(ray_address)
     bar = progress_bar(len(order), "scoring", progress, initial=len(order) - len(pending), unit="problem")
     items = [{"task_id": t, "programs": json.dumps([s.program for s in by_task[t]]),
-              **{score_column(p): _stored_scores(store, t, by_task[t], p) for p in stored}} for t in pending]
+              **{score_column(p): _stored_scores(store, by_task[t], p) for p in stored}} for t in pending]
     dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / problems_per_batch)))
     stages = scoring_stages(dataset, run, settings, {t: problems[t] for t in pending}, problems_per_batch, sandbox,
                             prior_of)
@@ -271,7 +277,9 @@ def _score_pending(order: list[str], by_task: dict[str, list[Sample]], names: li
     bar.close()
 
 
-def _stored_scores(store: ScoresFile, task: str, samples: list[Sample], name: str) -> str:
+def _stored_scores(store: ScoresFile, samples: list[Sample], name: str) -> str:
     """A verifier's stored scores of a task's samples, as a scoring stage's column holds them."""
-    rows = [json.loads(store.lines[(task, s.sample_id, s.sha, name)]) for s in samples]
-    return json.dumps([[row["score"], row["details"]] for row in rows])
+    from raylib.rerank.stage import encode_scores
+
+    rows = [json.loads(store.lines[ScoresFile.key_of(s, name)]) for s in samples]
+    return encode_scores([Score(row["score"], row["details"]) for row in rows])

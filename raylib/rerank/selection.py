@@ -27,7 +27,8 @@ from typing import Iterable, Mapping, Sequence
 
 from raylib.rerank.base import Candidates, Score
 
-__all__ = ["FEATURE_NAMES", "chain_order", "cluster_scores", "copeland_scores", "group_features", "group_members",
+__all__ = ["FEATURE_NAMES", "chain_order", "cluster_scores", "copeland_scores", "copeland_tallies", "group_features",
+           "group_members",
            "majority_scores", "normalise_code", "round_robin_pairs", "select", "top_indices"]
 
 # LLMExecutor's RVBS feature columns, in its order (train/RVBS/train_random_forest.py `feature_cols`)
@@ -212,9 +213,16 @@ def copeland_scores(n: int, outcomes: Iterable[tuple[int, int, float, float]]
         produces a tie, not a win. Winner +1, loser -1, a tie 0 for both; candidates in no pair score 0. A pair
         listed twice counts twice.
     """
+    return [float(t["wins"] - t["losses"]) for t in copeland_tallies(n, outcomes)]
+
+
+def copeland_tallies(n: int, outcomes: Iterable[tuple[int, int, float, float]]
+                     | Mapping[tuple[int, int], tuple[float, float]]) -> list[dict]:
+    """Per candidate, the pairs it won, lost and tied (decided as `copeland_scores` decides them) and the
+    comparisons it took part in (two per pair: both orders): {"wins", "losses", "ties", "comparisons"}."""
     if isinstance(outcomes, Mapping):
         outcomes = [(i, j, *votes) for (i, j), votes in outcomes.items()]
-    scores = [0.0] * n
+    tallies = [{"wins": 0, "losses": 0, "ties": 0, "comparisons": 0} for _ in range(n)]
     for i, j, vote_ab, vote_ba in outcomes:
         if not (0 <= i < n and 0 <= j < n) or i == j:
             raise ValueError(f"pair ({i}, {j}) is not two distinct candidates of {n}")
@@ -222,11 +230,15 @@ def copeland_scores(n: int, outcomes: Iterable[tuple[int, int, float, float]]
             raise ValueError(f"votes must lie in [0, 1], got {vote_ab}, {vote_ba} for pair ({i}, {j})")
         margin = vote_ab + vote_ba - 1
         if abs(margin) <= _TIE_TOLERANCE:
-            continue
-        winner, loser = (i, j) if margin > 0 else (j, i)
-        scores[winner] += 1
-        scores[loser] -= 1
-    return scores
+            tallies[i]["ties"] += 1
+            tallies[j]["ties"] += 1
+        else:
+            winner, loser = (i, j) if margin > 0 else (j, i)
+            tallies[winner]["wins"] += 1
+            tallies[loser]["losses"] += 1
+        tallies[i]["comparisons"] += 2
+        tallies[j]["comparisons"] += 2
+    return tallies
 
 
 # ------------------------------------------------------------------------------------------------- RVBS

@@ -17,11 +17,16 @@ import json
 from raylib.data.problems import Problem
 from raylib.rerank.base import Candidates, Score
 
-__all__ = ["ScoreCandidates", "decode_scores", "plan_pools", "score_column", "scoring_stages"]
+__all__ = ["ScoreCandidates", "decode_scores", "encode_scores", "plan_pools", "score_column", "scoring_stages"]
 
 
 def score_column(name: str) -> str:
     return f"scores:{name}"
+
+
+def encode_scores(scores: list[Score]) -> str:
+    """A problem's scores as a scoring stage's column holds them: JSON [[value, details], ...]."""
+    return json.dumps([[s.value, s.details] for s in scores])
 
 
 def decode_scores(text: str) -> list[Score]:
@@ -46,7 +51,7 @@ class ScoreCandidates:
                             decode_scores(batch[score_column(self.prior)][i]) if self.prior else None)
                  for i, (task_id, programs) in enumerate(zip(batch["task_id"], batch["programs"]))]
         scores = self.verifier.score(items)
-        return {**batch, score_column(self.name): [json.dumps([[s.value, s.details] for s in row]) for row in scores]}
+        return {**batch, score_column(self.name): [encode_scores(row) for row in scores]}
 
 
 def _pool(name: str, settings, gpus_in_cluster: bool) -> dict:

@@ -166,7 +166,7 @@ class BehaviourClusters(_SandboxVerifier):
                 out.append([Score(None, dict(_NO_TESTS)) for _ in item.programs])
                 continue
             inputs, per_candidate = plan
-            marked = not (isinstance(item.problem.tests, StdioTests) or item.problem.language != "python")
+            marked = _calls_functions(item.problem)
             signatures = [_signature([results[i] for i in indices], marked) for indices in per_candidate]
             sizes = cluster_scores(signatures)
             labels = _cluster_labels(signatures)
@@ -181,10 +181,16 @@ def _behaviour_requests(problem: Problem, program: str, inputs: list[str], setti
     """Python function problems: one run calling the function on every input (call expressions); otherwise one run
     per input fed on stdin."""
     limits = Limits(wall_time_s=settings.time_limit_s, cpu_time_s=settings.time_limit_s, memory_mb=settings.memory_mb)
-    if isinstance(problem.tests, StdioTests) or problem.language != "python":
+    if not _calls_functions(problem):
         return [ExecRequest(language=problem.language, code=program, stdin=text, limits=limits) for text in inputs]
     driver = _DRIVER.format(calls=repr(list(inputs)), mark=_MARK)
     return [ExecRequest(language="python", code=program + driver, limits=limits)]
+
+
+def _calls_functions(problem: Problem) -> bool:
+    """Whether a candidate's behaviour is its function's answers on call expressions (a Python function problem:
+    the driver prints marked lines), or its stdout on each input (stdin/stdout problems, other languages)."""
+    return not isinstance(problem.tests, StdioTests) and problem.language == "python"
 
 
 def _signature(results: list, marked: bool) -> tuple | None:

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from raylib.generate.engines.base import EngineConfig, GenerationRequest, GenerationResult, SamplingParams
 from raylib.rerank.base import RETRY, Candidates, Score
-from raylib.rerank.selection import copeland_scores, round_robin_pairs
+from raylib.rerank.selection import copeland_scores, copeland_tallies, round_robin_pairs
 
 __all__ = ["RATING_SCALE", "JudgeSettings", "LLMJudge", "pairwise_messages", "parse_preference", "parse_score",
            "pointwise_messages"]
@@ -275,8 +275,7 @@ class LLMJudge:
         scores = []
         for c, pairs in zip(batch, pairs_of):
             n = len(c.programs)
-            tally = [{"wins": 0, "losses": 0, "ties": 0, "comparisons": 0, "unreadable": 0} for _ in range(n)]
-            outcomes, retry = [], set()
+            unreadable, outcomes, retry = [0] * n, [], set()
             for i, j in pairs:
                 votes = []  # that i is better: when shown as A, then when shown as B
                 for i_letter in ("A", "B"):
@@ -285,14 +284,12 @@ class LLMJudge:
                         retry.update((i, j))
                     verdict = None if error else parse_preference(text)
                     votes.append(0.5 if verdict is None else float(verdict == i_letter))
-                    for who in (i, j):
-                        tally[who]["comparisons"] += 1
-                        tally[who]["unreadable"] += verdict is None
+                    if verdict is None:
+                        unreadable[i] += 1
+                        unreadable[j] += 1
                 outcomes.append((i, j, *votes))
-                margin = sum(votes) - 1  # as copeland_scores decides a pair
-                for who, sign in ((i, 1), (j, -1)):
-                    tally[who]["ties" if margin == 0 else "wins" if sign * margin > 0 else "losses"] += 1
             values = copeland_scores(n, outcomes)
+            tally = [{**t, "unreadable": u} for t, u in zip(copeland_tallies(n, outcomes), unreadable)]
             scores.append([Score(value, {**t, RETRY: True} if k in retry else t)
                            for k, (value, t) in enumerate(zip(values, tally))])
         return scores

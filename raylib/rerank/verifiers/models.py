@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from raylib.rerank.base import Candidates, Score
-from raylib.rerank.selection import copeland_scores, round_robin_pairs
+from raylib.rerank.selection import copeland_scores, copeland_tallies, round_robin_pairs
 
 __all__ = ["PairwisePreference", "RewardModel", "check_classifier", "load_classifier"]
 
@@ -173,8 +173,8 @@ class PairwisePreference(_Classifier):
                 # votes that i is better: shown as A (class 0 wins), then shown as B (class 1 wins)
                 outcomes[(i, j)] = (_vote(i_first[0], i_first[1]), _vote(j_first[1], j_first[0]))
             copeland = copeland_scores(len(item.programs), outcomes)
-            out.append([Score(float(value), details)
-                        for value, details in zip(copeland, _tallies(len(item.programs), outcomes))])
+            out.append([Score(value, details)
+                        for value, details in zip(copeland, copeland_tallies(len(item.programs), outcomes))])
         return out
 
 
@@ -188,15 +188,3 @@ def _p_second(row: list[float]) -> float:
 
 def _vote(for_i: float, against_i: float) -> float:
     return 1.0 if for_i > against_i else 0.0 if for_i < against_i else 0.5
-
-
-def _tallies(n: int, outcomes: dict) -> list[dict]:
-    """Per candidate: pairs won, lost and tied, and comparisons it took part in (two per pair)."""
-    tally = [{"wins": 0, "losses": 0, "ties": 0, "comparisons": 0} for _ in range(n)]
-    for (i, j), (ab, ba) in outcomes.items():
-        votes = ab + ba
-        winner, loser = (i, j) if votes > 1 else (j, i) if votes < 1 else (None, None)
-        for k in (i, j):
-            tally[k]["comparisons"] += 2
-            tally[k]["wins" if k == winner else "losses" if k == loser else "ties"] += 1
-    return tally
