@@ -62,17 +62,15 @@ class _Admission:
             self.in_flight -= n
 
 
-def build_app(sandbox: Sandbox, max_queue: int = 64, max_body_mb: float = 32.0):
-    """A FastAPI app serving `sandbox` (the caller owns and closes it)."""
-    from fastapi import FastAPI, HTTPException, Request
+def limit_body_size(app, limit) -> None:
+    """Answer 413 for request bodies over `limit` bytes (an int, or a function returning it at each request), by
+    Content-Length or, without one, while reading."""
+    from fastapi import Request
     from fastapi.responses import JSONResponse
-
-    app = FastAPI(title="codeloop sandbox", version="1", description=__doc__)
-    admission = _Admission(sandbox.config.workers + max_queue)
-    max_body = int(max_body_mb * 1024 * 1024)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
+        max_body = limit() if callable(limit) else limit
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
             return JSONResponse({"detail": f"request body of {length} bytes exceeds the {max_body}-byte limit"},
@@ -85,6 +83,17 @@ def build_app(sandbox: Sandbox, max_queue: int = 64, max_body_mb: float = 32.0):
                     return JSONResponse({"detail": f"request body exceeds the {max_body}-byte limit"}, status_code=413)
             request._body = body  # noqa: SLF001 - hand the already-read body to the endpoint
         return await call_next(request)
+
+
+def build_app(sandbox: Sandbox, max_queue: int = 64, max_body_mb: float = 32.0):
+    """A FastAPI app serving `sandbox` (the caller owns and closes it)."""
+    from fastapi import FastAPI, HTTPException
+
+    app = FastAPI(title="codeloop sandbox", version="1", description=__doc__)
+    admission = _Admission(sandbox.config.workers + max_queue)
+    max_body = int(max_body_mb * 1024 * 1024)
+
+    limit_body_size(app, max_body)
 
     async def _admitted(n: int, work):
         if not admission.try_acquire(n):

@@ -24,8 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from raylib.data.problems import Problem
 from raylib.data.samples import assemble_program, extract_code
+from raylib.generate.engines.base import GenerationRequest, GenerationResult, SamplingParams
 
-__all__ = ["COMPLETION_STOPS", "Prompt", "PromptSettings", "answer_to_sample", "build_prompt", "sample_program"]
+__all__ = ["COMPLETION_STOPS", "Prompt", "PromptSettings", "answer_to_sample", "build_prompt", "prompt_request",
+           "sample_program", "sample_rows"]
 
 # Where a completion of a top-level Python function ends (the Codex paper's stop sequences).
 COMPLETION_STOPS = {"python": ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]}
@@ -144,3 +146,37 @@ def _braced_completion(problem: Problem, code: str) -> str | None:
 def sample_program(problem: Problem, row: dict) -> str:
     """The program a sample-file row stands for: its `solution`, or the problem's prefix + its `completion`."""
     return row["solution"] if "solution" in row else problem.completion_prefix + row["completion"]
+
+
+def prompt_request(prompt: Prompt, sampling: SamplingParams, key: str, first: int, count: int) -> GenerationRequest:
+    """The engine request for samples `first`..`first + count - 1` of problem `key` asked with `prompt`."""
+    return GenerationRequest(prompt=prompt.text, messages=list(prompt.messages) if prompt.messages else None,
+                             response_prefix=prompt.response_prefix, key=key, first_sample=first,
+                             params=sampling.model_copy(update={"n": count, "stop": [*sampling.stop, *prompt.stop]}))
+
+
+def sample_rows(problem: Problem, prompt: Prompt, result: GenerationResult, first: int, count: int,
+                model: str) -> list[tuple[dict, str, str]]:
+    """One (samples.jsonl row, program, error) per sample of `result`: an answer that failed, or whose program could
+    not be made, still gets its row (error set, empty program), so nothing is dropped."""
+    rows = []
+    for j in range(count):
+        row = {"task_id": problem.task_id, "sample_id": first + j}
+        error = result.error or ("" if j < len(result.outputs) else
+                                 f"the engine returned {len(result.outputs)} answers for {count} samples")
+        if not error:
+            out = result.outputs[j]
+            try:
+                fields = answer_to_sample(problem, prompt, out.text, result.prefilled)
+            except Exception as exc:  # noqa: BLE001 - never lose a row to post-processing
+                error = f"making a program of the answer failed: {type(exc).__name__}: {exc}"
+            else:
+                row.update(fields, raw_output=(prompt.response_prefix if result.prefilled else "") + out.text,
+                           finish_reason=out.finish_reason, prompt_tokens=result.prompt_tokens,
+                           output_tokens=out.tokens, error="", retryable=False)
+        if error:
+            row.update(solution="", raw_output="", finish_reason="error", prompt_tokens=result.prompt_tokens,
+                       output_tokens=0, error=error, retryable=result.retryable)
+        row["model"] = model
+        rows.append((row, "" if error else sample_program(problem, row), error))
+    return rows

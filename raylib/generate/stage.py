@@ -35,8 +35,8 @@ import os
 import time
 
 from raylib.data.problems import Problem
-from raylib.generate.engines.base import EngineBroken, GenerationRequest
-from raylib.generate.prompts import answer_to_sample, build_prompt, sample_program
+from raylib.generate.engines.base import EngineBroken
+from raylib.generate.prompts import build_prompt, prompt_request, sample_rows
 from raylib.generate.settings import GenerationSettings
 
 __all__ = ["STAGE_COLUMNS", "GenerateSamples", "generation_stage"]
@@ -68,38 +68,14 @@ class GenerateSamples:
         s = self.settings
         keys = [(str(t), int(f), int(c)) for t, f, c in zip(batch["task_id"], batch["first_sample_id"], batch["count"])]
         prompts = [build_prompt(self.problems[t], self.prompt_settings) for t, _, _ in keys]
-        requests = [GenerationRequest(prompt=p.text, messages=list(p.messages) if p.messages else None,
-                                      response_prefix=p.response_prefix, key=t, first_sample=first,
-                                      params=s.sampling.model_copy(update={"n": count,
-                                                                           "stop": [*s.sampling.stop, *p.stop]}))
-                    for (t, first, count), p in zip(keys, prompts)]
+        requests = [prompt_request(p, s.sampling, t, first, count) for (t, first, count), p in zip(keys, prompts)]
         try:
             results = self.engine.generate(requests)
         except EngineBroken as exc:  # the engine is gone: end the actor; Ray restarts it, retrying the batch
             print(f"codeloop: {exc}; exiting so that Ray restarts this actor", flush=True)
             os._exit(1)
-        rows = []
-        for (task_id, first, count), prompt, result in zip(keys, prompts, results, strict=True):
-            problem = self.problems[task_id]
-            for j in range(count):
-                row = {"task_id": task_id, "sample_id": first + j}
-                error = result.error or ("" if j < len(result.outputs) else
-                                         f"the engine returned {len(result.outputs)} answers for {count} samples")
-                if not error:
-                    out = result.outputs[j]
-                    try:
-                        fields = answer_to_sample(problem, prompt, out.text, result.prefilled)
-                    except Exception as exc:  # noqa: BLE001 - never lose a row to post-processing
-                        error = f"making a program of the answer failed: {type(exc).__name__}: {exc}"
-                    else:
-                        row.update(fields, raw_output=(prompt.response_prefix if result.prefilled else "") + out.text,
-                                   finish_reason=out.finish_reason, prompt_tokens=result.prompt_tokens,
-                                   output_tokens=out.tokens, error="", retryable=False)
-                if error:
-                    row.update(solution="", raw_output="", finish_reason="error", prompt_tokens=result.prompt_tokens,
-                               output_tokens=0, error=error, retryable=result.retryable)
-                row["model"] = s.engine.model
-                rows.append((row, "" if error else sample_program(problem, row), error))
+        rows = [row for (task_id, first, count), prompt, result in zip(keys, prompts, results, strict=True)
+                for row in sample_rows(self.problems[task_id], prompt, result, first, count, s.engine.model)]
         return {"task_id": [r["task_id"] for r, _, _ in rows], "sample_id": [r["sample_id"] for r, _, _ in rows],
                 "program": [p for _, p, _ in rows], "generation_error": [e for _, _, e in rows],
                 "sample": [json.dumps(r, ensure_ascii=False) for r, _, _ in rows]}

@@ -31,7 +31,7 @@ from raylib.evaluate.results_file import ResultsFile
 from raylib.files import DataError, JsonlStore, read_records, write_json
 from raylib.rerank.base import RETRY, Score
 from raylib.rerank.selection import chain_order
-from raylib.rerank.settings import CONSUMES_PRIOR, VerifierSettings, check_settings, parse_chain
+from raylib.rerank.settings import CONSUMES_PRIOR, VerifierSettings, check_settings, parse_chain, ranking_chain
 from sandbox.schema import INFRA_STATUS
 
 __all__ = ["RerankSummary", "ScoresFile", "claim_rerank_output", "hidden_test_labels", "rerank"]
@@ -201,7 +201,7 @@ def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str |
     from raylib.rerank.metrics import summarize_rerank
     from raylib.rerank.report import best_of_k, write_rerank_report
 
-    chain = _chain(names)
+    chain = ranking_chain(names)
     per_problem = {}
     for task in order:
         passed = [labels[ResultsFile.key_of(s)] for s in by_task[task]]
@@ -216,17 +216,6 @@ def rerank(problems: dict[str, Problem], samples: list[Sample], verifiers: str |
     write_json(output / "rerank_summary.json", summary)
     write_rerank_report(summary, curves, output, title=title or str(output))
     return RerankSummary(summary=summary, output=output)
-
-
-def _chain(names: list[str]) -> list[str]:
-    """The verifiers a chain ranks by, in order: one that builds on the previous one (rvbs) takes its place."""
-    chain: list[str] = []
-    for name in names:
-        if name in CONSUMES_PRIOR:
-            chain[-1] = name
-        else:
-            chain.append(name)
-    return chain
 
 
 def _score_pending(order: list[str], by_task: dict[str, list[Sample]], names: list[str], settings: VerifierSettings,

@@ -40,7 +40,7 @@ from io import StringIO
 from raylib.data.problems import Problem
 from sandbox.schema import AssertionTests, StdioTests, Tests
 
-__all__ = ["ERRATA", "Example", "docstring_examples", "public_inputs", "public_tests"]
+__all__ = ["ERRATA", "Example", "docstring_examples", "prompt_tests", "public_inputs", "public_tests"]
 
 # HumanEval docstring examples the canonical solution disagrees with, by (task id, call as docstring_examples gives
 # it); tests/test_public_tests.py checks that each one really fails with the canonical solution.
@@ -525,19 +525,25 @@ def public_tests(problem: Problem) -> Tests | None:
     if problem.language != "python" or isinstance(problem.tests, StdioTests):
         return None
     setup = problem.tests.setup_code if isinstance(problem.tests, AssertionTests) else ""
-    assertions = _prompt_assertions(problem.prompt, problem.entry_point)
+    return prompt_tests(problem.prompt, problem.entry_point, setup, problem.reference_solution, problem.task_id)
+
+
+def prompt_tests(prompt: str, entry_point: str, setup: str = "", reference_solution: str | None = None,
+                 task_id: str = "") -> AssertionTests | None:
+    """The assertions a Python prompt shows (its own asserts, else its docstring's examples less `ERRATA` of
+    `task_id`), run after `setup`; None when it shows none."""
+    assertions = _prompt_assertions(prompt, entry_point)
     if assertions:
         if any(re.search(r"\bmath\.", a) for a in assertions) and not re.search(r"\bimport\s+math\b", setup):
             setup = "import math\n" + setup
     else:
-        examples = [e for e in docstring_examples(problem.prompt, problem.entry_point)
-                    if (problem.task_id, e.call) not in ERRATA]
+        examples = [e for e in docstring_examples(prompt, entry_point) if (task_id, e.call) not in ERRATA]
         assertions = [_assertion(e) for e in examples]
         if any(a.startswith("assert _public_close(") for a in assertions):
             setup = _FLOAT_HELPER + setup
     if not assertions:
         return None
-    return AssertionTests(assertions=assertions, setup_code=setup, reference_solution=problem.reference_solution)
+    return AssertionTests(assertions=assertions, setup_code=setup, reference_solution=reference_solution)
 
 
 def public_inputs(problem: Problem) -> list[str] | None:

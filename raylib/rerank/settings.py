@@ -28,7 +28,7 @@ from raylib.rerank.verifiers.judge import JudgeSettings
 
 __all__ = ["CONSUMES_PRIOR", "NEEDS_MODEL", "VERIFIER_NAMES", "ClusteringSettings", "ModelVerifierSettings",
            "PairwiseSettings", "PublicTestsSettings", "RVBSSettings", "VerifierSettings", "check_settings",
-           "parse_chain"]
+           "parse_chain", "ranking_chain"]
 
 VERIFIER_NAMES = ("public-tests", "clustering", "self-consistency", "orm", "pairwise", "judge", "judge-pairwise",
                   "rvbs")
@@ -106,6 +106,17 @@ def parse_chain(text: str | list[str]) -> list[str]:
             raise ValueError(f"{name} ranks groups by the scores of the verifier before it: name one first "
                              f"(e.g. orm,{name})")
     return names
+
+
+def ranking_chain(names: list[str]) -> list[str]:
+    """The verifiers a chain ranks by, in order: one that builds on the previous one (rvbs) takes its place."""
+    chain: list[str] = []
+    for name in names:
+        if name in CONSUMES_PRIOR:
+            chain[-1] = name
+        else:
+            chain.append(name)
+    return chain
 
 
 def check_settings(names: list[str], settings: VerifierSettings) -> None:

@@ -55,7 +55,7 @@ class _SandboxVerifier:
 
         return Sandbox(self.config)
 
-    def _run(self, requests: list[ExecRequest]) -> list:
+    def run(self, requests: list[ExecRequest]) -> list:
         """Results in order; requests whose sandbox failed are run again (up to _INFRA_ROUNDS in all, a pool whose
         workers all died is rebuilt); what still fails comes back as sandbox-error results."""
         from sandbox.schema import sandbox_error
@@ -96,7 +96,7 @@ class PublicTests(_SandboxVerifier):
             for c, program in enumerate(item.programs):
                 requests.append(build_request(visible, program, self.settings.time_limit_s, self.settings.memory_mb))
                 where.append((b, c, _test_count(tests)))
-        for (b, c, shown), result in zip(where, self._run(requests)):
+        for (b, c, shown), result in zip(where, self.run(requests)):
             if result.status == INFRA_STATUS:
                 out[b][c] = Score(None, {"status": result.status, "error": result.error[:200], RETRY: True})
                 continue
@@ -159,7 +159,7 @@ class BehaviourClusters(_SandboxVerifier):
                 per_candidate.append(list(range(len(requests), len(requests) + len(made))))
                 requests.extend(made)
             plans.append((inputs, per_candidate))
-        results = self._run(requests)
+        results = self.run(requests)
         out = []
         for item, plan in zip(batch, plans):
             if plan is None:

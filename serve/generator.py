@@ -1,0 +1,133 @@
+"""The generator app: an OpenAI-compatible API over codeloop's engines (vLLM by default, on the embedded model).
+
+    serve run serve.generator:build_app                              # the embedded model on CPU vLLM
+    serve run serve.generator:build_app engine.model=DIR engine.backend=hf
+    curl -s 127.0.0.1:8000/v1/completions -H 'content-type: application/json' \\
+         -d '{"model": "embedded", "prompt": "def add(a, b):", "max_tokens": 32, "n": 2, "seed": 1}'
+
+Routes (under the app's route prefix, /v1): GET /models, POST /completions, POST /chat/completions (bodies in
+`raylib.generate.openai_api`). The rerank app calls `sample` through a deployment handle. An engine serves many
+requests at once: vLLM runs the requests of concurrent calls in one continuous batch.
+
+Why not `ray.serve.llm`: it builds vLLM's async engine in a placement group of GPU bundles and starts a separate
+engine-core process; here it is only the vLLM path (no transformers or HTTP backends) and assumes an accelerator.
+Our deployment runs the same engines as the batch jobs, on CPU and GPU alike (see `build_app` for GPU resources).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from ray import serve
+
+from raylib.data.problems import Problem
+from raylib.generate.engines.base import EngineBroken, EngineConfig, SamplingParams
+from raylib.generate.openai_api import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    CompletionRequest,
+    CompletionResponse,
+    ModelList,
+    RequestFailed,
+    chat_requests,
+    chat_response,
+    completion_requests,
+    completion_response,
+    model_list,
+)
+from raylib.generate.prompts import PromptSettings, build_prompt, prompt_request, sample_rows
+from serve import http_errors
+
+log = logging.getLogger(__name__)
+
+api = FastAPI(title="codeloop generator", version="1", description=__doc__)
+body_limit = http_errors(api)
+
+
+class GeneratorArgs(BaseModel):
+    """`serve run serve.generator:build_app key=value` / the app's `args` in configs/serve.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="Engine and model (default: the embedded "
+                                 "model on vLLM).")
+    served_name: str | None = Field(None, description="The model name clients ask for; None: engine.model.")
+    prompt: PromptSettings = Field(default_factory=PromptSettings, description="How /rerank asks for samples.")
+    max_body_mb: float = Field(8.0, gt=0, description="Largest request body, MiB (413 past it).")
+
+
+@serve.deployment(max_ongoing_requests=32, max_queued_requests=64, health_check_period_s=10,
+                  ray_actor_options={"num_cpus": 1})
+@serve.ingress(api)
+class Generator:
+    def __init__(self, args: dict):
+        from raylib.generate.engines import make_engine
+
+        self.args = GeneratorArgs.model_validate(args)
+        body_limit.set_mib(self.args.max_body_mb)
+        self.name = self.args.served_name or self.args.engine.model
+        self.created = int(time.time())
+        self.engine = make_engine(self.args.engine)
+        # An engine that cannot prefill the opening fence must not stop at the closing one (see generate/stage.py).
+        prefill = self.args.prompt.prefill and getattr(self.engine, "can_prefill", True)
+        self.prompt_settings = self.args.prompt.model_copy(update={"prefill": prefill})
+        self.broken = False
+
+    def check_health(self) -> None:
+        if self.broken:  # Serve replaces a replica whose health check raises
+            raise RuntimeError("the engine is broken")
+
+    async def _generate(self, requests):
+        try:
+            return await asyncio.to_thread(self.engine.generate, requests)
+        except EngineBroken as exc:
+            self.broken = True
+            raise HTTPException(503, f"the engine died ({exc}); Serve is replacing this replica, retry",
+                                headers={"Retry-After": "5"}) from exc
+
+    def _model(self, name: str) -> None:
+        if name != self.name:
+            raise HTTPException(404, f"model {name!r} is not served here; this server serves {self.name!r}")
+
+    @api.get("/models", response_model=ModelList)
+    def models(self) -> ModelList:
+        return model_list(self.name, self.created)
+
+    @api.post("/completions", response_model=CompletionResponse)
+    async def completions(self, body: CompletionRequest) -> CompletionResponse:
+        self._model(body.model)
+        results = await self._generate(completion_requests(body))
+        try:
+            return completion_response(body, results, self.name)
+        except RequestFailed as exc:
+            raise HTTPException(503 if exc.retryable else 400, str(exc)) from None
+
+    @api.post("/chat/completions", response_model=ChatCompletionResponse)
+    async def chat_completions(self, body: ChatCompletionRequest) -> ChatCompletionResponse:
+        self._model(body.model)
+        results = await self._generate(chat_requests(body))
+        try:
+            return chat_response(results, self.name)
+        except RequestFailed as exc:
+            raise HTTPException(503 if exc.retryable else 400, str(exc)) from None
+
+    async def sample(self, problem: Problem, n: int, sampling: dict) -> tuple[list[str], list[str]]:
+        """`n` programs for `problem` asked with the app's prompt settings, and the errors of samples that failed."""
+        prompt = build_prompt(problem, self.prompt_settings)
+        params = SamplingParams(n=n, **sampling)
+        [result] = await self._generate([prompt_request(prompt, params, problem.task_id, 0, n)])
+        rows = sample_rows(problem, prompt, result, 0, n, self.name)
+        return [program for _, program, error in rows if not error], [error for _, _, error in rows if error]
+
+
+
+
+def build_app(args: GeneratorArgs) -> serve.Application:
+    """The generator app. Replicas, `max_ongoing_requests`, `max_queued_requests` and resources are set in the Serve
+    config (configs/serve.yaml); on a GPU cluster give the deployment `ray_actor_options: {num_gpus: 1}` (or
+    engine.tensor_parallel_size GPUs)."""
+    return Generator.bind(args.model_dump(mode="json"))
