@@ -50,7 +50,9 @@ class Batching(BaseModel):
 
     enabled: bool = Field(True, description="Batch concurrent requests' candidates into one forward pass.")
     max_batch_size: int = Field(16, ge=1, le=1024, description="Most requests (problems) per batch.")
-    wait_ms: float = Field(5.0, ge=0, le=1000, description="How long a batch waits to fill, milliseconds.")
+    wait_ms: float = Field(0.0, ge=0, le=1000, description="How long a batch waits to fill, milliseconds. 0: it "
+                           "takes what is queued (requests queue while the previous batch runs, so batches still "
+                           "form under load, and a lone request is not delayed).")
 
 
 class VerifierArgs(BaseModel):
@@ -91,7 +93,7 @@ class Scorer:
         [scores] = await asyncio.to_thread(self.verifier.score, [item])
         return scores
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0)
     async def score_batch(self, items: list[Candidates]) -> list[list[Score]]:
         return await asyncio.to_thread(self.verifier.score, items)
 
@@ -177,6 +179,16 @@ def build_app(args: VerifierArgs) -> serve.Application:
     models = args.model_verifiers()
     check_settings(models, args.verifiers)
     settings = args.verifiers.model_dump(mode="json")
-    scorers = {name: Scorer.options(name=f"Scorer-{name}").bind(name, settings, args.batching.model_dump())
-               for name in models}
+    scorers = {}
+    for name in models:
+        section = args.verifiers.reward_model if name == "orm" else args.verifiers.pairwise
+        # the section's actors and resources as in the batch jobs (the Serve config's deployments may override them)
+        gpus = section.gpus_per_actor
+        if gpus is None:  # as in the batch jobs: one GPU per model replica where the cluster has GPUs
+            import ray
+
+            gpus = 1 if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0 else 0
+        resources = {"num_cpus": section.cpus_per_actor, "num_gpus": gpus}
+        scorers[name] = Scorer.options(name=f"Scorer-{name}", num_replicas=section.actors,
+                                       ray_actor_options=resources).bind(name, settings, args.batching.model_dump())
     return Verifier.bind(args.model_dump(mode="json"), scorers)
