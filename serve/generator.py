@@ -9,9 +9,15 @@ Routes (under the app's route prefix, /v1): GET /models, POST /completions, POST
 `raylib.generate.openai_api`). The rerank app calls `sample` through a deployment handle. An engine serves many
 requests at once: vLLM runs the requests of concurrent calls in one continuous batch.
 
-Why not `ray.serve.llm`: it builds vLLM's async engine in a placement group of GPU bundles and starts a separate
-engine-core process; here it is only the vLLM path (no transformers or HTTP backends) and assumes an accelerator.
-Our deployment runs the same engines as the batch jobs, on CPU and GPU alike (see `build_app` for GPU resources).
+`build_llm_app` serves the same model with `ray.serve.llm` instead (`build_openai_app`: vLLM's own OpenAI server,
+with streaming, LoRA multiplexing and its autoscaling; it runs here on CPU vLLM with `accelerator_config: cpu`):
+
+    serve run serve.generator:build_llm_app                          # /v1/... at the app's route prefix
+
+Why `build_app` is the default: the rerank app asks the generator for samples of a problem through a deployment
+handle (`sample`: codeloop's prompts, prefilled code fences, programs made of the answers), which `ray.serve.llm`'s
+deployments do not offer; it serves vLLM only (not the transformers or OpenAI-compatible engines); and it runs
+the engine core in a process of its own (start measured here: 56 s, against 15-20 s for `build_app`).
 """
 
 from __future__ import annotations
@@ -131,3 +137,34 @@ def build_app(args: GeneratorArgs) -> serve.Application:
     config (configs/serve.yaml); on a GPU cluster give the deployment `ray_actor_options: {num_gpus: 1}` (or
     engine.tensor_parallel_size GPUs)."""
     return Generator.bind(args.model_dump(mode="json"))
+
+
+def build_llm_app(args: GeneratorArgs) -> serve.Application:
+    """The same model served by `ray.serve.llm.build_openai_app` (engine.backend must be vllm). On a machine without
+    GPUs the engine is placed on CPUs (float32, eager, engine.cpu_kvcache_gib of KV cache); with GPUs it takes
+    engine.tensor_parallel_size of them per replica."""
+    import ray
+    from ray.serve.llm import LLMConfig, build_openai_app
+
+    from raylib.models import resolve_model
+
+    engine = args.engine
+    if engine.backend != "vllm":
+        raise ValueError(f"build_llm_app serves vLLM models; engine.backend is {engine.backend!r} (use build_app)")
+    path = resolve_model(engine.model)
+    gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+    kwargs = dict(max_model_len=engine.max_model_len, tensor_parallel_size=engine.tensor_parallel_size,
+                  **engine.engine_kwargs)
+    env = {"HF_HUB_OFFLINE": "1"}
+    placement: dict = {}
+    if gpus:
+        kwargs.update(dtype=engine.dtype, gpu_memory_utilization=engine.gpu_memory_utilization)
+    else:  # ray.serve.llm places engines on GPUs unless told otherwise
+        kwargs.update(dtype="float32" if engine.dtype == "auto" else engine.dtype, enforce_eager=True)
+        env.update(VLLM_CPU_KVCACHE_SPACE=str(engine.cpu_kvcache_gib), VLLM_ENABLE_V1_MULTIPROCESSING="0")
+        placement = {"accelerator_config": {"kind": "cpu"}}
+    config = LLMConfig(model_loading_config={"model_id": args.served_name or engine.model, "model_source": path},
+                       engine_kwargs=kwargs, runtime_env={"env_vars": env}, **placement)
+    # its OpenAI ingress only forwards requests: no CPU of its own, so that it fits beside the engine on 2 cores
+    return build_openai_app({"llm_configs": [config], "ingress_deployment_config": {"ray_actor_options":
+                                                                                   {"num_cpus": 0}}})

@@ -315,3 +315,21 @@ def test_the_serve_config_file_names_every_app_and_deployment():
         builders[app.name].model_validate(app.args)  # the args are what the typed builder takes
         deployments = {d.name for d in app.deployments}
         assert deployments <= {"Generator", "Verifier", "Reranker"} and deployments
+
+
+def test_ray_serve_llm_serves_the_same_model_on_cpu(served, tiny_model):
+    """Last in this module: it replaces the generator app (an engine of its own would not fit beside it)."""
+    from ray import serve
+
+    from serve import generator
+
+    url, _ = served
+    serve.delete("generator")
+    args = generator.GeneratorArgs(engine={"model": tiny_model, "max_model_len": 512}, served_name="tiny-llm")
+    serve.run(generator.build_llm_app(args), name="llm", route_prefix="/llm")
+    answer = post(url + "/llm/v1/completions", {"model": "tiny-llm", "prompt": "def add(a, b):", "max_tokens": 6,
+                                                "temperature": 0})
+    assert answer.status_code == 200, answer.text
+    [choice] = answer.json()["choices"]
+    assert choice["text"] and answer.json()["usage"]["completion_tokens"] == 6
+    serve.delete("llm")
