@@ -15,7 +15,8 @@ For each verifier (public-tests; orm: the packaged all-MiniLM-L6-v2 with a fresh
               threads, and 1.2x calls of 16 requests at once): its rate and its latencies.
   serve       POST /verify/score over HTTP (aiohttp, keep-alive connections): throughput with --clients
               concurrent clients; latency with one client, one request after another.
-Serve's added latency = serve p50 (one client) - in-process p50 (both one request at a time). For orm also:
+Serve's added latency = the median over the first --latency-requests requests of (latency through Serve, one
+client - latency in-process), paired per request. For orm also:
 `@serve.batch` off (the same app redeployed with batching.enabled=false) vs on, at --clients. Every answer is
 checked: 200 and one score per candidate equal to the in-process score (public-tests exactly; orm within 1e-4).
 Targets: throughput serve / in-process >= 0.8; added latency p50 <= 10 ms.
@@ -43,6 +44,10 @@ from raylib.data.samples import reference_samples  # noqa: E402
 
 VARIANTS = ("canonical", "wrong-result", "exception", "syntax-error")
 THREADS = 2  # sandbox workers and torch threads, on both sides
+# --grpc-proxy: the proxy calls replicas over gRPC instead of Ray actor calls, and replicas run user code and their
+# handles' router on their main event loop (no thread hops); configs/serve.yaml's header gives them to `serve run`.
+SERVE_FLAGS = {"RAY_SERVE_PROXY_USE_GRPC": "1", "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+               "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}
 
 
 def make_requests(count: int) -> tuple[dict, list[tuple[str, list[str]]]]:
@@ -61,8 +66,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def stats(latencies: list[float], seconds: float) -> dict:
+    """Rate and latency percentiles; `latencies_ms` keeps each request's, in request order (for paired differences)."""
     return {"requests": len(latencies), "seconds": round(seconds, 3), "rps": round(len(latencies) / seconds, 2),
-            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2)}
+            "p50_ms": round(percentile(latencies, 50) * 1000, 2), "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+            "latencies_ms": [round(t * 1000, 3) for t in latencies]}
+
+
+def added_latency(served: dict, local: dict) -> float:
+    """Serve's added latency: the median over requests of (its latency through Serve - its latency in-process), on
+    the same requests (pairing removes the spread between short and long requests)."""
+    pairs = zip(served["latencies_ms"], local["latencies_ms"])  # served covers the first --latency-requests
+    return round(percentile([a - b for a, b in pairs], 50), 2)
 
 
 # ------------------------------------------------------------------------------------------------- in-process
@@ -171,6 +185,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--latency-requests", type=int, default=100)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--grpc-proxy", action="store_true", help="Serve with SERVE_FLAGS (default: Serve's defaults, "
+                        "as configs/serve.yaml runs)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     if args.quick:
@@ -184,6 +200,9 @@ def main() -> None:
 
     torch.set_num_threads(THREADS)
     os.environ.setdefault("RAY_SERVE_LOG_TO_STDERR", "0")
+    if args.grpc_proxy:  # see configs/serve.yaml: read by the controller, proxy and replicas, which inherit this env
+        for flag, value in SERVE_FLAGS.items():
+            os.environ.setdefault(flag, value)
     workdir = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     orm = build_reward_model(workdir / "orm")
     problems, requests = make_requests(max(args.requests, args.orm_requests))
@@ -195,7 +214,8 @@ def main() -> None:
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": 600})
     results: dict = {"machine": f"{os.cpu_count()} cores, {platform.python_version()}, torch {torch.__version__}",
-                     "clients": args.clients, "candidates_per_request": 2 * len(VARIANTS)}
+                     "clients": args.clients, "candidates_per_request": 2 * len(VARIANTS),
+                     "serve_flags": SERVE_FLAGS if args.grpc_proxy else "Serve's defaults"}
     try:
         url = deploy(orm, True, port)
         for name, count, tolerance in (("public-tests", args.requests, 0.0), ("orm", args.orm_requests, 1e-4)):
@@ -209,7 +229,7 @@ def main() -> None:
             results[name] = {"in_process": local, "serve": served,
                              "serve_latency": latency, "max_abs_diff": diff,
                              "throughput_ratio": round(served["rps"] / local["rps"], 3),
-                             "added_p50_ms": round(latency["p50_ms"] - local["p50_ms"], 2)}
+                             "added_p50_ms": added_latency(latency, local)}
         print("orm: serve with @serve.batch off ...", file=sys.stderr, flush=True)
         deploy(orm, False, port)
         unbatched, values = over_http(url, "orm", requests[:args.orm_requests], args.clients)
@@ -228,9 +248,10 @@ def main() -> None:
 
 
 def markdown(r: dict) -> str:
-    lines = [f"{r['machine']}; {r['clients']} clients; {r['candidates_per_request']} candidates per request", "",
+    lines = [f"{r['machine']}; {r['clients']} clients; {r['candidates_per_request']} candidates per request; "
+             f"Serve: {r['serve_flags']}", "",
              "| verifier | requests | in-process req/s | serve req/s | ratio (>= 0.8) | in-process p50 / p99 ms | "
-             "serve p50 / p99 ms (1 client) | added p50 ms (<= 10) | serve p50 / p99 ms (loaded) |",
+             "serve p50 / p99 ms (1 client) | added ms, median of pairs (<= 10) | serve p50 / p99 ms (loaded) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in ("public-tests", "orm"):
         v = r[name]

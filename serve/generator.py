@@ -20,8 +20,8 @@ deployments do not offer; it serves vLLM only (not the transformers or OpenAI-co
 the engine core in a process of its own (start measured here: 56 s, against 15-20 s for `build_app`).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Serve passes a typed builder its args as the pydantic model only when
+# the annotation is the class itself, not a string.
 import asyncio
 import logging
 import time

@@ -11,8 +11,8 @@ Without "candidates" the generator samples "n" of them (temperature, max_tokens,
 `raylib.rerank.online.ranking`: by the chain's first verifier, ties broken by the next, then by candidate order.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Serve passes a typed builder its args as the pydantic model only when
+# the annotation is the class itself, not a string.
 import asyncio
 import time
 

@@ -16,8 +16,8 @@ checkpoint is configured) is a deployment of its own, `Scorer-<name>`, whose rep
 concurrent requests into one forward pass with `@serve.batch`.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Serve passes a typed builder its args as the pydantic model only when
+# the annotation is the class itself, not a string.
 import asyncio
 import threading
 import time

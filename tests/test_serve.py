@@ -5,6 +5,7 @@ reranker; the error answers (404, 413, 422, 503) and a replica killed under load
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import socket
 import time
 
@@ -313,6 +314,9 @@ def test_the_serve_config_file_names_every_app_and_deployment():
     builders = {"generator": generator.GeneratorArgs, "verifier": verifier.VerifierArgs, "rerank": rerank.RerankArgs}
     for app in config.applications:
         builders[app.name].model_validate(app.args)  # the args are what the typed builder takes
+        builder = {"generator": generator, "verifier": verifier, "rerank": rerank}[app.name].build_app
+        # Serve validates args into the model only when the annotation is the class itself (not a string)
+        assert inspect.signature(builder).parameters["args"].annotation is builders[app.name]
         deployments = {d.name for d in app.deployments}
         assert deployments <= {"Generator", "Verifier", "Reranker"} and deployments
 
