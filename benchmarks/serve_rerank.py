@@ -4,10 +4,11 @@
     .venv/bin/python benchmarks/serve_rerank.py --quick               # smoke run: 200 and 48
     .venv/bin/python benchmarks/serve_rerank.py --clients 32 --requests 2000 --output runs/bench_serve
 
-A request is one HumanEval problem (in order, round robin) and 8 candidates: its reference solution and three broken
-variants (wrong result, exception, syntax error), each twice, as completions of the prompt. One local Ray cluster
-and one Serve instance on 127.0.0.1 are started first (not timed); the verifier app runs as in configs/serve.yaml
-(one Verifier replica with 2 sandbox workers; the reward model in its own Scorer-orm replica, 2 CPUs).
+A request is one HumanEval problem (in order, round robin) and --candidates candidates (8): its reference solution
+and three broken variants (wrong result, exception, syntax error), repeated, as completions of the prompt. One
+local Ray cluster and one Serve instance on 127.0.0.1 are started first (not timed); the verifier app runs as in
+configs/serve.yaml (one Verifier replica with 2 sandbox workers; the reward model in its own Scorer-orm replica,
+2 CPUs).
 
 For each verifier (public-tests; orm: the packaged all-MiniLM-L6-v2 with a fresh one-label head, max_length 512):
   in-process  the same verifier class in this process, same settings (sandbox workers / torch threads = 2), one
@@ -50,14 +51,14 @@ SERVE_FLAGS = {"RAY_SERVE_PROXY_USE_GRPC": "1", "RAY_SERVE_RUN_USER_CODE_IN_SEPA
                "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}
 
 
-def make_requests(count: int) -> tuple[dict, list[tuple[str, list[str]]]]:
-    """`count` (task_id, 8 completions) requests over the HumanEval problems, round robin."""
+def make_requests(count: int, copies: int = 2) -> tuple[dict, list[tuple[str, list[str]]]]:
+    """`count` (task_id, 4 x `copies` completions) requests over the HumanEval problems, round robin."""
     problems = load_problems("humaneval")
     by_task: dict[str, list[str]] = {}
     for row in reference_samples(problems, VARIANTS):
         by_task.setdefault(row["task_id"], []).append(row.get("completion", row.get("solution")))
     tasks = [t for t in problems if len(by_task.get(t, ())) == len(VARIANTS)]
-    return problems, [(tasks[i % len(tasks)], by_task[tasks[i % len(tasks)]] * 2) for i in range(count)]
+    return problems, [(tasks[i % len(tasks)], by_task[tasks[i % len(tasks)]] * copies) for i in range(count)]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -184,6 +185,9 @@ def main() -> None:
     parser.add_argument("--orm-requests", type=int, default=240, help="orm requests (a forward pass is costlier)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--latency-requests", type=int, default=100)
+    parser.add_argument("--candidates", type=int, default=8, choices=(4, 8, 16, 32, 64),
+                        help="candidates per request (the 4 variants, repeated)")
+    parser.add_argument("--only", choices=("public-tests", "orm"), help="measure one verifier")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--grpc-proxy", action="store_true", help="Serve with SERVE_FLAGS (default: Serve's defaults, "
                         "as configs/serve.yaml runs)")
@@ -205,7 +209,7 @@ def main() -> None:
             os.environ.setdefault(flag, value)
     workdir = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     orm = build_reward_model(workdir / "orm")
-    problems, requests = make_requests(max(args.requests, args.orm_requests))
+    problems, requests = make_requests(max(args.requests, args.orm_requests), args.candidates // len(VARIANTS))
     settings = VerifierSettings(public_tests={"workers_per_actor": THREADS},
                                 reward_model={"model": str(orm), "max_length": 512, "batch_size": 16})
     with socket.socket() as s:
@@ -214,11 +218,13 @@ def main() -> None:
     ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": 600})
     results: dict = {"machine": f"{os.cpu_count()} cores, {platform.python_version()}, torch {torch.__version__}",
-                     "clients": args.clients, "candidates_per_request": 2 * len(VARIANTS),
+                     "clients": args.clients, "candidates_per_request": args.candidates,
                      "serve_flags": SERVE_FLAGS if args.grpc_proxy else "Serve's defaults"}
     try:
         url = deploy(orm, True, port)
         for name, count, tolerance in (("public-tests", args.requests, 0.0), ("orm", args.orm_requests, 1e-4)):
+            if args.only not in (None, name):
+                continue
             chosen = requests[:count]
             print(f"{name}: in-process, {count} requests ...", file=sys.stderr, flush=True)
             local, scores = in_process(name, settings, problems, chosen)
@@ -230,12 +236,13 @@ def main() -> None:
                              "serve_latency": latency, "max_abs_diff": diff,
                              "throughput_ratio": round(served["rps"] / local["rps"], 3),
                              "added_p50_ms": added_latency(latency, local)}
-        print("orm: serve with @serve.batch off ...", file=sys.stderr, flush=True)
-        deploy(orm, False, port)
-        unbatched, values = over_http(url, "orm", requests[:args.orm_requests], args.clients)
-        check_same("orm", values, scores, 1e-4)
-        results["orm"]["serve_unbatched"] = unbatched
-        results["orm"]["batch_on_vs_off"] = round(results["orm"]["serve"]["rps"] / unbatched["rps"], 3)
+        if "orm" in results:
+            print("orm: serve with @serve.batch off ...", file=sys.stderr, flush=True)
+            deploy(orm, False, port)
+            unbatched, values = over_http(url, "orm", requests[:args.orm_requests], args.clients)
+            check_same("orm", values, scores, 1e-4)
+            results["orm"]["serve_unbatched"] = unbatched
+            results["orm"]["batch_on_vs_off"] = round(results["orm"]["serve"]["rps"] / unbatched["rps"], 3)
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -253,13 +260,15 @@ def markdown(r: dict) -> str:
              "| verifier | requests | in-process req/s | serve req/s | ratio (>= 0.8) | in-process p50 / p99 ms | "
              "serve p50 / p99 ms (1 client) | added ms, median of pairs (<= 10) | serve p50 / p99 ms (loaded) |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for name in ("public-tests", "orm"):
+    for name in [n for n in ("public-tests", "orm") if n in r]:
         v = r[name]
         lines.append(f"| {name} | {v['serve']['requests']} | {v['in_process']['rps']} | {v['serve']['rps']} | "
                      f"**{v['throughput_ratio']}** | {v['in_process']['p50_ms']} / "
                      f"{v['in_process']['p99_ms']} | {v['serve_latency']['p50_ms']} / "
                      f"{v['serve_latency']['p99_ms']} | **{v['added_p50_ms']}** | {v['serve']['p50_ms']} / "
                      f"{v['serve']['p99_ms']} |")
+    if "orm" not in r:
+        return "\n".join(lines) + "\n"
     orm = r["orm"]
     lines += ["", f"orm `@serve.batch` on: {orm['serve']['rps']} req/s, off: {orm['serve_unbatched']['rps']} req/s "
               f"(on / off = {orm['batch_on_vs_off']}); loaded p50 on {orm['serve']['p50_ms']} ms, off "

@@ -19,6 +19,7 @@ concurrent requests into one forward pass with `@serve.batch`.
 # No `from __future__ import annotations`: Serve passes a typed builder its args as the pydantic model only when
 # the annotation is the class itself, not a string.
 import asyncio
+import concurrent.futures
 import threading
 import time
 
@@ -82,6 +83,9 @@ class Scorer:
         from raylib.rerank.verifiers import make_verifier
 
         self.verifier = make_verifier(name, VerifierSettings.model_validate(settings))
+        # every forward pass on one thread: torch's OpenMP threads belong to the thread that calls it, so passes from
+        # rotating pool threads would each start (and keep) a team of their own
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scorer")
         config = Batching.model_validate(batching)
         self.batched = config.enabled
         self.score_batch.set_max_batch_size(config.max_batch_size)
@@ -90,12 +94,15 @@ class Scorer:
     async def score(self, item: Candidates) -> list[Score]:
         if self.batched:
             return await self.score_batch(item)
-        [scores] = await asyncio.to_thread(self.verifier.score, [item])
+        [scores] = await self._score([item])
         return scores
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.0)
     async def score_batch(self, items: list[Candidates]) -> list[list[Score]]:
-        return await asyncio.to_thread(self.verifier.score, items)
+        return await self._score(items)
+
+    async def _score(self, items: list[Candidates]) -> list[list[Score]]:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.verifier.score, items)
 
 
 @serve.deployment(max_ongoing_requests=32, max_queued_requests=128, ray_actor_options={"num_cpus": 0.25})

@@ -214,6 +214,15 @@ def test_a_malformed_body_is_422_naming_the_field(served):
     assert unserved.status_code == 422 and "pairwise" in unserved.json()["detail"]
 
 
+def test_the_verifier_apps_refusals_reach_rerank_clients_unchanged(served):
+    url, _ = served
+    answer = post(url + "/rerank", {"problem": ADD, "candidates": [RIGHT], "verifier": "pairwise"})
+    assert answer.status_code == 422 and "pairwise" in answer.json()["detail"]
+    untested = post(url + "/rerank", {"problem": {"prompt": "def f(x):\n    return x\n", "entry_point": "f"},
+                                      "candidates": [RIGHT]})
+    assert untested.status_code == 422 and "no tests" in untested.json()["detail"]
+
+
 def test_an_oversized_body_is_413(served):
     url, _ = served
     answer = post(url + "/verify/score", {"problem": ADD, "candidates": ["#" * (2 << 20)]})
