@@ -194,6 +194,9 @@ def test_every_shipped_config_loads_into_the_jobs_its_header_names(path):
     import importlib
     import re
 
+    if re.search(r"^# serve run configs/" + re.escape(path.name) + r"\b", path.read_text(), re.M):
+        _check_serve_config(path)  # a Ray Serve config: each app's args must be what its typed builder takes
+        return
     jobs = re.findall(r"^# python jobs/(\w+)\.py --config configs/" + re.escape(path.name), path.read_text(), re.M)
     assert jobs, f"{path.name}: its header must name the command that uses it"
     for job in jobs:
@@ -201,6 +204,20 @@ def test_every_shipped_config_loads_into_the_jobs_its_header_names(path):
         config_cls = next(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, JobConfig)
                           and v.__module__ == module.__name__)  # the job's own config, not a base it imports
         load_config(config_cls, ["--config", str(path)])
+
+
+def _check_serve_config(path) -> None:
+    import importlib
+    import inspect
+
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    config = ServeDeploySchema.model_validate(yaml.safe_load(path.read_text()))
+    for app in config.applications:
+        module, name = app.import_path.split(":")
+        builder = getattr(importlib.import_module(module), name)
+        inspect.signature(builder).parameters["args"].annotation.model_validate(app.args)
 
 
 def test_a_list_option_takes_every_value_up_to_the_next_option():
