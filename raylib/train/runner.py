@@ -106,11 +106,13 @@ def launch_job(loop: LoopConfig, train: list[dict], validation: list[dict], outp
     return 0
 
 
-def run_training(loop: LoopConfig, data: dict, output: str | Path, name: str = "train") -> TrainingOutcome:
+def run_training(loop: LoopConfig, data: dict, output: str | Path, name: str = "train",
+                 callbacks: list | None = None) -> TrainingOutcome:
     """Fit `raylib.train.loop.train_func` on Ray Train workers; resume from OUTPUT/ray/NAME's latest checkpoint if a
     previous run of the same output was killed. Writes OUTPUT/model (and OUTPUT/merged) and OUTPUT/metrics.json.
 
     `data`: {"train": ObjectRef of the examples, "validation": ObjectRef or None}, passed beside the loop config.
+    `callbacks`: Ray Train UserCallbacks (a sweep's trial reports each checkpoint to Tune through one).
     Raises RuntimeError when the run fails (after `checkpoint.max_failures` recoveries) or reports no checkpoint.
     """
     import ray.train
@@ -130,7 +132,7 @@ def run_training(loop: LoopConfig, data: dict, output: str | Path, name: str = "
             resources_per_worker={"CPU": settings.scaling.cpus_per_worker},
             placement_strategy=settings.scaling.placement_strategy),
         run_config=ray.train.RunConfig(
-            name=name, storage_path=str(output / "ray"),
+            name=name, storage_path=str(output / "ray"), callbacks=callbacks or [],
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=settings.checkpoint.keep),
             failure_config=ray.train.FailureConfig(max_failures=settings.checkpoint.max_failures)),
     )
