@@ -24,46 +24,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from pydantic import Field, model_validator  # noqa: E402
 
-from raylib.config import ConsoleJobConfig, load_config, log_config  # noqa: E402
-from raylib.data.problems import DATASETS, check_dataset  # noqa: E402
-from raylib.evaluate.stage import ExecutionPool  # noqa: E402
-from raylib.generate.settings import GenerationSettings  # noqa: E402
-from raylib.tune.metrics import metric_mode  # noqa: E402
+from raylib.config import load_config, log_config  # noqa: E402
+from raylib.tune.settings import CodeMetricJobConfig  # noqa: E402
 
 
-class SelectCheckpointConfig(ConsoleJobConfig):
+class SelectCheckpointConfig(CodeMetricJobConfig):
     checkpoints: list[str] = Field(..., min_length=1, description="Checkpoint directories to compare.")
-    dataset: str = Field("humaneval", description=f"Problem set, one of {DATASETS}.")
-    dataset_path: str | None = Field(None, description="Problem file; None: the shipped one.")
-    limit: int | None = Field(None, ge=1, description="The first N problems only.")
-    metric: str = Field("pass@1", description="pass@K (generate + sandbox; K <= n) or reference_nll.")
-    n: int | None = Field(None, ge=1, description="Shortcut for generation.sampling.n.")
-    temperature: float | None = Field(None, ge=0, description="Shortcut for generation.sampling.temperature.")
-    generation: GenerationSettings = Field(default_factory=GenerationSettings, description="How each checkpoint "
-                                           "generates (its engine's model is the checkpoint).")
-    execution: ExecutionPool = Field(default_factory=ExecutionPool, description="Execution actor pool and sandbox.")
-    max_concurrent_trials: int | None = Field(None, ge=1, description="Checkpoints scored at once; None: as many as "
-                                              "the cluster's resources allow.")
     trial_cpus: float = Field(1.0, gt=0, description="CPUs each trial reserves (its driver; a pass@K trial's engine "
                               "and sandbox actors reserve their own).")
-    retries: int = Field(1, ge=0, description="Times an errored trial is run again.")
     output: str = Field("runs/select", description="Output directory (re-use it to resume).")
-    ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
 
     @model_validator(mode="after")
     def _check(self):
-        check_dataset(self.dataset, self.dataset_path)
-        metric_mode(self.metric)
         missing = [c for c in self.checkpoints if not (Path(c) / "config.json").exists()
                    and not (Path(c) / "adapter_config.json").exists()]
         if missing:
             raise ValueError(f"not a Hugging Face model or adapter directory: {missing}")
-        if self.n is not None:
-            self.generation.sampling.n = self.n
-        if self.temperature is not None:
-            self.generation.sampling.temperature = self.temperature
-        if self.metric.startswith("pass@") and int(self.metric[5:]) > self.generation.sampling.n:
-            raise ValueError(f"{self.metric} needs n >= {self.metric[5:]} samples per problem (--n)")
         return self
 
 
@@ -77,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         log_config(cfg, output, file=console.out)
         print(f"scoring {len(cfg.checkpoints)} checkpoints by {cfg.metric} on {cfg.dataset}"
               f"{f' (first {cfg.limit})' if cfg.limit else ''}", file=console.out, flush=True)
-        problems = {"dataset": cfg.dataset, "dataset_path": cfg.dataset_path, "limit": cfg.limit}
         try:
-            selection = select_checkpoint(cfg.checkpoints, cfg.metric, problems, output, generation=cfg.generation,
-                                          execution=cfg.execution, max_concurrent_trials=cfg.max_concurrent_trials,
-                                          trial_cpus=cfg.trial_cpus, retries=cfg.retries,
+            selection = select_checkpoint(cfg.checkpoints, cfg.metric, cfg.problems_spec(), output,
+                                          generation=cfg.generation, execution=cfg.execution,
+                                          max_concurrent_trials=cfg.max_concurrent_trials, trial_cpus=cfg.trial_cpus,
+                                          retries=cfg.retries,
                                           ray_address=cfg.ray_address)
         except ValueError as err:
             print(f"error: {err}", file=console.err)

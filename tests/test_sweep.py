@@ -42,3 +42,52 @@ def test_a_search_space_naming_a_key_the_job_lacks_fails_before_any_trial(tmp_pa
               {"train.optim.learning_rate": {"grid": [1e-3]}}, "reference_nll", {"dataset": "humaneval"},
               tmp_path / "out")
     assert not (tmp_path / "out" / "tune").exists()
+
+
+def test_a_killed_sweep_resumes_without_running_finished_trials_again(ray_cluster, tiny_model, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import ray
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    data = write_sft(tmp_path / "sft.jsonl", n=32)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump({
+        "job": "sft", "metric": "reference_nll", "dataset": "humaneval", "limit": 2, "max_concurrent_trials": 1,
+        "job_args": ["--model", tiny_model, "--data.train", str(data), "train.scaling.workers=1",
+                     "train.scaling.cpus_per_worker=1", "train.optim.max_steps=2", "train.optim.micro_batch_size=4"],
+        "search_space": {"train.optim.lr": {"grid": [1e-4, 1e-3]}}}))
+    output = tmp_path / "out"
+    args = [sys.executable, str(repo / "jobs/sweep.py"), "--config", str(config), "--output", str(output)]
+    env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address, PYTHONPATH=str(repo))
+    with open(tmp_path / "first.log", "w") as log:
+        driver = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((output / "trials").glob("*/metrics.json")) and time.monotonic() < deadline:
+            assert driver.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            time.sleep(0.5)
+        time.sleep(3)  # Tune saves the experiment's state when a trial ends
+        assert driver.poll() is None, "the sweep ended before it could be killed"
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    [finished] = list((output / "trials").glob("*/metrics.json"))
+    checkpoints = sorted(finished.parent.glob("ray/train/checkpoint_*"))
+    assert not (output / "sweep_summary.json").exists()
+
+    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    summary = json.loads((output / "sweep_summary.json").read_text())
+    assert [t["status"] for t in summary["trials"]] == ["done", "done"]
+    assert sorted(finished.parent.glob("ray/train/checkpoint_*")) == checkpoints  # it did not train again
+    assert len(list((output / "trials").glob("*/metrics.json"))) == 2
+    assert "best: " in second.stdout

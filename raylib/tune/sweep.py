@@ -102,7 +102,21 @@ def sweep_trial(config: dict) -> None:
     data = {"train": ray.put(train), "validation": ray.put(validation) if validation else None}
     callback = _code_metric_callback(config["metric"], config["problems"], trial_dir, config.get("generation"),
                                      config.get("execution"))
-    run_training(loop, data, trial_dir, callbacks=[callback])  # the callback reported every checkpoint to Tune
+    outcome = run_training(loop, data, trial_dir, callbacks=[callback])  # the callback reported each checkpoint
+    # The last checkpoint once more, from here: a trial restored after its training had ended (the driver was killed
+    # before Tune recorded its end) trains nothing and reports nothing new, and Tune needs the metric from every run
+    # of a trial. Its evaluation is resumable, so this reads it back; the summary counts a checkpoint once.
+    from ray import tune
+
+    from raylib.tune.metrics import checkpoint_metric
+
+    step = int(outcome.metrics.get(STEP, 0))
+    value = checkpoint_metric(Path(outcome.checkpoint) / "model", config["metric"], _problems(config["problems"]),
+                              output=trial_dir / f"eval-step{step:06d}",
+                              generation=_settings(config.get("generation"), "generation"),
+                              execution=_settings(config.get("execution"), "execution"))
+    tune.report({**{k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))}, config["metric"]: value,
+                 "checkpoint_path": outcome.checkpoint})
 
 
 def _trial_name(overrides: dict) -> str:
@@ -202,8 +216,11 @@ def _summarize(grid, metric: str, mode: str) -> dict:
                 value = row.get(metric)
                 if value is None or (isinstance(value, float) and math.isnan(value)):
                     continue
+                checkpoint = row.get("checkpoint_path")
+                if checkpoint and any(r["checkpoint"] == checkpoint for r in reports):
+                    continue  # the last checkpoint, reported again at the trial's end
                 reports.append({"step": int(row.get(STEP, row.get("training_iteration", 0))), metric: float(value),
-                                "loss": _number(row.get("loss")), "checkpoint": row.get("checkpoint_path")})
+                                "loss": _number(row.get("train_loss")), "checkpoint": checkpoint})
         trials.append({"trial": Path(result.path).name, "config": result.config["overrides"],
                        "status": "error" if result.error else "done",
                        "error": str(result.error)[:500] if result.error else None, "results": reports})
