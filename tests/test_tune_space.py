@@ -56,3 +56,12 @@ def test_the_tune_param_space_has_one_searcher_per_key():
                               Dimension("train.optim.lr", "loguniform", (1e-4, 1e-2))])
     assert space["train.peft.r"] == tune.grid_search([4, 8])
     assert 1e-4 <= space["train.optim.lr"].sample() <= 1e-2
+
+
+def test_a_range_written_as_yaml_reads_1e_4_as_a_string_and_it_is_taken_as_the_number():
+    import yaml
+
+    space = yaml.safe_load("train.optim.lr: {loguniform: [1e-4, 3e-3]}")
+    assert space["train.optim.lr"]["loguniform"] == ["1e-4", "3e-3"]  # YAML 1.1: no dot, no float
+    [dimension] = parse_space(space, SFTConfig, base_args=BASE)
+    assert dimension.values == (1e-4, 3e-3)

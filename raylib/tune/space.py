@@ -57,6 +57,7 @@ def parse_space(space: dict, config_cls: type[BaseModel], base_args: list[str] |
         if not isinstance(values, list) or not values:
             raise ValueError(f"search_space key {key!r}: {sampler} needs a non-empty list, got {values!r}")
         if sampler in ("uniform", "loguniform", "randint"):
+            values = [_number(v) for v in values]  # YAML 1.1 reads 1e-4 (no dot) as a string
             if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
                     or not values[0] < values[1] or (sampler == "loguniform" and values[0] <= 0):
                 raise ValueError(f"search_space key {key!r}: {sampler} needs [low, high] with low < high"
@@ -84,3 +85,13 @@ def tune_param_space(dimensions: list[Dimension]) -> dict:
             "uniform": lambda v: tune.uniform(*v), "loguniform": lambda v: tune.loguniform(*v),
             "randint": lambda v: tune.randint(*v)}
     return {d.key: make[d.sampler](d.values) for d in dimensions}
+
+
+def _number(value):
+    """`value`, or the number a string like '1e-4' spells (else the string, for the caller's error)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
