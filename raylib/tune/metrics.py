@@ -10,6 +10,11 @@ or a PEFT adapter) and the problems.
 | pass@k        | max  | generate with the checkpoint, run the samples in the sandbox (raylib.evaluate.pipeline) |
 | reference_nll | min  | mean negative log-likelihood per token of each problem's reference solution after its   |
 |               |      | prompt: a cheap proxy that needs no generation and no sandbox                           |
+| pairs_accuracy| max  | a reward model (1 or 2 outputs) on a pairs file ({prompt, chosen, rejected}): the share |
+|               |      | of pairs whose chosen program it scores higher (ties: half)                             |
+| pairs_auc     | max  | the same scores: ROC AUC of chosen (positive) against rejected (negative) programs      |
+| preference_accuracy | max | a pairwise preference classifier (CodeFavor) asked each pair in both orders: the   |
+|               |      | share of its votes for the chosen program (ties: half)                                  |
 
 torch and transformers are imported inside the functions.
 """
@@ -22,9 +27,10 @@ from pathlib import Path
 
 from raylib.data.problems import Problem
 
-__all__ = ["METRICS", "checkpoint_metric", "metric_mode", "reference_nll"]
+__all__ = ["METRICS", "PAIRS_METRICS", "checkpoint_metric", "metric_mode", "pairs_metric", "reference_nll"]
 
-METRICS = ("pass@k", "reference_nll")
+METRICS = ("pass@k", "reference_nll", "pairs_accuracy", "pairs_auc", "preference_accuracy")
+PAIRS_METRICS = ("pairs_accuracy", "pairs_auc", "preference_accuracy")  # measured on a pairs file, not on problems
 _PASS_AT = re.compile(r"^pass@(\d+)$")
 
 
@@ -34,7 +40,10 @@ def metric_mode(metric: str) -> str:
         return "max"
     if metric == "reference_nll":
         return "min"
-    raise ValueError(f"unknown metric {metric!r}; expected pass@K (e.g. pass@1) or reference_nll")
+    if metric in PAIRS_METRICS:
+        return "max"
+    raise ValueError(f"unknown metric {metric!r}; expected pass@K (e.g. pass@1), reference_nll or one of "
+                     f"{PAIRS_METRICS} (with a pairs file)")
 
 
 def reference_nll(model_dir: str | Path, problems: dict[str, Problem], max_length: int = 2048) -> float:
@@ -71,12 +80,48 @@ def reference_nll(model_dir: str | Path, problems: dict[str, Problem], max_lengt
     return total / tokens
 
 
+def pairs_metric(model_dir: str | Path, metric: str, pairs: str | Path, max_length: int = 1024) -> float:
+    """A reward or preference model's pairs_accuracy, pairs_auc or preference_accuracy on a pairs file (see the table
+    above); the file's rows are checked (file, line, field)."""
+    from raylib.files import DataError, read_records
+    from raylib.rerank.settings import ModelVerifierSettings, PairwiseSettings
+    from raylib.train.objectives.bradley_terry import pairwise_accuracy
+    from raylib.train.objectives.orm import roc_auc
+
+    rows = []
+    for line, row in read_records(pairs):
+        bad = [f for f in ("prompt", "chosen", "rejected") if not isinstance(row.get(f), str)]
+        if bad:
+            raise DataError(pairs, line, f"a pair needs string fields prompt, chosen and rejected; {bad} missing or "
+                            "not strings")
+        rows.append(row)
+    if not rows:
+        raise DataError(pairs, 0, "no pairs in the file")
+    if metric == "preference_accuracy":
+        from raylib.rerank.verifiers.models import PairwisePreference
+
+        model = PairwisePreference(PairwiseSettings(model=str(model_dir), max_length=max_length))
+        return model.preference_votes([(r["prompt"], r["chosen"], r["rejected"]) for r in rows])
+    from raylib.rerank.verifiers.models import RewardModel
+
+    model = RewardModel(ModelVerifierSettings(model=str(model_dir), max_length=max_length))
+    chosen = model.values([(r["prompt"], r["chosen"]) for r in rows])
+    rejected = model.values([(r["prompt"], r["rejected"]) for r in rows])
+    if metric == "pairs_accuracy":
+        return pairwise_accuracy(chosen, rejected)
+    return roc_auc(chosen + rejected, [1] * len(chosen) + [0] * len(rejected))
+
+
 def checkpoint_metric(model_dir: str | Path, metric: str, problems: dict[str, Problem], *, output: str | Path = "",
-                      generation=None, execution=None, progress=False) -> float:
+                      generation=None, execution=None, pairs: str | Path | None = None, progress=False) -> float:
     """The checkpoint's value of `metric` on `problems` (see the table above). pass@k needs `output` (where the
     evaluation writes: resumable) and `generation` (a GenerationSettings; its engine's model is replaced by the
-    checkpoint, an adapter merged into its base first)."""
+    checkpoint, an adapter merged into its base first); the pairs metrics need `pairs` (a pairs.jsonl)."""
     metric_mode(metric)
+    if metric in PAIRS_METRICS:
+        if not pairs:
+            raise ValueError(f"{metric} needs a pairs file ({{prompt, chosen, rejected}} per line)")
+        return pairs_metric(model_dir, metric, pairs)
     if metric == "reference_nll":
         return reference_nll(model_dir, problems)
     from raylib.evaluate.pipeline import evaluate

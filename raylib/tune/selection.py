@@ -42,7 +42,7 @@ def score_checkpoint(config: dict) -> None:
     execution = ExecutionPool.model_validate(config["execution"]) if config.get("execution") else None
     output = Path(config["output"]) / "trials" / _trial_name(config["checkpoints"], config["checkpoint"])
     value = checkpoint_metric(config["checkpoint"], config["metric"], problems, output=output,
-                              generation=generation, execution=execution)
+                              generation=generation, execution=execution, pairs=spec.get("pairs"))
     tune.report({config["metric"]: value})
 
 
@@ -58,7 +58,7 @@ def select_checkpoint(checkpoints: list[str], metric: str, problems: dict[str, A
     Args:
         checkpoints: Hugging Face directories (full models or PEFT adapters), each scored once.
         metric: pass@K or reference_nll (raylib.tune.metrics).
-        problems: {"dataset", "dataset_path"?, "limit"?}: what each trial loads.
+        problems: {"dataset", "dataset_path"?, "limit"?, "pairs"?}: what each trial measures on.
         output: the output directory (re-use it to resume).
         generation, execution: GenerationSettings and ExecutionPool for pass@K.
         max_concurrent_trials: trials at once; None: as many as the cluster's resources allow.

@@ -3,13 +3,15 @@ generates and runs, and how trials are scheduled (jobs/select_checkpoint.py and 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from raylib.config import ConsoleJobConfig
 from raylib.data.problems import DATASETS, check_dataset
 from raylib.evaluate.stage import ExecutionPool
 from raylib.generate.settings import GenerationSettings
-from raylib.tune.metrics import metric_mode
+from raylib.tune.metrics import PAIRS_METRICS, metric_mode
 
 __all__ = ["CodeMetricJobConfig"]
 
@@ -18,7 +20,10 @@ class CodeMetricJobConfig(ConsoleJobConfig):
     dataset: str = Field("humaneval", description=f"Problem set the metric is measured on, one of {DATASETS}.")
     dataset_path: str | None = Field(None, description="Problem file; None: the shipped one.")
     limit: int | None = Field(None, ge=1, description="The first N problems only.")
-    metric: str = Field("pass@1", description="pass@K (generate + sandbox; K <= n) or reference_nll.")
+    metric: str = Field("pass@1", description="pass@K (generate + sandbox; K <= n), reference_nll, or on a pairs "
+                        "file pairs_accuracy, pairs_auc (reward models), preference_accuracy (preference classifiers).")
+    pairs: str | None = Field(None, description="Pairs file ({prompt, chosen, rejected} per line, e.g. "
+                              "jobs/build_datasets.py's pairs.jsonl) for the pairs metrics.")
     n: int | None = Field(None, ge=1, description="Shortcut for generation.sampling.n.")
     temperature: float | None = Field(None, ge=0, description="Shortcut for generation.sampling.temperature.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings, description="How each checkpoint "
@@ -33,6 +38,8 @@ class CodeMetricJobConfig(ConsoleJobConfig):
     def _check_metric(self):
         check_dataset(self.dataset, self.dataset_path)
         metric_mode(self.metric)
+        if self.metric in PAIRS_METRICS and not (self.pairs and Path(self.pairs).is_file()):
+            raise ValueError(f"metric {self.metric} needs pairs: a pairs file (got {self.pairs!r})")
         if self.n is not None:
             self.generation.sampling.n = self.n
         if self.temperature is not None:
@@ -42,5 +49,6 @@ class CodeMetricJobConfig(ConsoleJobConfig):
         return self
 
     def problems_spec(self) -> dict:
-        """What each trial loads: {"dataset", "dataset_path", "limit"}."""
-        return {"dataset": self.dataset, "dataset_path": self.dataset_path, "limit": self.limit}
+        """What each trial measures on: {"dataset", "dataset_path", "limit", "pairs"}."""
+        return {"dataset": self.dataset, "dataset_path": self.dataset_path, "limit": self.limit,
+                "pairs": str(Path(self.pairs).resolve()) if self.pairs else None}

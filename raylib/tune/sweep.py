@@ -53,17 +53,22 @@ def _code_metric_callback(metric: str, problems_spec: dict, output: Path, genera
         def after_report(self, run_context, metrics, checkpoint):
             row = dict(metrics[0])
             if checkpoint is not None:
-                from raylib.tune.metrics import checkpoint_metric
-
-                step = int(row.get(STEP, row.get("step", 0)))
-                row[metric] = checkpoint_metric(Path(checkpoint.path) / "model", metric, _problems(problems_spec),
-                                                output=output / f"eval-step{step:06d}",
-                                                generation=_settings(generation, "generation"),
-                                                execution=_settings(execution, "execution"))
+                row[metric] = _score(checkpoint.path, int(row.get(STEP, 0)), metric, problems_spec, output,
+                                     generation, execution)
                 row["checkpoint_path"] = checkpoint.path
             self._training_actor_item_queue.put(row)
 
     return CodeMetricReport()
+
+
+def _score(checkpoint: str, step: int, metric: str, spec: dict, trial_dir: Path, generation: dict | None,
+           execution: dict | None) -> float:
+    """A reported checkpoint's value of `metric` (its evaluation in TRIAL/eval-stepNNNNNN: resumable)."""
+    from raylib.tune.metrics import checkpoint_metric
+
+    return checkpoint_metric(Path(checkpoint) / "model", metric, _problems(spec),
+                             output=trial_dir / f"eval-step{step:06d}", generation=_settings(generation, "generation"),
+                             execution=_settings(execution, "execution"), pairs=spec.get("pairs"))
 
 
 def _problems(spec: dict):
@@ -108,13 +113,8 @@ def sweep_trial(config: dict) -> None:
     # of a trial. Its evaluation is resumable, so this reads it back; the summary counts a checkpoint once.
     from ray import tune
 
-    from raylib.tune.metrics import checkpoint_metric
-
-    step = int(outcome.metrics.get(STEP, 0))
-    value = checkpoint_metric(Path(outcome.checkpoint) / "model", config["metric"], _problems(config["problems"]),
-                              output=trial_dir / f"eval-step{step:06d}",
-                              generation=_settings(config.get("generation"), "generation"),
-                              execution=_settings(config.get("execution"), "execution"))
+    value = _score(outcome.checkpoint, int(outcome.metrics.get(STEP, 0)), config["metric"], config["problems"],
+                   trial_dir, config.get("generation"), config.get("execution"))
     tune.report({**{k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))}, config["metric"]: value,
                  "checkpoint_path": outcome.checkpoint})
 
@@ -140,7 +140,7 @@ def sweep(job: str, job_args: list[str], space: dict, metric: str, problems: dic
         job_args: the job's own arguments, before each trial's overrides (e.g. ["--config", FILE, "key=value"]).
         space: the search space over the job's config keys (raylib.tune.space), checked before any trial.
         metric: pass@K or reference_nll, scored on every checkpoint; the best is the max (min for NLL).
-        problems: {"dataset", "dataset_path"?, "limit"?}: what the metric is measured on.
+        problems: {"dataset", "dataset_path"?, "limit"?, "pairs"?}: what the metric is measured on.
         output: the output directory (re-use it to resume).
         generation, execution: GenerationSettings and ExecutionPool for pass@K.
         num_samples: samples of the space (each grid point is run that many times; random samplers drawn anew).

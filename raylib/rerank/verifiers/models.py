@@ -144,11 +144,13 @@ class RewardModel(_Classifier):
     labels = (1, 2)
 
     def score(self, batch: Sequence[Candidates]) -> list[list[Score]]:
-        out = []
-        for item in batch:
-            rows = self.logits([self.encode_pair(item.problem.prompt, program) for program in item.programs])
-            out.append([Score(row[0] if len(row) == 1 else _p_second(row), {}) for row in rows])
-        return out
+        return [[Score(v, {}) for v in self.values([(item.problem.prompt, p) for p in item.programs])]
+                for item in batch]
+
+    def values(self, texts: list[tuple[str, str]]) -> list[float]:
+        """The score of each (task, program): the logit, or P(correct) with 2 outputs."""
+        return [row[0] if len(row) == 1 else _p_second(row) for row in self.logits([self.encode_pair(task, program)
+                                                                                     for task, program in texts])]
 
 
 class PairwisePreference(_Classifier):
@@ -176,6 +178,14 @@ class PairwisePreference(_Classifier):
             out.append([Score(value, details)
                         for value, details in zip(copeland, copeland_tallies(len(item.programs), outcomes))])
         return out
+
+    def preference_votes(self, triples: list[tuple[str, str, str]]) -> float:
+        """The share of its votes, over each (task, chosen, rejected) asked in both orders, for the chosen program."""
+        logits = iter(self.logits([ids for task, chosen, rejected in triples
+                                   for ids in (self.encode_preference(task, chosen, rejected),
+                                               self.encode_preference(task, rejected, chosen))]))
+        votes = [_vote(first[0], first[1]) + _vote(second[1], second[0]) for first, second in zip(logits, logits)]
+        return sum(votes) / (2 * len(votes))
 
 
 def _p_second(row: list[float]) -> float:
