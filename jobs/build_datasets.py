@@ -2,6 +2,7 @@
 
     python jobs/build_datasets.py --results runs/eval/results.jsonl --dataset humaneval --output runs/data
     python jobs/build_datasets.py --results r.jsonl --dataset mbpp+ --dataset-path MbppPlus.jsonl --pairs-per-task 16
+    python jobs/build_datasets.py --results runs/eval/results.jsonl --limit 100 --output runs/data_first100
 
 Writes OUTPUT/orm.jsonl, OUTPUT/pairs.jsonl and OUTPUT/sft.jsonl (their fields: raylib/train/data/from_results.py)
 and config.yaml.
@@ -29,6 +30,8 @@ class BuildDatasetsConfig(JobConfig):
     output: str = Field("runs/datasets", description="Output directory.")
     pairs_per_task: int = Field(8, ge=1, description="Most pass-vs-fail pairs per task.")
     sft_per_task: int = Field(4, ge=1, description="Most passing programs per task kept for SFT.")
+    limit: int | None = Field(None, ge=1, description="Only the results of the dataset's first N problems (the rest "
+                              "held out, e.g. for selection with --skip N).")
     seed: int = Field(0, description="Seed for which pairs and programs are kept.")
 
     @model_validator(mode="after")
@@ -54,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {cfg.results} has results for {len(unknown)} tasks not in {cfg.dataset} (e.g. {unknown[0]!r}): "
               "wrong --dataset?", file=sys.stderr)
         return 2
+    if cfg.limit:
+        kept = set(list(problems)[:cfg.limit])
+        rows = [r for r in rows if r["task_id"] in kept]
     log_config(cfg, cfg.output)
     built = {
         "orm.jsonl": orm_examples(rows, problems),

@@ -78,3 +78,22 @@ def test_build_datasets_job_writes_the_three_files_and_rejects_wrong_input(probl
     mbpp_like.write_text(json.dumps(result("Mbpp/2", "x", "failed")) + "\n")
     assert build_datasets.main(["--results", str(mbpp_like), "--output", str(tmp_path / "y")]) == 2
     assert "not in humaneval" in capsys.readouterr().err
+
+
+def test_limit_keeps_the_results_of_the_datasets_first_problems_only(problems, tmp_path):
+    rows, _ = rows_for(problems)
+    later = problems["HumanEval/1"].prompt + "    return []\n"
+    rows.append(result("HumanEval/1", later, "passed"))
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert build_datasets.main(["--results", str(results), "--limit", "1", "--output", str(tmp_path / "d")]) == 0
+    sft = [json.loads(line) for line in (tmp_path / "d" / "sft.jsonl").read_text().splitlines()]
+    assert sft and {row["task_id"] for row in sft} == {"HumanEval/0"}  # HumanEval/1 is held out
+
+
+def test_a_trial_measures_on_the_problems_after_skip_then_limit():
+    from raylib.tune.metrics import problems_of
+
+    assert list(problems_of({"dataset": "humaneval", "skip": 100, "limit": 3})) == \
+        ["HumanEval/100", "HumanEval/101", "HumanEval/102"]
+    assert len(problems_of({"dataset": "humaneval", "skip": 100})) == 64

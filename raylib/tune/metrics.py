@@ -27,11 +27,21 @@ from pathlib import Path
 
 from raylib.data.problems import Problem
 
-__all__ = ["METRICS", "PAIRS_METRICS", "checkpoint_metric", "metric_mode", "pairs_metric", "reference_nll"]
+__all__ = ["METRICS", "PAIRS_METRICS", "checkpoint_metric", "metric_mode", "pairs_metric", "problems_of",
+           "reference_nll"]
 
 METRICS = ("pass@k", "reference_nll", "pairs_accuracy", "pairs_auc", "preference_accuracy")
 PAIRS_METRICS = ("pairs_accuracy", "pairs_auc", "preference_accuracy")  # measured on a pairs file, not on problems
 _PASS_AT = re.compile(r"^pass@(\d+)$")
+
+
+def problems_of(spec: dict) -> dict[str, Problem]:
+    """The problems a trial measures on: {"dataset", "dataset_path"?, "skip"?, "limit"?}: the dataset's problems in
+    file order, less the first `skip` (e.g. those a sweep trained on), then the first `limit` of the rest."""
+    from raylib.data.problems import load_problems
+
+    problems = list(load_problems(spec["dataset"], spec.get("dataset_path")).items())[spec.get("skip") or 0:]
+    return dict(problems[:spec["limit"]] if spec.get("limit") else problems)
 
 
 def metric_mode(metric: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from raylib.files import atomic_write, claim_output, write_json
-from raylib.tune.metrics import checkpoint_metric, metric_mode
+from raylib.tune.metrics import checkpoint_metric, metric_mode, problems_of
 
 __all__ = ["EXPERIMENT", "score_checkpoint", "select_checkpoint"]
 
@@ -30,14 +30,11 @@ def score_checkpoint(config: dict) -> None:
     and execution settings as plain data), so a restored experiment runs it the same way."""
     from ray import tune
 
-    from raylib.data.problems import load_problems
     from raylib.evaluate.stage import ExecutionPool
     from raylib.generate.settings import GenerationSettings
 
     spec = config["problems"]
-    problems = load_problems(spec["dataset"], spec.get("dataset_path"))
-    if spec.get("limit"):
-        problems = dict(list(problems.items())[:spec["limit"]])
+    problems = problems_of(spec)
     generation = GenerationSettings.model_validate(config["generation"]) if config.get("generation") else None
     execution = ExecutionPool.model_validate(config["execution"]) if config.get("execution") else None
     output = Path(config["output"]) / "trials" / _trial_name(config["checkpoints"], config["checkpoint"])
@@ -58,7 +55,7 @@ def select_checkpoint(checkpoints: list[str], metric: str, problems: dict[str, A
     Args:
         checkpoints: Hugging Face directories (full models or PEFT adapters), each scored once.
         metric: pass@K or reference_nll (raylib.tune.metrics).
-        problems: {"dataset", "dataset_path"?, "limit"?, "pairs"?}: what each trial measures on.
+        problems: {"dataset", "dataset_path"?, "skip"?, "limit"?, "pairs"?}: what each trial measures on.
         output: the output directory (re-use it to resume).
         generation, execution: GenerationSettings and ExecutionPool for pass@K.
         max_concurrent_trials: trials at once; None: as many as the cluster's resources allow.

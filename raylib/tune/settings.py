@@ -19,7 +19,9 @@ __all__ = ["CodeMetricJobConfig"]
 class CodeMetricJobConfig(ConsoleJobConfig):
     dataset: str = Field("humaneval", description=f"Problem set the metric is measured on, one of {DATASETS}.")
     dataset_path: str | None = Field(None, description="Problem file; None: the shipped one.")
-    limit: int | None = Field(None, ge=1, description="The first N problems only.")
+    skip: int = Field(0, ge=0, description="Leave out the dataset's first N problems (e.g. those a sweep trains on: "
+                      "jobs/build_datasets.py --limit N), then take --limit of the rest.")
+    limit: int | None = Field(None, ge=1, description="The first N problems only (after skip).")
     metric: str = Field("pass@1", description="pass@K (generate + sandbox; K <= n), reference_nll, or on a pairs "
                         "file pairs_accuracy, pairs_auc (reward models), preference_accuracy (preference classifiers).")
     pairs: str | None = Field(None, description="Pairs file ({prompt, chosen, rejected} per line, e.g. "
@@ -49,6 +51,6 @@ class CodeMetricJobConfig(ConsoleJobConfig):
         return self
 
     def problems_spec(self) -> dict:
-        """What each trial measures on: {"dataset", "dataset_path", "limit", "pairs"}."""
-        return {"dataset": self.dataset, "dataset_path": self.dataset_path, "limit": self.limit,
+        """What each trial measures on: {"dataset", "dataset_path", "skip", "limit", "pairs"}."""
+        return {"dataset": self.dataset, "dataset_path": self.dataset_path, "skip": self.skip, "limit": self.limit,
                 "pairs": str(Path(self.pairs).resolve()) if self.pairs else None}

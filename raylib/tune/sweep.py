@@ -64,18 +64,11 @@ def _code_metric_callback(metric: str, problems_spec: dict, output: Path, genera
 def _score(checkpoint: str, step: int, metric: str, spec: dict, trial_dir: Path, generation: dict | None,
            execution: dict | None) -> float:
     """A reported checkpoint's value of `metric` (its evaluation in TRIAL/eval-stepNNNNNN: resumable)."""
-    from raylib.tune.metrics import checkpoint_metric
+    from raylib.tune.metrics import checkpoint_metric, problems_of
 
-    return checkpoint_metric(Path(checkpoint) / "model", metric, _problems(spec),
+    return checkpoint_metric(Path(checkpoint) / "model", metric, problems_of(spec),
                              output=trial_dir / f"eval-step{step:06d}", generation=_settings(generation, "generation"),
                              execution=_settings(execution, "execution"), pairs=spec.get("pairs"))
-
-
-def _problems(spec: dict):
-    from raylib.data.problems import load_problems
-
-    problems = load_problems(spec["dataset"], spec.get("dataset_path"))
-    return dict(list(problems.items())[:spec["limit"]]) if spec.get("limit") else problems
 
 
 def _settings(data: dict | None, kind: str):
@@ -140,7 +133,7 @@ def sweep(job: str, job_args: list[str], space: dict, metric: str, problems: dic
         job_args: the job's own arguments, before each trial's overrides (e.g. ["--config", FILE, "key=value"]).
         space: the search space over the job's config keys (raylib.tune.space), checked before any trial.
         metric: pass@K or reference_nll, scored on every checkpoint; the best is the max (min for NLL).
-        problems: {"dataset", "dataset_path"?, "limit"?, "pairs"?}: what the metric is measured on.
+        problems: {"dataset", "dataset_path"?, "skip"?, "limit"?, "pairs"?}: what the metric is measured on.
         output: the output directory (re-use it to resume).
         generation, execution: GenerationSettings and ExecutionPool for pass@K.
         num_samples: samples of the space (each grid point is run that many times; random samplers drawn anew).
