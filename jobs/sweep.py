@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
               file=console.out, flush=True)
         failed = [t for t in summary["trials"] if t["error"]]
         for trial in failed:
-            print(f"error: {trial['trial']}: {trial['error'].splitlines()[0]}", file=console.err)
+            print(f"error: {trial['trial']}: {trial['error']}", file=console.err)
         if failed or not best:
             return 3
     return 0

@@ -17,6 +17,7 @@ a trial that was cut short resumes its training from its latest checkpoint (OUTP
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,8 @@ def sweep_trial(config: dict) -> None:
     from raylib.train.runner import run_training
     from raylib.tune.space import trial_overrides
 
+    if config.get("cwd") and os.path.isdir(config["cwd"]):
+        os.chdir(config["cwd"])  # Tune starts a trial in its own directory; the job's relative paths are the driver's
     module, config_cls = _job(config["job"])
     overrides = config["overrides"]
     trial_dir = Path(config["output"]) / "trials" / _trial_name(overrides)
@@ -177,7 +180,8 @@ def sweep(job: str, job_args: list[str], space: dict, metric: str, problems: dic
         if asha is not None:
             scheduler = tune.schedulers.ASHAScheduler(time_attr="training_iteration", **asha)
         param_space = {"overrides": tune_param_space(dimensions), "job": job, "job_args": list(job_args),
-                       "metric": metric, "problems": problems, "output": str(output), **settings}
+                       "metric": metric, "problems": problems, "output": str(output), "cwd": os.getcwd(),
+                       **settings}
         tuner = tune.Tuner(
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(metric=metric, mode=mode, num_samples=num_samples, scheduler=scheduler,
@@ -216,7 +220,7 @@ def _summarize(grid, metric: str, mode: str) -> dict:
                                 "loss": _number(row.get("train_loss")), "checkpoint": checkpoint})
         trials.append({"trial": Path(result.path).name, "config": result.config["overrides"],
                        "status": "error" if result.error else "done",
-                       "error": str(result.error)[:500] if result.error else None, "results": reports})
+                       "error": _last_line(result.error) if result.error else None, "results": reports})
     candidates = [(t, r) for t in trials for r in t["results"] if r.get("checkpoint")]
     best = None
     if candidates:
@@ -225,6 +229,12 @@ def _summarize(grid, metric: str, mode: str) -> dict:
         best = {"trial": trial["trial"], "config": trial["config"], "checkpoint": report["checkpoint"],
                 "step": report["step"], "value": report[metric]}
     return {"metric": metric, "mode": mode, "best": best, "trials": trials}
+
+
+def _last_line(error: BaseException) -> str:
+    """What a trial's error says: the last line of its (Ray-wrapped) traceback, e.g. 'DataError: FILE: not found'."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:500]
 
 
 def _number(value):
@@ -260,7 +270,7 @@ def _report(summary: dict, output: Path) -> None:
         mark = "**" if summary["best"] and t["trial"] == summary["best"]["trial"] else ""
         lines.append(f"| {mark}{t['trial']}{mark} | {json.dumps(t['config'])} | "
                      f"{'' if value is None else f'{value:.4f}'} | {len(t['results'])} | "
-                     f"{t['status'] if not t['error'] else 'error: ' + t['error'].splitlines()[0][:80]} |")
+                     f"{t['status'] if not t['error'] else 'error: ' + t['error'][:120]} |")
     plotted = [t for t in summary["trials"] if t["results"]]
     if plotted:
         lines += ["", "![sweep](sweep.png)"]
