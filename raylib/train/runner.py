@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from raylib.files import write_json
 from raylib.train.settings import LoopConfig, TrainSettings
 
-__all__ = ["TrainingOutcome", "check_batches", "check_run", "launch", "launch_job", "run_training"]
+__all__ = ["TrainingOutcome", "check_batches", "check_run", "launch", "launch_job", "replace_dir", "run_training"]
 
 
 @dataclass
@@ -144,7 +144,7 @@ def run_training(loop: LoopConfig, data: dict, output: str | Path, name: str = "
         raise RuntimeError(f"training failed: {result.error}") from result.error
     if result.checkpoint is None:
         raise RuntimeError("training reported no checkpoint")
-    model_dir = _replace_dir(Path(result.checkpoint.path) / "model", output / "model")
+    model_dir = replace_dir(Path(result.checkpoint.path) / "model", output / "model")
     merged_dir = None
     if settings.peft.merge:
         from raylib.train.adapters import merge_adapter
@@ -176,7 +176,7 @@ def _without_placement_group_cleaner(trainer):
     return trainer
 
 
-def _replace_dir(source: Path, target: Path) -> Path:
+def replace_dir(source: Path, target: Path) -> Path:
     """Copy `source` to `target` through a temporary sibling and a rename, so a kill never leaves half a model."""
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +191,9 @@ def sweep(job: str, job_args: list[str], space: dict, metric: str, problems: dic
     summary = _summarize(grid, metric, mode)
     if summary["best"] is not None:
         best = summary["best"]
-        _copy_model(Path(best["checkpoint"]) / "model", output / "best")
+        from raylib.train.runner import replace_dir
+
+        replace_dir(Path(best["checkpoint"]) / "model", output / "best")
         write_json(output / "best" / "sweep_best.json", {"metric": metric, **best})
     write_json(output / "sweep_summary.json", summary)
     _report(summary, output)
@@ -242,14 +243,6 @@ def _number(value):
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _copy_model(source: Path, target: Path) -> None:
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
 
 
 def _report(summary: dict, output: Path) -> None:
