@@ -89,6 +89,13 @@ def cluster_resources() -> dict[str, float]:
     return dict(ray.cluster_resources())
 
 
+def cluster_has_gpus() -> bool:
+    """Whether the joined cluster has GPUs (False when Ray is not initialized, e.g. a Serve builder run alone)."""
+    import ray
+
+    return ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+
+
 def quiet_data_context() -> None:
     """Ray Data without its own progress output: codeloop's jobs show one bar over the whole pipeline (Ray's
     bars, or every-10-s progress logs when stdout is not a terminal, would interleave with it), nor its issue

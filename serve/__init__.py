@@ -9,9 +9,9 @@
 | verifier.py   | /verify   | POST /verify/execute (sandbox verdicts), POST /verify/score (verifier scores)   |
 | rerank.py     | /         | POST /rerank (the other two through deployment handles); /docs for all three    |
 
-What every app answers alike (`http_errors`): 413 for a body over its limit, 422 naming the malformed field, 404
-naming an unknown dataset or task, 503 (with Retry-After) when a deployment is over capacity or a replica it called
-died, instead of a hang.
+What every app answers alike (`http_errors`): 413 for a body over its limit, 422 naming the malformed field (or
+saying why an inline problem cannot be one), 404 naming an unknown dataset or task, 503 (with Retry-After) when a
+deployment is over capacity or a replica it called died, instead of a hang.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ class BodyLimit:
 
 def http_errors(api) -> BodyLimit:
     """Give FastAPI app `api` the shared answers: 413 past its body limit (returned, to be set by the deployment),
-    404 for ProblemNotFound, 503 for back pressure and dead replicas downstream."""
+    404 for ProblemNotFound, 422 for ProblemInvalid, 503 for back pressure and dead replicas downstream."""
     from fastapi import Request
     from fastapi.responses import JSONResponse
     from ray.exceptions import RayActorError
     from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 
-    from raylib.rerank.online import ProblemNotFound
+    from raylib.rerank.online import ProblemInvalid, ProblemNotFound
     from sandbox.server import limit_body_size
 
     body_limit = BodyLimit()
@@ -46,6 +46,10 @@ def http_errors(api) -> BodyLimit:
     @api.exception_handler(ProblemNotFound)
     async def not_found(request: Request, exc: ProblemNotFound):
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @api.exception_handler(ProblemInvalid)
+    async def invalid_problem(request: Request, exc: ProblemInvalid):
+        return JSONResponse({"detail": f"problem: {exc}"}, status_code=422)
 
     def unavailable(why: str) -> JSONResponse:
         return JSONResponse({"detail": why}, status_code=503, headers={"Retry-After": RETRY_AFTER_S})

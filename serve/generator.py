@@ -23,10 +23,10 @@ the engine core in a process of its own (start measured here: 56 s, against 15-2
 # No `from __future__ import annotations`: Serve passes a typed builder its args as the pydantic model only when
 # the annotation is the class itself, not a string.
 import asyncio
-import logging
 import time
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 
@@ -45,13 +45,18 @@ from raylib.generate.openai_api import (
     completion_response,
     model_list,
 )
-from raylib.generate.prompts import PromptSettings, build_prompt, prompt_request, sample_rows
+from raylib.generate.prompts import PromptSettings, build_prompt, engine_prompt_settings, prompt_request, sample_rows
 from serve import http_errors
-
-log = logging.getLogger(__name__)
 
 api = FastAPI(title="codeloop generator", version="1", description=__doc__)
 body_limit = http_errors(api)
+
+
+@api.exception_handler(RequestFailed)
+async def request_failed(request: Request, exc: RequestFailed):
+    """A request the engine could not answer: the client's (400, e.g. a prompt past the context) or, when
+    retryable, the infrastructure's (503)."""
+    return JSONResponse({"detail": str(exc)}, status_code=503 if exc.retryable else 400)
 
 
 class GeneratorArgs(BaseModel):
@@ -78,9 +83,7 @@ class Generator:
         self.name = self.args.served_name or self.args.engine.model
         self.created = int(time.time())
         self.engine = make_engine(self.args.engine)
-        # An engine that cannot prefill the opening fence must not stop at the closing one (see generate/stage.py).
-        prefill = self.args.prompt.prefill and getattr(self.engine, "can_prefill", True)
-        self.prompt_settings = self.args.prompt.model_copy(update={"prefill": prefill})
+        self.prompt_settings = engine_prompt_settings(self.args.prompt, self.engine)
         self.broken = False
 
     def check_health(self) -> None:
@@ -106,20 +109,12 @@ class Generator:
     @api.post("/completions", response_model=CompletionResponse)
     async def completions(self, body: CompletionRequest) -> CompletionResponse:
         self._model(body.model)
-        results = await self._generate(completion_requests(body))
-        try:
-            return completion_response(body, results, self.name)
-        except RequestFailed as exc:
-            raise HTTPException(503 if exc.retryable else 400, str(exc)) from None
+        return completion_response(body, await self._generate(completion_requests(body)), self.name)
 
     @api.post("/chat/completions", response_model=ChatCompletionResponse)
     async def chat_completions(self, body: ChatCompletionRequest) -> ChatCompletionResponse:
         self._model(body.model)
-        results = await self._generate(chat_requests(body))
-        try:
-            return chat_response(results, self.name)
-        except RequestFailed as exc:
-            raise HTTPException(503 if exc.retryable else 400, str(exc)) from None
+        return chat_response(await self._generate(chat_requests(body)), self.name)
 
     async def sample(self, problem: Problem, n: int, sampling: dict) -> tuple[list[str], list[str]]:
         """`n` programs for `problem` asked with the app's prompt settings, and the errors of samples that failed."""
@@ -128,8 +123,6 @@ class Generator:
         [result] = await self._generate([prompt_request(prompt, params, problem.task_id, 0, n)])
         rows = sample_rows(problem, prompt, result, 0, n, self.name)
         return [program for _, program, error in rows if not error], [error for _, _, error in rows if error]
-
-
 
 
 def build_app(args: GeneratorArgs) -> serve.Application:
@@ -143,16 +136,16 @@ def build_llm_app(args: GeneratorArgs) -> serve.Application:
     """The same model served by `ray.serve.llm.build_openai_app` (engine.backend must be vllm). On a machine without
     GPUs the engine is placed on CPUs (float32, eager, engine.cpu_kvcache_gib of KV cache); with GPUs it takes
     engine.tensor_parallel_size of them per replica."""
-    import ray
     from ray.serve.llm import LLMConfig, build_openai_app
 
+    from raylib.cluster import cluster_has_gpus
     from raylib.models import resolve_model
 
     engine = args.engine
     if engine.backend != "vllm":
         raise ValueError(f"build_llm_app serves vLLM models; engine.backend is {engine.backend!r} (use build_app)")
     path = resolve_model(engine.model)
-    gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+    gpus = cluster_has_gpus()
     kwargs = dict(max_model_len=engine.max_model_len, tensor_parallel_size=engine.tensor_parallel_size,
                   **engine.engine_kwargs)
     env = {"HF_HUB_OFFLINE": "1"}

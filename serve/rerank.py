@@ -81,10 +81,7 @@ class Reranker:
     @api.post("/rerank", response_model=RerankResponse)
     async def rerank(self, body: RerankRequest) -> RerankResponse:
         started = time.perf_counter()
-        try:
-            problem = await asyncio.to_thread(self.catalog.get, body.problem)
-        except ValueError as exc:  # an inline problem without tests
-            raise HTTPException(422, f"problem: {exc}") from None
+        problem = await asyncio.to_thread(self.catalog.get, body.problem)
         timings, errors = {}, []
         if body.candidates:
             programs = [candidate_program(problem, c) for c in body.candidates]

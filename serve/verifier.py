@@ -156,7 +156,7 @@ class Verifier:
 
     @api.post("/score", response_model=ScoreResponse)
     async def score(self, body: ScoreRequest) -> ScoreResponse:
-        problem = self._problem(body.problem)
+        problem = self.catalog.get(body.problem)
         programs = [candidate_program(problem, c) for c in body.candidates]
         scores, timings = await self.score_chain(problem, programs, body.verifier)
         return ScoreResponse(task_id=problem.task_id, verifiers=list(scores),
@@ -167,17 +167,11 @@ class Verifier:
     async def execute(self, body: ExecuteRequest) -> BatchResponse:
         requests = body.requests
         if requests is None:
-            problem = self._problem(body.problem)
+            problem = self.catalog.get(body.problem)
             requests = [build_request(problem, candidate_program(problem, p), body.time_limit_s, body.memory_mb,
                                       request_id=str(i)) for i, p in enumerate(body.programs)]
         box = self._verifier("public-tests")  # its pool, with its retries of sandbox failures
         return BatchResponse(results=await asyncio.to_thread(box.run, requests))
-
-    def _problem(self, spec) -> Problem:
-        try:
-            return self.catalog.get(spec)
-        except ValueError as exc:  # an inline problem without tests
-            raise HTTPException(422, f"problem: {exc}") from None
 
 
 def build_app(args: VerifierArgs) -> serve.Application:
@@ -192,9 +186,9 @@ def build_app(args: VerifierArgs) -> serve.Application:
         # the section's actors and resources as in the batch jobs (the Serve config's deployments may override them)
         gpus = section.gpus_per_actor
         if gpus is None:  # as in the batch jobs: one GPU per model replica where the cluster has GPUs
-            import ray
+            from raylib.cluster import cluster_has_gpus
 
-            gpus = 1 if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0 else 0
+            gpus = 1 if cluster_has_gpus() else 0
         resources = {"num_cpus": section.cpus_per_actor, "num_gpus": gpus}
         scorers[name] = Scorer.options(name=f"Scorer-{name}", num_replicas=section.actors,
                                        ray_actor_options=resources).bind(name, settings, args.batching.model_dump())

@@ -26,8 +26,8 @@ from raylib.data.problems import Problem
 from raylib.data.samples import assemble_program, extract_code
 from raylib.generate.engines.base import GenerationRequest, GenerationResult, SamplingParams
 
-__all__ = ["COMPLETION_STOPS", "Prompt", "PromptSettings", "answer_to_sample", "build_prompt", "prompt_request",
-           "sample_program", "sample_rows"]
+__all__ = ["COMPLETION_STOPS", "Prompt", "PromptSettings", "answer_to_sample", "build_prompt", "engine_prompt_settings",
+           "prompt_request", "sample_program", "sample_rows"]
 
 # Where a completion of a top-level Python function ends (the Codex paper's stop sequences).
 COMPLETION_STOPS = {"python": ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]}
@@ -146,6 +146,12 @@ def _braced_completion(problem: Problem, code: str) -> str | None:
 def sample_program(problem: Problem, row: dict) -> str:
     """The program a sample-file row stands for: its `solution`, or the problem's prefix + its `completion`."""
     return row["solution"] if "solution" in row else problem.completion_prefix + row["completion"]
+
+
+def engine_prompt_settings(settings: PromptSettings, engine) -> PromptSettings:
+    """`settings` for `engine`: an engine that cannot prefill the opening fence must not stop at the closing one
+    either (it would stop at the opening fence of an answer that starts with prose)."""
+    return settings.model_copy(update={"prefill": settings.prefill and getattr(engine, "can_prefill", True)})
 
 
 def prompt_request(prompt: Prompt, sampling: SamplingParams, key: str, first: int, count: int) -> GenerationRequest:

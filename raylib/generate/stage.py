@@ -36,7 +36,7 @@ import time
 
 from raylib.data.problems import Problem
 from raylib.generate.engines.base import EngineBroken
-from raylib.generate.prompts import build_prompt, prompt_request, sample_rows
+from raylib.generate.prompts import build_prompt, engine_prompt_settings, prompt_request, sample_rows
 from raylib.generate.settings import GenerationSettings
 
 __all__ = ["STAGE_COLUMNS", "GenerateSamples", "generation_stage"]
@@ -55,10 +55,7 @@ class GenerateSamples:
         self.problems = {task_id: Problem.model_validate(p) for task_id, p in problems.items()}
         started = time.time()
         self.engine = make_engine(self.settings.engine)
-        # An engine that cannot prefill the opening fence must not stop at the closing one (it would stop at the
-        # opening fence of an answer that starts with prose).
-        prefill = self.settings.prompt.prefill and getattr(self.engine, "can_prefill", True)
-        self.prompt_settings = self.settings.prompt.model_copy(update={"prefill": prefill})
+        self.prompt_settings = engine_prompt_settings(self.settings.prompt, self.engine)
         engine = self.settings.engine
         threads = getattr(self.engine, "threads", None)
         print(f"codeloop: {engine.backend} engine for {engine.model} ready in {time.time() - started:.1f} s "

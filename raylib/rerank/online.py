@@ -30,8 +30,8 @@ from raylib.rerank.settings import parse_chain, ranking_chain
 from sandbox.schema import MAX_CODE_BYTES, ExecRequest, Tests
 
 __all__ = [
-    "ExecuteRequest", "InlineProblem", "ProblemCatalog", "ProblemNotFound", "ProblemRef", "Ranked", "RerankRequest",
-    "RerankResponse", "ScoreRequest", "ScoreResponse", "candidate_program", "ranking",
+    "ExecuteRequest", "InlineProblem", "ProblemCatalog", "ProblemInvalid", "ProblemNotFound", "ProblemRef", "Ranked",
+    "RerankRequest", "RerankResponse", "ScoreRequest", "ScoreResponse", "candidate_program", "ranking",
 ]
 
 MAX_CANDIDATES = 256
@@ -87,6 +87,10 @@ class ProblemNotFound(LookupError):
     """An unknown dataset, or a task the dataset does not have (the message names it)."""
 
 
+class ProblemInvalid(ValueError):
+    """An inline problem that cannot be one (no tests at all, a field the Problem rejects); the message says why."""
+
+
 class ProblemCatalog:
     """The problems a server can name: each dataset is loaded on first use (thread-safe) and kept."""
 
@@ -107,9 +111,13 @@ class ProblemCatalog:
             return self._loaded[name]
 
     def get(self, spec: ProblemSpec) -> Problem:
-        """The problem `spec` names or holds. Raises ProblemNotFound, or ValueError for an inline one without tests."""
+        """The problem `spec` names or holds. Raises ProblemNotFound, or ProblemInvalid for an inline one that cannot
+        be a problem."""
         if isinstance(spec, InlineProblem):
-            return spec.to_problem()
+            try:
+                return spec.to_problem()
+            except ValueError as exc:
+                raise ProblemInvalid(str(exc)) from None
         problems = self.dataset(spec.dataset)
         if spec.task_id not in problems:
             raise ProblemNotFound(f"task {spec.task_id!r} is not in dataset {spec.dataset!r} "

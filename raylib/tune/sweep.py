@@ -63,12 +63,20 @@ def _code_metric_callback(metric: str, problems_spec: dict, output: Path, genera
 
 def _score(checkpoint: str, step: int, metric: str, spec: dict, trial_dir: Path, generation: dict | None,
            execution: dict | None) -> float:
-    """A reported checkpoint's value of `metric` (its evaluation in TRIAL/eval-stepNNNNNN: resumable)."""
+    """A reported checkpoint's value of `metric`, measured once: kept in TRIAL/scores/stepNNNNNN.json (a pass@K
+    evaluation in TRIAL/eval-stepNNNNNN), so asking again, as a trial's end and a restored trial do, reads it back."""
     from raylib.tune.metrics import checkpoint_metric, problems_of
 
-    return checkpoint_metric(Path(checkpoint) / "model", metric, problems_of(spec),
-                             output=trial_dir / f"eval-step{step:06d}", generation=_settings(generation, "generation"),
-                             execution=_settings(execution, "execution"), pairs=spec.get("pairs"))
+    stored = trial_dir / "scores" / f"step{step:06d}.json"
+    if stored.is_file():
+        known = json.loads(stored.read_text())
+        if known.get("checkpoint") == str(checkpoint) and metric in known:
+            return float(known[metric])
+    value = checkpoint_metric(Path(checkpoint) / "model", metric, problems_of(spec),
+                              output=trial_dir / f"eval-step{step:06d}", generation=_settings(generation, "generation"),
+                              execution=_settings(execution, "execution"), pairs=spec.get("pairs"))
+    write_json(stored, {"checkpoint": str(checkpoint), metric: value})
+    return value
 
 
 def _settings(data: dict | None, kind: str):
@@ -105,7 +113,7 @@ def sweep_trial(config: dict) -> None:
     outcome = run_training(loop, data, trial_dir, callbacks=[callback])  # the callback reported each checkpoint
     # The last checkpoint once more, from here: a trial restored after its training had ended (the driver was killed
     # before Tune recorded its end) trains nothing and reports nothing new, and Tune needs the metric from every run
-    # of a trial. Its evaluation is resumable, so this reads it back; the summary counts a checkpoint once.
+    # of a trial. `_score` reads the callback's value back; the summary counts a checkpoint once.
     from ray import tune
 
     value = _score(outcome.checkpoint, int(outcome.metrics.get(STEP, 0)), config["metric"], config["problems"],
