@@ -286,12 +286,13 @@ def test_a_reference_whose_sandbox_failed_is_timed_again_never_given_a_guessed_l
     import raylib.evaluate.stage
     from raylib.cluster import InfrastructureError
     from raylib.evaluate.limits import TimeLimits
-    from raylib.evaluate.pipeline import _time_limits
+    from raylib.evaluate.pipeline import time_limits_on_cluster
     from raylib.evaluate.stage import ExecutionPool
     from sandbox.schema import sandbox_error
 
     def limits_of(used: set[str]) -> dict[str, float]:
-        limits, _ = _time_limits(problems, used, tmp_path, TimeLimits(), ExecutionPool(), None, 0.0, 2, lambda _: None)
+        limits, _ = time_limits_on_cluster(problems, used, tmp_path, TimeLimits(), ExecutionPool(), None, 0.0, 2,
+                                           lambda _: None)
         return limits
 
     used = {"HumanEval/0", "HumanEval/1"}

@@ -38,7 +38,7 @@ from raylib.files import claim_output, write_json
 from raylib.generate.loop import claim_samples_output
 from raylib.generate.settings import GenerationSettings
 
-__all__ = ["EvaluationSummary", "claim_evaluation_output", "evaluate"]
+__all__ = ["EvaluationSummary", "claim_evaluation_output", "evaluate", "time_limits_on_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def evaluate(problems: dict[str, Problem], output: str | Path, *, samples: list[
 
     used = {s.task_id for s in samples} if samples is not None else set(problems)
     reserved = 0.0 if generation is None else generation.num_cpus * generation.replicas
-    limits, ref_warnings = _time_limits(problems, used, output, time_limits, execution, ray_address, reserved,
+    limits, ref_warnings = time_limits_on_cluster(problems, used, output, time_limits, execution, ray_address, reserved,
                                         infra_retries, lap)
     store = ResultsFile(output / "results.jsonl")
     generation_counts = None
@@ -165,9 +165,9 @@ def evaluate(problems: dict[str, Problem], output: str | Path, *, samples: list[
     return EvaluationSummary(summary=summary, output=output, stale_results=store.stale_rows)
 
 
-def _time_limits(problems: dict[str, Problem], used: set[str], output: Path, settings: TimeLimits,
-                 execution: ExecutionPool, ray_address: str | None, reserved_cpus: float, infra_retries: int,
-                 lap) -> tuple[dict[str, float], list[str]]:
+def time_limits_on_cluster(problems: dict[str, Problem], used: set[str], output: Path, settings: TimeLimits,
+                           execution: ExecutionPool, ray_address: str | None, reserved_cpus: float,
+                           infra_retries: int, lap) -> tuple[dict[str, float], list[str]]:
     """Join/start the cluster and set each used problem's time limit; returns (limits, warnings).
 
     Limits depend on the reference solutions' runtimes, so those are timed first: in this process while the cluster

@@ -113,5 +113,39 @@ class HFEngine:
                                             "stop" if ended is not None or stopped else "length"))
         return outputs
 
+    def beam_search(self, requests: Sequence[GenerationRequest], width: int) -> list[GenerationResult]:
+        """Beam search of `width` per request (raylib.generate.engines.beam, the same rule as the vLLM engine's)."""
+        from raylib.generate.engines.beam import beam_search, beam_text_result, stop_check
+
+        results = []
+        with self._lock:
+            for request in requests:
+                try:
+                    ids, prefilled = render_prompt(self.tokenizer, request)
+                    check_prompt_length(len(ids), self.max_model_len)
+                    p = request.params
+                    room = p.max_tokens if self.max_model_len is None else \
+                        min(p.max_tokens, self.max_model_len - len(ids))
+                    eos = set(self.eos if isinstance(self.eos, list) else [self.eos])
+                    beams = beam_search(self._top_tokens, ids, width, room, eos, stop_check(self.tokenizer, p.stop))
+                    results.append(beam_text_result(self.tokenizer, beams, p.stop, len(ids), prefilled))
+                except Exception as exc:  # noqa: BLE001 - a malformed or oversized request fails alone
+                    results.append(failed_result(exc))
+        return results
+
+    def _top_tokens(self, sequences: list[list[int]], k: int) -> list[list[tuple[int, float]]]:
+        """Each sequence's k likeliest next tokens: one forward pass over the left-padded batch."""
+        import torch
+
+        longest = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.tensor([[pad] * (longest - len(s)) + s for s in sequences], device=self.device)
+        mask = torch.tensor([[0] * (longest - len(s)) + [1] * len(s) for s in sequences], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1, :]
+            top = torch.log_softmax(logits.float(), dim=-1).topk(k, dim=-1)
+        return [list(zip(t.tolist(), v.tolist())) for t, v in zip(top.indices, top.values)]
+
     def close(self) -> None:
         self.model = None

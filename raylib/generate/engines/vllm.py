@@ -132,6 +132,53 @@ class VLLMEngine:
             results[i] = GenerationResult(outputs=outputs, prompt_tokens=prompt_tokens, prefilled=prefilled)
         return results
 
+    def beam_search(self, requests: Sequence[GenerationRequest], width: int) -> list[GenerationResult]:
+        """Beam search of `width` per request (raylib.generate.engines.beam): each step's one-token requests join the
+        engine's continuous batch, so concurrent searches (and sampling calls) share its steps. Sampling settings other
+        than max_tokens and stop are not used (beam search is deterministic)."""
+        from raylib.generate.engines.beam import beam_search, beam_text_result, stop_check
+
+        results = []
+        for request in requests:
+            try:
+                with self._tokenizer_lock:
+                    ids, prefilled = render_prompt(self.tokenizer, request)
+                check_prompt_length(len(ids), self.max_model_len)
+                p = request.params
+                with self._tokenizer_lock:
+                    stopped = stop_check(copy.deepcopy(self.tokenizer), p.stop)
+                beams = beam_search(self._top_tokens, ids, width, min(p.max_tokens, self.max_model_len - len(ids)),
+                                    {self.tokenizer.eos_token_id}, stopped)
+                with self._tokenizer_lock:
+                    results.append(beam_text_result(self.tokenizer, beams, p.stop, len(ids), prefilled))
+            except EngineBroken:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a malformed or oversized request fails alone
+                results.append(failed_result(exc))
+        return results
+
+    def _top_tokens(self, sequences: list[list[int]], k: int) -> list[list[tuple[int, float]]]:
+        """Each sequence's k likeliest next tokens and their log-probabilities: one-token requests in the batch."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=k, detokenize=False,
+                                output_kind=RequestOutputKind.FINAL_ONLY)
+        futures = []
+        for ids in sequences:
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            with self._state_lock:
+                if self._broken is not None:
+                    raise EngineBroken(f"the vLLM engine failed earlier: {self._broken!r}")
+                self._inbox.put((str(next(self._ids)), ids, params, future))
+            futures.append(future)
+        tops = []
+        for future in futures:
+            logprobs = future.result().outputs[0].logprobs[0]  # {token: Logprob}, the top k (and the chosen token)
+            ranked = sorted(((t, lp.logprob) for t, lp in logprobs.items()), key=lambda x: x[1], reverse=True)
+            tops.append(ranked[:k])
+        return tops
+
     def _sampling_params(self, request: GenerationRequest):
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind

@@ -31,7 +31,7 @@ from raylib.rerank.public_tests import public_inputs, public_tests
 from raylib.rerank.selection import cluster_scores
 from sandbox.schema import INFRA_STATUS, AssertionTests, ExecRequest, Limits, StdioTests
 
-__all__ = ["BehaviourClusters", "PublicTests"]
+__all__ = ["BehaviourClusters", "PublicTests", "SandboxRunner"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,10 @@ _INFRA_ROUNDS = 3  # runs of a request whose sandbox failed before its score is 
 _NO_TESTS = {"reason": "the problem shows no tests"}
 
 
-class _SandboxVerifier:
+class SandboxRunner:
+    """A sandbox pool of `settings.workers_per_actor` workers whose `run` retries what the infrastructure failed (the
+    execution verifiers' base; the scaling loops' judge too)."""
+
     def __init__(self, settings, sandbox: dict | None):
         from sandbox import SandboxConfig
 
@@ -79,7 +82,7 @@ class _SandboxVerifier:
         self.box.close()
 
 
-class PublicTests(_SandboxVerifier):
+class PublicTests(SandboxRunner):
     """Score = the fraction of the problem's visible tests the candidate passes (details: passed, total, status)."""
 
     name = "public-tests"
@@ -135,7 +138,7 @@ __codeloop_behaviour({calls})
 """
 
 
-class BehaviourClusters(_SandboxVerifier):
+class BehaviourClusters(SandboxRunner):
     """Score = the number of candidates whose outputs on the inputs equal this candidate's (details: cluster, the
     cluster's index by size, and how many inputs)."""
 
