@@ -79,11 +79,7 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
         if self.dataset in MATH_DATASETS:
             if not self.dataset_path:
                 raise ValueError(f"{self.dataset} is read from a file in its public format: give --dataset_path")
-            if self.scale().selection and self.strategy != "self-consistency":
-                raise ValueError("verifiers score programs: math problems run oracle best-of-n and beam, revision, "
-                                 "self-refine and self-consistency")
-            if self.strategy == "sample-debug":
-                raise ValueError("sample-debug debugs programs on their visible tests: it needs a coding dataset")
+            self.scale().check_answers_only()
         else:
             check_dataset(self.dataset, self.dataset_path)
         if self.verifier not in VERIFIER_NAMES or self.verifier == "rvbs":

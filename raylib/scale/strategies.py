@@ -78,6 +78,15 @@ class ScaleSettings(BaseModel):
             raise ValueError(f"feedback must be one of {LEVELS}")
         return self
 
+    def check_answers_only(self) -> None:
+        """ValueError when the strategy needs programs (a verifier or visible tests), for problems whose answers are
+        not programs (math)."""
+        if self.strategy == "sample-debug":
+            raise ValueError("sample-debug debugs programs on their visible tests: it needs a coding dataset")
+        if self.selection and self.strategy != "self-consistency":
+            raise ValueError("verifiers score programs: math problems run revision, self-refine, self-consistency, "
+                             "and best-of-n and beam in oracle mode")
+
     @property
     def sampling_temperature(self) -> float:
         if self.temperature is not None:
