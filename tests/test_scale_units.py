@@ -318,3 +318,15 @@ def test_beam_search_finds_the_likeliest_sequences_not_the_greedy_one():
     # greedy takes 2 (0.6) then 0.5 = 0.3; the best sequence is 1, 3 (0.4 x 1.0)
     assert [b.tokens for b in beams] == [(1, 3), (2, 3)]
     assert beams[0].score == pytest.approx(math.log(0.4)) and beams[0].finish_reason == "stop"
+
+
+def test_runs_in_sibling_folders_are_drawn_together_in_the_parents_plot(tmp_path):
+    from raylib.scale.summary import write_outputs
+
+    rows = {"a": [{"attempt": 0, "passed": False}, {"attempt": 1, "passed": True}]}
+    for name, settings in (("revision", ScaleSettings(strategy="revision", budget=2)),
+                           ("bon", ScaleSettings(strategy="best-of-n", budget=2))):
+        write_outputs(scale_summary(settings, rows, dataset="humaneval", model="m"), tmp_path / name)
+        assert (tmp_path / name / "scaling.png").stat().st_size > 0
+        assert "| 2 | 1 | 100.00% |" in (tmp_path / name / "report.md").read_text()
+    assert (tmp_path / "scaling.png").stat().st_size > 0  # both runs, one plot

@@ -83,7 +83,7 @@ def _label(summary: dict) -> str:
 
 def _runs_under(root: Path) -> list[tuple[Path, dict]]:
     runs = []
-    for path in sorted(root.glob(f"*/{SUMMARY_FILE}")) + sorted(root.glob(SUMMARY_FILE)):
+    for path in sorted(root.glob(f"*/{SUMMARY_FILE}")):
         try:
             runs.append((path.parent, json.loads(path.read_text())))
         except (OSError, json.JSONDecodeError):
