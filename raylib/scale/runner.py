@@ -140,6 +140,7 @@ class _Loops:
         self.engines, self.sandboxes, self.verifier = engines, sandboxes, verifier
         self.limits, self.memory_mb, self.bar = limits, memory_mb, bar
         self.rows = store.rows_by_task()
+        self.solved = {t for t, rows in self.rows.items() if any(r.get("passed") for r in rows.values())}
         self.failed: dict[str, str] = {}
         self.fresh_tokens = 0
 
@@ -147,6 +148,8 @@ class _Loops:
         return actors[sum(task_id.encode()) % len(actors)]
 
     async def solve(self, task_id: str, turn) -> None:
+        from ray.exceptions import RayError
+
         rows = self.rows.setdefault(task_id, {})
         try:
             while True:
@@ -159,13 +162,14 @@ class _Loops:
                         merged = {**rows.get(row["attempt"], {}), **row}
                         rows[row["attempt"]] = merged
                         self.store.put(merged)
-        except InfrastructureError as exc:
-            self.failed[task_id] = str(exc)
+                        if merged.get("passed"):
+                            self.solved.add(task_id)
+        except (InfrastructureError, RayError) as exc:  # an actor gone past its restarts: the next run finishes it
+            self.failed[task_id] = f"{type(exc).__name__}: {exc}"
             log.warning("%s: %s", task_id, exc)
         finally:
             self.bar.update(1)
-            self.bar.set_postfix(solved=sum(any(r.get("passed") for r in rs.values()) for rs in self.rows.values()),
-                                 refresh=False)
+            self.bar.set_postfix(solved=len(self.solved), refresh=False)
 
     async def _do(self, task_id: str, turn, action, rows: dict[int, dict]) -> list[dict]:
         if isinstance(action, (Generate, Beam)):

@@ -66,7 +66,8 @@ class VLLMEngine:
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # its INFO lines would bury the job's own output
         if os.path.isdir(path):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory needs no hub; a lookup would hang offline
-        kwargs = dict(model=path, max_model_len=config.max_model_len, seed=0,
+        # max_logprobs: beam search asks each step for the 2 x width likeliest tokens (FTTT searches 32 beams wide)
+        kwargs = dict(model=path, max_model_len=config.max_model_len, seed=0, max_logprobs=64,
                       tensor_parallel_size=config.tensor_parallel_size)
         if gpu:
             kwargs.update(dtype=config.dtype, gpu_memory_utilization=config.gpu_memory_utilization)
