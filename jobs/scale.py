@@ -11,6 +11,7 @@ sample-debug) on every problem at once, the engines batching across problems.
         --strategy revision --budget 32 --output runs/fttt/revision          # FTTT's protocol on its hard subset
     python jobs/scale.py --dataset gsm8k --dataset_path gsm8k/test.jsonl --strategy self-consistency --budget 16 \\
         --output runs/scale/gsm8k-sc
+    python jobs/scale.py --dataset humaneval --strategy fttt --budget 32 --output runs/scale/fttt  # test-time training
     python jobs/scale.py --help        # every option
 
 Writes OUTPUT/attempts.jsonl (task_id, attempt, solution = the whole program run, passed, status, the feedback given,
@@ -39,6 +40,7 @@ from raylib.files import DataError  # noqa: E402
 from raylib.generate.settings import GenerationSettings, GenerationShortcuts  # noqa: E402
 from raylib.rerank.settings import VERIFIER_NAMES, VerifierSettings  # noqa: E402
 from raylib.scale.strategies import ScaleSettings  # noqa: E402
+from raylib.scale.ttt import TTTSettings  # noqa: E402
 
 
 class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
@@ -47,8 +49,9 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
     dataset_path: str | None = Field(None, description="Problem file; None: the shipped one (humaneval, humaneval+, "
                                      "mbpp, mbpp+).")
     limit: int | None = Field(None, ge=1, description="The first N problems only.")
-    strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug"] = Field(
-        "revision", description="The loop run on each problem (raylib.scale.strategies).")
+    strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug",
+                      "fttt"] = Field("revision", description="The loop run on each problem "
+                                                              "(raylib.scale.strategies).")
     budget: int = Field(8, ge=1, le=1024, description="Attempts per problem (answers judged, samples drawn, or the "
                         "beam width).")
     mode: Literal["oracle", "verifier"] = Field("oracle", description="best-of-n and beam: oracle or verifier.")
@@ -64,6 +67,9 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
     hard_subset: str | None = Field(None, description="FTTT's hard subset: an index file of the problems the model "
                                     "fails greedily; made (by a greedy pass beside it) when missing, reused after. "
                                     "The run then covers those problems only.")
+    ttt: TTTSettings = Field(default_factory=TTTSettings, description="fttt: the per-problem LoRA adapter and its "
+                             "optimizer (FTTT's defaults: rank 4, alpha 16, dropout 0.05 on q_proj/v_proj, AdamW "
+                             "1e-5). Sampling runs on transformers, one model copy per generation replica.")
     concurrency: int = Field(256, ge=1, le=4096, description="Problems whose loops are in flight at once.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings,
                                            description="Engine, sampling (max_tokens, seed), prompts, actors.")
@@ -90,7 +96,7 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
         return ScaleSettings(strategy=self.strategy, budget=self.budget, mode=self.mode, verifier=self.verifier,
                              feedback=self.feedback, temperature=self.temperature,
                              top_p=None if self.generation.sampling.top_p == 1.0 else self.generation.sampling.top_p,
-                             samples_per_call=self.samples_per_call, debug_rounds=self.debug_rounds)
+                             samples_per_call=self.samples_per_call, debug_rounds=self.debug_rounds, ttt=self.ttt)
 
 
 def load_tasks(cfg: ScaleConfig):

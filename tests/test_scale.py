@@ -57,6 +57,7 @@ STRATEGY_CASES = {
     "self-consistency": dict(strategy="self-consistency", budget=3),
     "beam-verifier": dict(strategy="beam", mode="verifier", budget=2),
     "sample-debug": dict(strategy="sample-debug", budget=2, debug_rounds=1),
+    "fttt": dict(strategy="fttt", budget=3),
 }
 
 
@@ -78,7 +79,7 @@ def test_each_strategy_runs_to_its_budget_on_a_model_that_never_passes(ray_clust
     assert all(r["status"] not in ("sandbox-error", "passed") for r in judged)
     for task_id, mine in by_task.items():
         strategy = scale["strategy"]
-        if strategy in ("revision", "self-refine") or case == "best-of-n-oracle":
+        if strategy in ("revision", "self-refine", "fttt") or case == "best-of-n-oracle":
             assert [r["attempt"] for r in mine] == list(range(budget)) and all("passed" in r for r in mine)
         if strategy == "revision":
             assert all(r["feedback"].startswith("Your answer") for r in mine)
@@ -92,6 +93,10 @@ def test_each_strategy_runs_to_its_budget_on_a_model_that_never_passes(ray_clust
             assert sum(r.get("passed") is not None for r in mine) == len(picks)  # only the picks were judged
         if strategy != "self-consistency" and (scale.get("mode") == "verifier" or strategy == "sample-debug"):
             assert all("score" in r for r in mine if r.get("selected_for"))
+        if strategy == "fttt":  # every attempt asked from the prompt alone; each failure with a program trains
+            assert len({r["tokens"]["prompt"] for r in mine}) == 1
+            assert all(r["trained"] == bool(r["solution"].strip()) for r in mine[:-1]) and "trained" not in mine[-1]
+            assert all(r["ttt_loss"] > 0 for r in mine if r.get("trained"))
         if strategy == "sample-debug":
             assert {r["candidate"] for r in mine} == {0, 1}
             assert all("public" in r for r in mine if r["solution"])

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from raylib.scale.feedback import BINARY, ShownRun, ShownTest, feedback_text, split_assertion
-from raylib.scale.strategies import CRITIQUE, Beam, Check, Generate, Judge, Rank, ScaleSettings, next_actions
+from raylib.scale.strategies import CRITIQUE, Beam, Check, Generate, Judge, Rank, ScaleSettings, Train, next_actions
 from raylib.scale.summary import scale_summary, solved_within
 
 FIRST = ({"role": "user", "content": "solve it"},)
@@ -175,6 +175,21 @@ def test_sample_debug_debugs_each_candidate_on_public_feedback_then_picks_among_
     assert next_actions(settings, FIRST, rows) == [Rank((1, 2))]  # the finals: rounds used up, and passed
     rows[1]["score"], rows[2]["score"] = 0.5, 1.0
     assert next_actions(settings, FIRST, rows) == [Judge((1, 2), selected_for=((1, (1,)), (2, (2,))))]
+
+
+def test_fttt_asks_each_attempt_from_the_prompt_alone_and_trains_after_each_failure():
+    settings = ScaleSettings(strategy="fttt", budget=3)
+    assert next_actions(settings, FIRST, {}) == [Generate((0,), FIRST)]
+    rows = {0: answered(0)}
+    assert next_actions(settings, FIRST, rows) == [Judge((0,), feedback="binary")]
+    rows = {0: answered(0, False, BINARY)}
+    assert next_actions(settings, FIRST, rows) == [Train((0,))]
+    rows[0]["trained"] = True
+    assert next_actions(settings, FIRST, rows) == [Generate((1,), FIRST)]  # no earlier attempt in the context
+    rows.update({1: {**answered(1, False, BINARY), "trained": False}, 2: answered(2, False, BINARY)})
+    assert next_actions(settings, FIRST, rows) == []  # budget spent: the last failure is not trained on
+    assert next_actions(settings, FIRST, {0: answered(0, True)}) == []
+    assert settings.sampling_temperature == 0.6  # FTTT samples its attempts
 
 
 def test_per_strategy_sampling_defaults_follow_fttt():

@@ -17,9 +17,10 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-__all__ = ["BINARY", "LEVELS", "ShownRun", "ShownTest", "feedback_text", "split_assertion"]
+__all__ = ["BINARY", "FTTT_FEEDBACK", "LEVELS", "ShownRun", "ShownTest", "feedback_text", "split_assertion"]
 
 BINARY = "Your answer is incorrect. Please try again."  # FTTT's feedback turn, word for word
+FTTT_FEEDBACK = "Your answer is incorrect."  # what FTTT's test-time training step learns from (prelim/fttt.py)
 LEVELS = ("binary", "public-tests", "traceback")
 _MAX_VALUE = 200  # characters of an expected or returned value shown
 _MAX_TESTS = 3  # failed tests described

@@ -32,16 +32,26 @@ from raylib.cluster import InfrastructureError
 from raylib.files import JsonlStore, claim_output
 from raylib.generate.engines.base import GenerationRequest, SamplingParams
 from raylib.generate.settings import GenerationSettings, generation_identity
-from raylib.scale.feedback import BINARY, feedback_text
-from raylib.scale.strategies import Beam, Check, Generate, Judge, Rank, ScaleSettings, next_actions
+from raylib.scale.feedback import BINARY, FTTT_FEEDBACK, feedback_text
+from raylib.scale.strategies import (
+    TTT_STRATEGIES,
+    Beam,
+    Check,
+    Generate,
+    Judge,
+    Rank,
+    ScaleSettings,
+    Train,
+    next_actions,
+)
 
-__all__ = ["ATTEMPT_FIELDS", "AttemptsFile", "EngineActor", "hard_subset", "run_scaling"]
+__all__ = ["ATTEMPT_FIELDS", "AttemptsFile", "EngineActor", "TTTActor", "hard_subset", "run_scaling"]
 
 log = logging.getLogger(__name__)
 
 # attempts.jsonl's columns, in the order written (any others follow, sorted)
 ATTEMPT_FIELDS = ("task_id", "attempt", "candidate", "round", "passed", "status", "solution", "feedback", "tokens",
-                  "finish_reason", "error", "key", "score", "public", "selected_for", "response")
+                  "finish_reason", "error", "key", "score", "public", "selected_for", "trained", "ttt_loss", "response")
 _ENGINE_RETRIES = 3  # rounds an endpoint's retryable failure is asked again before the attempt is recorded as failed
 
 
@@ -100,6 +110,32 @@ class EngineActor:
             os._exit(1)
 
 
+class TTTActor:
+    """A Ray actor holding one model copy for test-time training (raylib.scale.ttt.TestTimeTrainer): each request's
+    key is its problem, whose own adapter it samples with."""
+
+    def __init__(self, config: dict, ttt: dict):
+        from raylib.generate.engines.base import EngineConfig
+        from raylib.scale.ttt import TestTimeTrainer, TTTSettings
+
+        self.trainer = TestTimeTrainer(EngineConfig.model_validate(config), TTTSettings.model_validate(ttt))
+
+    def can_prefill(self) -> bool:
+        return True
+
+    def generate(self, requests):
+        return [result for r in requests for result in self.trainer.generate(r.key, [r])]
+
+    def step(self, task_id: str, attempt: int, messages: list[dict], answer: str, feedback: str) -> float:
+        return self.trainer.step(task_id, attempt, messages, answer, feedback)
+
+    def replay(self, task_id: str, steps: list) -> None:
+        self.trainer.replay(task_id, steps)
+
+    def forget(self, task_id: str) -> None:
+        self.trainer.forget(task_id)
+
+
 class _Sandbox:
     """A threaded Ray actor holding one sandbox pool (raylib.rerank.verifiers.execution.SandboxRunner)."""
 
@@ -151,7 +187,12 @@ class _Loops:
         from ray.exceptions import RayError
 
         rows = self.rows.setdefault(task_id, {})
+        ttt = self.settings.strategy in TTT_STRATEGIES
         try:
+            if ttt and any(r.get("trained") for r in rows.values()):  # a resumed run: the adapter, step by step
+                steps = [(a, list(turn.messages), rows[a]["response"], self._train_feedback(rows[a]))
+                         for a in sorted(rows) if rows[a].get("trained")]
+                await self._route(self.engines, task_id).replay.remote(task_id, steps)
             while True:
                 actions = next_actions(self.settings, turn.messages, rows)
                 if not actions:
@@ -168,6 +209,8 @@ class _Loops:
             self.failed[task_id] = f"{type(exc).__name__}: {exc}"
             log.warning("%s: %s", task_id, exc)
         finally:
+            if ttt:
+                self._route(self.engines, task_id).forget.remote(task_id)
             self.bar.update(1)
             self.bar.set_postfix(solved=len(self.solved), refresh=False)
 
@@ -180,6 +223,8 @@ class _Loops:
             return await self._check(task_id, action, rows)
         if isinstance(action, Rank):
             return await self._rank(task_id, action, rows)
+        if isinstance(action, Train):
+            return await self._train(task_id, turn, action, rows)
         raise TypeError(f"unknown action {action!r}")
 
     # ----------------------------------------------------------------------------------------------- generation
@@ -277,6 +322,22 @@ class _Loops:
                             "feedback": feedback_text(level, shown) if shown else BINARY})
         return updates
 
+    def _train_feedback(self, row: dict) -> str:
+        """What an FTTT step learns from: FTTT's own words at the binary level, else the row's feedback."""
+        return FTTT_FEEDBACK if self.settings.feedback == "binary" else row["feedback"]
+
+    async def _train(self, task_id: str, turn, action: Train, rows: dict[int, dict]) -> list[dict]:
+        updates = []
+        for attempt in action.attempts:
+            row = rows[attempt]
+            update = {"task_id": task_id, "attempt": attempt, "trained": False}
+            if row.get("solution", "").strip() and not row.get("error"):
+                loss = await self._route(self.engines, task_id).step.remote(
+                    task_id, attempt, list(turn.messages), row["response"], self._train_feedback(row))
+                update.update(trained=True, ttt_loss=round(loss, 6))
+            updates.append(update)
+        return updates
+
     async def _rank(self, task_id: str, action: Rank, rows: dict[int, dict]) -> list[dict]:
         problem = self.tasks.problems[task_id].model_dump(mode="json")
         programs = [rows[a].get("solution", "") for a in action.attempts]
@@ -293,10 +354,14 @@ def _actors(generation: GenerationSettings, execution, settings: ScaleSettings, 
     num_gpus = generation.num_gpus
     if num_gpus is None:
         num_gpus = generation.engine.tensor_parallel_size if cluster_has_gpus() else 0
-    engine_cls = ray.remote(EngineActor)
-    engines = [engine_cls.options(num_cpus=generation.num_cpus, num_gpus=num_gpus, max_concurrency=concurrency,
-                                  max_restarts=generation.max_actor_restarts, max_task_retries=-1)
-               .remote(generation.engine.model_dump(mode="json")) for _ in range(generation.replicas)]
+    options = dict(num_cpus=generation.num_cpus, num_gpus=num_gpus, max_concurrency=concurrency,
+                   max_restarts=generation.max_actor_restarts, max_task_retries=-1)
+    engine = generation.engine.model_dump(mode="json")
+    if settings.strategy in TTT_STRATEGIES:  # one model copy per actor, problems spread over the replicas
+        engines = [ray.remote(TTTActor).options(**options).remote(engine, settings.ttt.model_dump(mode="json"))
+                   for _ in range(generation.replicas)]
+    else:
+        engines = [ray.remote(EngineActor).options(**options).remote(engine) for _ in range(generation.replicas)]
     sandboxes = []
     if needs_sandbox:
         sandbox_cls = ray.remote(_Sandbox)

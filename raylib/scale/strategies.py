@@ -23,6 +23,8 @@ Strategies (budget B) and how the curve counts them (solved within k):
   verifier: a verifier ranks the beams, its pick judged (the pick among the first k).
 - sample-debug (S*): B samples, each debugged up to R rounds on its public tests' feedback, then a verifier picks one
   final program (the pick among the first k candidates).
+- fttt: every attempt from the original prompt alone (sampled, as FTTT does); after a failed one, one optimizer step
+  of the problem's own LoRA adapter on the feedback turn's NLL (raylib.scale.ttt). Counted as revision.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from raylib.scale.feedback import LEVELS
+from raylib.scale.ttt import TTTSettings
 
-__all__ = ["CRITIQUE", "SELECTION", "STRATEGIES", "Beam", "Check", "Generate", "Judge", "Rank", "ScaleSettings",
-           "next_actions", "selections"]
+__all__ = ["CRITIQUE", "SELECTION", "STRATEGIES", "TTT_STRATEGIES", "Beam", "Check", "Generate", "Judge", "Rank",
+           "ScaleSettings", "Train", "next_actions", "selections"]
 
-STRATEGIES = ("revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug")
+STRATEGIES = ("revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug", "fttt")
+TTT_STRATEGIES = ("fttt",)  # strategies that train the weights between attempts (raylib.scale.ttt)
 # Self-Refine's feedback turn as FTTT asks it (madaan/self-refine, GSM feedback prompt): no execution, the model's own
 # critique of its last answer, whose reply is the next answer.
 CRITIQUE = ("There is an error in the solution above because of lack of understanding of the question. What is the "
@@ -50,8 +54,9 @@ class ScaleSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug"] = Field(
-        "revision", description="The loop run on each problem (see raylib.scale.strategies).")
+    strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug",
+                      "fttt"] = Field("revision", description="The loop run on each problem (see "
+                                                              "raylib.scale.strategies).")
     budget: int = Field(8, ge=1, le=1024, description="Attempts per problem: answers judged (revision, self-refine, "
                         "best-of-n oracle), samples drawn (best-of-n verifier, self-consistency, sample-debug) or "
                         "the beam width (beam).")
@@ -71,6 +76,7 @@ class ScaleSettings(BaseModel):
                                   "self-consistency); oracle best-of-n judges them before asking for more.")
     debug_rounds: int = Field(2, ge=0, le=16, description="sample-debug: fixes asked per sample on public-test "
                               "feedback.")
+    ttt: TTTSettings = Field(default_factory=TTTSettings, description="fttt: the per-problem adapter and optimizer.")
 
     @model_validator(mode="after")
     def _check(self):
@@ -151,7 +157,15 @@ class Rank:
     attempts: tuple[int, ...]
 
 
-Action = Generate | Beam | Judge | Check | Rank
+@dataclasses.dataclass(frozen=True)
+class Train:
+    """Test-time training: an optimizer step of the problem's adapter on each of these failed attempts' feedback
+    (`trained` and the step's `ttt_loss`; an attempt without a program is not trained on: `trained` False)."""
+
+    attempts: tuple[int, ...]
+
+
+Action = Generate | Beam | Judge | Check | Rank | Train
 
 
 def _answered(row: dict) -> bool:
@@ -180,6 +194,8 @@ def next_actions(settings: ScaleSettings, first: tuple[dict, ...], rows: dict[in
     s = settings.strategy
     if s in ("revision", "self-refine"):
         return _sequential(settings, first, rows)
+    if s in TTT_STRATEGIES:
+        return _test_time_training(settings, first, rows)
     if s == "best-of-n":
         return _oracle_samples(settings, first, rows) if settings.mode == "oracle" else \
             _pick(settings, rows, _samples(settings, first, rows))
@@ -208,6 +224,22 @@ def _sequential(settings: ScaleSettings, first: tuple[dict, ...], rows: dict[int
         turns = [(rows[a]["response"], rows[a]["feedback"]) for a in sorted(rows)]
         return [Generate((last + 1,), _chat(first, turns))]
     return [Generate((last + 1,), _chat(first, [(row["response"], CRITIQUE)]))]
+
+
+def _test_time_training(settings: ScaleSettings, first: tuple[dict, ...], rows: dict[int, dict]) -> list[Action]:
+    """FTTT: every attempt is asked from the original prompt alone; after a failed one, the weights learn from its
+    feedback before the next."""
+    if not rows:
+        return [Generate((0,), first)]
+    last = max(rows)
+    row = rows[last]
+    if not _judged(row):
+        return [Judge((last,), feedback=settings.feedback)]
+    if row["passed"] or last + 1 >= settings.budget:
+        return []
+    if "trained" not in row:
+        return [Train((last,))]
+    return [Generate((last + 1,), first)]
 
 
 def _oracle_samples(settings: ScaleSettings, first: tuple[dict, ...], rows: dict[int, dict]) -> list[Action]:
