@@ -50,7 +50,7 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
                                      "mbpp, mbpp+).")
     limit: int | None = Field(None, ge=1, description="The first N problems only.")
     strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug",
-                      "fttt"] = Field("revision", description="The loop run on each problem "
+                      "fttt", "fttt+"] = Field("revision", description="The loop run on each problem "
                                                               "(raylib.scale.strategies).")
     budget: int = Field(8, ge=1, le=1024, description="Attempts per problem (answers judged, samples drawn, or the "
                         "beam width).")

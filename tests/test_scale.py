@@ -58,6 +58,7 @@ STRATEGY_CASES = {
     "beam-verifier": dict(strategy="beam", mode="verifier", budget=2),
     "sample-debug": dict(strategy="sample-debug", budget=2, debug_rounds=1),
     "fttt": dict(strategy="fttt", budget=3),
+    "fttt+": dict(strategy="fttt+", budget=2),
 }
 
 
@@ -97,6 +98,9 @@ def test_each_strategy_runs_to_its_budget_on_a_model_that_never_passes(ray_clust
             assert len({r["tokens"]["prompt"] for r in mine}) == 1
             assert all(r["trained"] == bool(r["solution"].strip()) for r in mine[:-1]) and "trained" not in mine[-1]
             assert all(r["ttt_loss"] > 0 for r in mine if r.get("trained"))
+        if strategy == "fttt+":  # a random model's answers run to the token limit: reflected on and trained never
+            assert all(r["reflection_finish"] == "skipped" and r["trained"] is False for r in mine[:-1])
+            assert all(r["finish_reason"] == "length" for r in mine)
         if strategy == "sample-debug":
             assert {r["candidate"] for r in mine} == {0, 1}
             assert all("public" in r for r in mine if r["solution"])

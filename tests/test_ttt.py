@@ -50,7 +50,7 @@ def test_each_problem_starts_from_the_base_weights_and_keeps_its_own_adapter(tra
 
 
 def test_replaying_the_recorded_steps_rebuilds_the_same_adapter(trainer):
-    steps = [(a, MESSAGES, ANSWER, FEEDBACK) for a in range(2)]
+    steps = [(a, MESSAGES, ANSWER, FEEDBACK, "") for a in range(2)]
     for step in steps:
         trainer.step("p-replay", *step)
     norm, nll = trainer.adapter_norm("p-replay"), trainer.feedback_nll("p-replay", MESSAGES, ANSWER, FEEDBACK)
@@ -68,3 +68,33 @@ def test_the_feedback_turn_is_what_the_template_adds_after_the_answer(tiny_model
     context, turn = feedback_turn_ids(tokenizer, MESSAGES, ANSWER, FEEDBACK)
     assert FEEDBACK in tokenizer.decode(turn) and FEEDBACK not in tokenizer.decode(context)
     assert "return a - b" in tokenizer.decode(context)
+
+
+def test_fttt_plus_splits_the_turn_into_feedback_and_reflection_and_a_step_lowers_their_loss(trainer, tiny_model):
+    from transformers import AutoTokenizer
+
+    from raylib.scale.ttt import _tokens_before, feedback_turn_ids
+
+    reflection = "The function subtracts b instead of adding it."
+    text = f"{FEEDBACK} {reflection}"
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    _, turn = feedback_turn_ids(tokenizer, MESSAGES, ANSWER, text)
+    split = _tokens_before(tokenizer, MESSAGES, ANSWER, text, reflection, len(turn))
+    assert FEEDBACK in tokenizer.decode(turn[:split]) and "subtracts" not in tokenizer.decode(turn[:split])
+    assert reflection in tokenizer.decode(turn[split:])
+    before = trainer.feedback_nll("p-plus", MESSAGES, ANSWER, FEEDBACK, reflection)
+    trainer.step("p-plus", 0, MESSAGES, ANSWER, FEEDBACK, reflection)
+    assert trainer.feedback_nll("p-plus", MESSAGES, ANSWER, FEEDBACK, reflection) < before
+
+
+def test_reflections_come_from_the_base_model_with_every_adapter_off(trainer, tiny_model):
+    from raylib.generate.engines.base import GenerationRequest, SamplingParams
+
+    for attempt in range(3):
+        trainer.step("p-reflect", attempt, MESSAGES, ANSWER, FEEDBACK)
+    request = GenerationRequest(messages=MESSAGES, params=SamplingParams(max_tokens=12), key="p-reflect")
+    [adapted] = trainer.generate("p-reflect", [request])
+    [reflected] = trainer.reflect([request])
+    [fresh] = trainer.generate("p-fresh", [request])
+    assert reflected.outputs[0].text == fresh.outputs[0].text  # the base model's answer, not p-reflect's
+    assert trainer.adapter_norm("p-reflect") > 0 and adapted.outputs  # p-reflect keeps its adapter

@@ -40,6 +40,7 @@ from raylib.scale.strategies import (
     Generate,
     Judge,
     Rank,
+    Reflect,
     ScaleSettings,
     Train,
     next_actions,
@@ -51,7 +52,8 @@ log = logging.getLogger(__name__)
 
 # attempts.jsonl's columns, in the order written (any others follow, sorted)
 ATTEMPT_FIELDS = ("task_id", "attempt", "candidate", "round", "passed", "status", "solution", "feedback", "tokens",
-                  "finish_reason", "error", "key", "score", "public", "selected_for", "trained", "ttt_loss", "response")
+                  "finish_reason", "error", "key", "score", "public", "selected_for", "trained", "ttt_loss",
+                  "reflection", "reflection_finish", "response")
 _ENGINE_RETRIES = 3  # rounds an endpoint's retryable failure is asked again before the attempt is recorded as failed
 
 
@@ -126,8 +128,12 @@ class TTTActor:
     def generate(self, requests):
         return [result for r in requests for result in self.trainer.generate(r.key, [r])]
 
-    def step(self, task_id: str, attempt: int, messages: list[dict], answer: str, feedback: str) -> float:
-        return self.trainer.step(task_id, attempt, messages, answer, feedback)
+    def step(self, task_id: str, attempt: int, messages: list[dict], answer: str, feedback: str,
+             reflection: str) -> float:
+        return self.trainer.step(task_id, attempt, messages, answer, feedback, reflection)
+
+    def reflect(self, requests):
+        return self.trainer.reflect(requests)
 
     def replay(self, task_id: str, steps: list) -> None:
         self.trainer.replay(task_id, steps)
@@ -190,8 +196,8 @@ class _Loops:
         ttt = self.settings.strategy in TTT_STRATEGIES
         try:
             if ttt and any(r.get("trained") for r in rows.values()):  # a resumed run: the adapter, step by step
-                steps = [(a, list(turn.messages), rows[a]["response"], self._train_feedback(rows[a]))
-                         for a in sorted(rows) if rows[a].get("trained")]
+                steps = [(a, list(turn.messages), rows[a]["response"], self._train_feedback(rows[a]),
+                          rows[a].get("reflection", "")) for a in sorted(rows) if rows[a].get("trained")]
                 await self._route(self.engines, task_id).replay.remote(task_id, steps)
             while True:
                 actions = next_actions(self.settings, turn.messages, rows)
@@ -225,6 +231,8 @@ class _Loops:
             return await self._rank(task_id, action, rows)
         if isinstance(action, Train):
             return await self._train(task_id, turn, action, rows)
+        if isinstance(action, Reflect):
+            return await self._reflect(task_id, turn, action, rows)
         raise TypeError(f"unknown action {action!r}")
 
     # ----------------------------------------------------------------------------------------------- generation
@@ -331,10 +339,37 @@ class _Loops:
         for attempt in action.attempts:
             row = rows[attempt]
             update = {"task_id": task_id, "attempt": attempt, "trained": False}
-            if row.get("solution", "").strip() and not row.get("error"):
+            reflection = row.get("reflection", "")
+            usable = row.get("solution", "").strip() and not row.get("error")
+            if self.settings.strategy == "fttt+":
+                usable = usable and reflection and row.get("reflection_finish") != "length"
+            if usable:
                 loss = await self._route(self.engines, task_id).step.remote(
-                    task_id, attempt, list(turn.messages), row["response"], self._train_feedback(row))
+                    task_id, attempt, list(turn.messages), row["response"], self._train_feedback(row), reflection)
                 update.update(trained=True, ttt_loss=round(loss, 6))
+            updates.append(update)
+        return updates
+
+    async def _reflect(self, task_id: str, turn, action: Reflect, rows: dict[int, dict]) -> list[dict]:
+        from raylib.scale.ttt import REFLECTION_INSTRUCTION
+
+        sampling = self.generation.sampling
+        updates = []
+        for attempt in action.attempts:
+            row = rows[attempt]
+            update = {"task_id": task_id, "attempt": attempt, "reflection": "", "reflection_finish": "skipped"}
+            if row.get("solution", "").strip() and row.get("finish_reason") != "length":
+                messages = [*turn.messages, {"role": "assistant", "content": row["response"]},
+                            {"role": "user", "content": REFLECTION_INSTRUCTION}]
+                params = SamplingParams(temperature=self.settings.sampling_temperature,
+                                        top_p=self.settings.sampling_top_p, max_tokens=sampling.max_tokens,
+                                        seed=sampling.seed)
+                request = GenerationRequest(messages=messages, params=params, key=f"{task_id}:reflection",
+                                            first_sample=attempt)
+                [result] = await self._route(self.engines, task_id).reflect.remote([request])
+                if not result.error and result.outputs:
+                    update.update(reflection=result.outputs[0].text.strip(),
+                                  reflection_finish=result.outputs[0].finish_reason)
             updates.append(update)
         return updates
 

@@ -25,6 +25,8 @@ Strategies (budget B) and how the curve counts them (solved within k):
   final program (the pick among the first k candidates).
 - fttt: every attempt from the original prompt alone (sampled, as FTTT does); after a failed one, one optimizer step
   of the problem's own LoRA adapter on the feedback turn's NLL (raylib.scale.ttt). Counted as revision.
+- fttt+: as fttt, but the base model first reflects on the failure and the step learns the feedback and the
+  reflection; attempts or reflections cut by the token limit are not trained on.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ from raylib.scale.feedback import LEVELS
 from raylib.scale.ttt import TTTSettings
 
 __all__ = ["CRITIQUE", "SELECTION", "STRATEGIES", "TTT_STRATEGIES", "Beam", "Check", "Generate", "Judge", "Rank",
-           "ScaleSettings", "Train", "next_actions", "selections"]
+           "Reflect", "ScaleSettings", "Train", "next_actions", "selections"]
 
-STRATEGIES = ("revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug", "fttt")
-TTT_STRATEGIES = ("fttt",)  # strategies that train the weights between attempts (raylib.scale.ttt)
+STRATEGIES = ("revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug", "fttt", "fttt+")
+TTT_STRATEGIES = ("fttt", "fttt+")  # strategies that train the weights between attempts (raylib.scale.ttt)
 # Self-Refine's feedback turn as FTTT asks it (madaan/self-refine, GSM feedback prompt): no execution, the model's own
 # critique of its last answer, whose reply is the next answer.
 CRITIQUE = ("There is an error in the solution above because of lack of understanding of the question. What is the "
@@ -55,7 +57,7 @@ class ScaleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug",
-                      "fttt"] = Field("revision", description="The loop run on each problem (see "
+                      "fttt", "fttt+"] = Field("revision", description="The loop run on each problem (see "
                                                               "raylib.scale.strategies).")
     budget: int = Field(8, ge=1, le=1024, description="Attempts per problem: answers judged (revision, self-refine, "
                         "best-of-n oracle), samples drawn (best-of-n verifier, self-consistency, sample-debug) or "
@@ -165,7 +167,15 @@ class Train:
     attempts: tuple[int, ...]
 
 
-Action = Generate | Beam | Judge | Check | Rank | Train
+@dataclasses.dataclass(frozen=True)
+class Reflect:
+    """FTTT+: the base model (adapter off) reflects on each of these failed attempts (`reflection`,
+    `reflection_finish`); an attempt cut by the token limit, or without a program, gets an empty reflection."""
+
+    attempts: tuple[int, ...]
+
+
+Action = Generate | Beam | Judge | Check | Rank | Train | Reflect
 
 
 def _answered(row: dict) -> bool:
@@ -237,6 +247,8 @@ def _test_time_training(settings: ScaleSettings, first: tuple[dict, ...], rows: 
         return [Judge((last,), feedback=settings.feedback)]
     if row["passed"] or last + 1 >= settings.budget:
         return []
+    if settings.strategy == "fttt+" and "reflection" not in row:
+        return [Reflect((last,))]
     if "trained" not in row:
         return [Train((last,))]
     return [Generate((last + 1,), first)]

@@ -9,11 +9,14 @@
 The paper's defaults (LaVi-Lab/FTTT, prelim/fttt.py and its script): LoRA rank 4, alpha 16, dropout 0.05 on the
 attention query and value projections, AdamW at a constant 1e-5 without weight decay, one step per failure on the
 negative log-likelihood of the feedback turn (the chat template's user turn holding the feedback, as the model
-would read it after its answer) given the prompt and the failed answer. Every problem starts from a fresh adapter
-(LoRA's own initialisation: A random, seeded per problem; B zero, so the model is exactly the base model) and a
-fresh optimizer; one model copy serves many problems by swapping their adapter weights and optimizer states in and
-out. Everything is deterministic on CPU, so a killed run rebuilds a problem's adapter by replaying its recorded
-steps (`replay`). torch, transformers and peft are imported inside.
+would read it after its answer) given the prompt and the failed answer. FTTT+ first has the base model (adapter
+off) reflect on the failure (REFLECTION_INSTRUCTION: summarise the mistakes, no corrected solution); its turn is
+then "<feedback> <reflection>" and the loss the feedback tokens' mean NLL plus the reflection tokens' mean NLL.
+
+Every problem starts from a fresh adapter (LoRA's own initialisation: A random, seeded per problem; B zero, so the
+model is exactly the base model) and a fresh optimizer; one model copy serves many problems by swapping their
+adapter weights and optimizer states in and out. Everything is deterministic on CPU, so a killed run rebuilds a
+problem's adapter by replaying its recorded steps (`replay`). torch, transformers and peft are imported inside.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from raylib.generate.engines.base import derive_seed
 
-__all__ = ["TTTSettings", "TestTimeTrainer", "feedback_turn_ids"]
+__all__ = ["REFLECTION_INSTRUCTION", "TTTSettings", "TestTimeTrainer", "feedback_turn_ids"]
+
+# FTTT+'s instruction for the base model's reflection on a failed attempt (prelim/fttt.py, self_reflect_norm)
+REFLECTION_INSTRUCTION = ("Your answer is incorrect. Please carefully check the solution and summarize all mistakes in "
+                          "short. Do NOT provide the corrected solution. Do NOT say \"my solution\".")
 
 
 class TTTSettings(BaseModel):
@@ -146,24 +153,41 @@ class TestTimeTrainer:
             self.model.eval()
             return self.engine.generate(requests)
 
-    def _nll(self, messages: list[dict], answer: str, feedback: str):
+    def _nll(self, messages: list[dict], answer: str, feedback: str, reflection: str = ""):
+        """The feedback turn's mean NLL; with a reflection (FTTT+: the turn is "<feedback> <reflection>"), the mean
+        NLL of the tokens up to the feedback's end plus the mean NLL of the reflection's tokens (FTTT's
+        self_reflect_norm)."""
         import torch
 
-        context, turn = feedback_turn_ids(self.tokenizer, messages, answer, feedback)
+        text = f"{feedback} {reflection}" if reflection else feedback
+        context, turn = feedback_turn_ids(self.tokenizer, messages, answer, text)
         ids = torch.tensor([context + turn], device=self.engine.device)
-        labels = torch.tensor([[-100] * len(context) + turn], device=self.engine.device)
-        return self.model(input_ids=ids, labels=labels).loss  # mean NLL of the feedback turn's tokens
+        logits = self.model(input_ids=ids).logits[0, len(context) - 1:-1].float()
+        losses = torch.nn.functional.cross_entropy(logits, ids[0, len(context):], reduction="none")
+        if not reflection:
+            return losses.mean()
+        split = _tokens_before(self.tokenizer, messages, answer, text, reflection, len(turn))
+        return losses[:split].mean() + losses[split:].mean()
 
-    def feedback_nll(self, task_id: str, messages: list[dict], answer: str, feedback: str) -> float:
+    def feedback_nll(self, task_id: str, messages: list[dict], answer: str, feedback: str,
+                     reflection: str = "") -> float:
         import torch
 
         with self._lock:
             self._activate(task_id)
             self.model.eval()
             with torch.no_grad():
-                return float(self._nll(messages, answer, feedback))
+                return float(self._nll(messages, answer, feedback, reflection))
 
-    def step(self, task_id: str, attempt: int, messages: list[dict], answer: str, feedback: str) -> float:
+    def reflect(self, requests) -> list:
+        """FTTT+'s reflection: the base model (every adapter off) answers each request."""
+        with self._lock:
+            self.model.eval()
+            with self.model.disable_adapter():
+                return self.engine.generate(requests)
+
+    def step(self, task_id: str, attempt: int, messages: list[dict], answer: str, feedback: str,
+             reflection: str = "") -> float:
         """`steps_per_failure` AdamW steps on the feedback turn's mean NLL after failed `attempt`; returns the loss
         before the first. Dropout is seeded per (problem, attempt), so a replay takes exactly the same steps."""
         import torch
@@ -174,7 +198,7 @@ class TestTimeTrainer:
             torch.manual_seed(derive_seed(self.settings.seed, f"{task_id}:{attempt}"))
             first = None
             for _ in range(self.settings.steps_per_failure):
-                loss = self._nll(messages, answer, feedback)
+                loss = self._nll(messages, answer, feedback, reflection)
                 first = float(loss.detach()) if first is None else first
                 loss.backward()
                 self.optimizer.step()
@@ -182,12 +206,26 @@ class TestTimeTrainer:
             self.model.eval()
             return first
 
-    def replay(self, task_id: str, steps: list[tuple[int, list[dict], str, str]]) -> None:
-        """Rebuild a problem's adapter from its recorded steps (attempt, messages, answer, feedback), from a fresh
-        one."""
+    def replay(self, task_id: str, steps: list[tuple[int, list[dict], str, str, str]]) -> None:
+        """Rebuild a problem's adapter from its recorded steps (attempt, messages, answer, feedback, reflection), from
+        a fresh one."""
         with self._lock:
             if self.current == task_id:
                 self.current = None
             self.states.pop(task_id, None)
-        for attempt, messages, answer, feedback in steps:
-            self.step(task_id, attempt, messages, answer, feedback)
+        for attempt, messages, answer, feedback, reflection in steps:
+            self.step(task_id, attempt, messages, answer, feedback, reflection)
+
+
+def _tokens_before(tokenizer, messages: list[dict], answer: str, text: str, reflection: str, turn_len: int) -> int:
+    """How many of the feedback turn's tokens come before the reflection starts (template markup and feedback)."""
+    before = messages + [{"role": "assistant", "content": answer}]
+    context = tokenizer.apply_chat_template(before, tokenize=False)
+    full = tokenizer.apply_chat_template(before + [{"role": "user", "content": text}], tokenize=False)
+    turn = full[len(context):]
+    start = turn.rindex(reflection)
+    encoded = tokenizer(turn, add_special_tokens=False, return_offsets_mapping=True)
+    split = sum(1 for _, end in encoded["offset_mapping"] if end <= start)  # a token across the start: reflection
+    if not 0 < split < turn_len:
+        raise ValueError("the reflection could not be told apart from the feedback in the rendered turn")
+    return split
