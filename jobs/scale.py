@@ -50,7 +50,7 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
                                      "mbpp, mbpp+).")
     limit: int | None = Field(None, ge=1, description="The first N problems only.")
     strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug",
-                      "fttt", "fttt+"] = Field("revision", description="The loop run on each problem "
+                      "fttt", "fttt+", "optune"] = Field("revision", description="The loop run on each problem "
                                                               "(raylib.scale.strategies).")
     budget: int = Field(8, ge=1, le=1024, description="Attempts per problem (answers judged, samples drawn, or the "
                         "beam width).")
@@ -70,6 +70,8 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
     ttt: TTTSettings = Field(default_factory=TTTSettings, description="fttt: the per-problem LoRA adapter and its "
                              "optimizer (FTTT's defaults: rank 4, alpha 16, dropout 0.05 on q_proj/v_proj, AdamW "
                              "1e-5). Sampling runs on transformers, one model copy per generation replica.")
+    optune: str | None = Field(None, description="--strategy optune: the learned optimizer jobs/train_optune.py "
+                               "wrote (its OUTPUT/optune).")
     concurrency: int = Field(256, ge=1, le=4096, description="Problems whose loops are in flight at once.")
     generation: GenerationSettings = Field(default_factory=GenerationSettings,
                                            description="Engine, sampling (max_tokens, seed), prompts, actors.")
@@ -90,13 +92,15 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
             check_dataset(self.dataset, self.dataset_path)
         if self.verifier not in VERIFIER_NAMES or self.verifier == "rvbs":
             raise ValueError(f"verifier must be one of {[v for v in VERIFIER_NAMES if v != 'rvbs']}")
+        self.scale()  # the strategy's own checks, before any work
         return self
 
     def scale(self) -> ScaleSettings:
         return ScaleSettings(strategy=self.strategy, budget=self.budget, mode=self.mode, verifier=self.verifier,
                              feedback=self.feedback, temperature=self.temperature,
                              top_p=None if self.generation.sampling.top_p == 1.0 else self.generation.sampling.top_p,
-                             samples_per_call=self.samples_per_call, debug_rounds=self.debug_rounds, ttt=self.ttt)
+                             samples_per_call=self.samples_per_call, debug_rounds=self.debug_rounds, ttt=self.ttt,
+                             optune=self.optune)
 
 
 def load_tasks(cfg: ScaleConfig):

@@ -55,7 +55,8 @@ def test_the_first_update_is_exactly_zero_so_generation_equals_the_base_models(t
     optimizer = LearnedOptimizer(layers, OpTuneSettings()).eval()
     chat, wrong, _ = _task(0)
     ids, labels = encode_failure(tokenizer, chat, wrong, FEEDBACK)
-    update = failure_update(model, layers, optimizer, torch.tensor([ids]), torch.tensor([labels]))
+    update, nll = failure_update(model, layers, optimizer, torch.tensor([ids]), torch.tensor([labels]))
+    assert nll > 0
     assert set(update) == set(layers) and all(float(d.detach().abs().max()) == 0.0 for d in update.values())
     text = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
     prompt = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])

@@ -5,7 +5,7 @@ after MEND). torch is imported inside; works on any Hugging Face decoder with th
     from raylib.scale.optune import LearnedOptimizer, OpTuneSettings, failure_update, target_layers, with_update
     layers = target_layers(model, OpTuneSettings())                   # {"model.layers.30.self_attn.q_proj": Linear}
     optimizer = LearnedOptimizer(layers, OpTuneSettings())
-    update = failure_update(model, layers, optimizer, ids, labels)    # {name: dW}, differentiable in the optimizer
+    update, nll = failure_update(model, layers, optimizer, ids, labels)   # {name: dW} (differentiable), the NLL
     with with_update(layers, update):                                 # W + dW while generating the next attempt
         model.generate(...)
 
@@ -164,10 +164,11 @@ def _captured(layers: dict):
             handle.remove()
 
 
-def failure_update(model, layers: dict, optimizer, input_ids, labels) -> dict:
-    """The update for one failure: the NLL of `labels` (-100: not scored) given `input_ids` ([1, T]), its per-token
-    factors captured at `layers`, mapped by `optimizer`. The model's weights get no gradient (only the edited layers'
-    activations need one, for the hooks); the update is differentiable in `optimizer`'s parameters."""
+def failure_update(model, layers: dict, optimizer, input_ids, labels) -> tuple[dict, float]:
+    """The update for one failure, and the failure's NLL: the NLL of `labels` (-100: not scored) given `input_ids`
+    ([1, T]), its per-token factors captured at `layers`, mapped by `optimizer`. The model's weights get no gradient
+    (only the edited layers' activations need one, for the hooks); the update is differentiable in `optimizer`'s
+    parameters."""
     flags = {name: layer.weight.requires_grad for name, layer in layers.items()}
     for layer in layers.values():
         layer.weight.requires_grad_(True)  # so the backward pass reaches these layers
@@ -182,7 +183,7 @@ def failure_update(model, layers: dict, optimizer, input_ids, labels) -> dict:
         for name, layer in layers.items():
             layer.weight.requires_grad_(flags[name])
     captures = {name: (x.reshape(-1, x.shape[-1]), d.reshape(-1, d.shape[-1])) for name, (x, d) in seen.items()}
-    return optimizer.update(captures)
+    return optimizer.update(captures), float(loss.detach())
 
 
 @contextlib.contextmanager
@@ -236,7 +237,7 @@ def reference_loss(model, layers: dict, optimizer, failure: tuple[list[int], lis
     def tensors(pair):
         return torch.tensor([pair[0]], device=device), torch.tensor([pair[1]], device=device)
 
-    update = failure_update(model, layers, optimizer, *tensors(failure))
+    update, _ = failure_update(model, layers, optimizer, *tensors(failure))
     ids, labels = tensors(reference)
     with with_update(layers, update):
         return model(input_ids=ids, labels=labels).loss

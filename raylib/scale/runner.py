@@ -46,7 +46,7 @@ from raylib.scale.strategies import (
     next_actions,
 )
 
-__all__ = ["ATTEMPT_FIELDS", "AttemptsFile", "EngineActor", "TTTActor", "hard_subset", "run_scaling"]
+__all__ = ["ATTEMPT_FIELDS", "AttemptsFile", "EngineActor", "OpTuneActor", "TTTActor", "hard_subset", "run_scaling"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,58 @@ class TTTActor:
 
     def forget(self, task_id: str) -> None:
         self.trainer.forget(task_id)
+
+
+class OpTuneActor:
+    """A Ray actor holding one model copy and OpTune's learned optimizer (raylib.scale.optune): after a failure it
+    keeps that failure's weight update for the problem; odd attempts sample with it, even ones with the base model."""
+
+    def __init__(self, config: dict, folder: str):
+        import threading
+
+        from raylib.generate.engines.base import EngineConfig
+        from raylib.generate.engines.hf import HFEngine
+        from raylib.scale.optune_train import load_optune
+
+        self.engine = HFEngine(EngineConfig.model_validate({**config, "backend": "hf"}))
+        for p in self.engine.model.parameters():
+            p.requires_grad_(False)
+        self.layers, self.learned = load_optune(folder, self.engine.model)
+        self.updates: dict[str, dict] = {}
+        self.lock = threading.Lock()  # the edit hooks are on the one shared model
+
+    def can_prefill(self) -> bool:
+        return True
+
+    def generate(self, requests):
+        from raylib.scale.optune import with_update
+
+        results = []
+        with self.lock:
+            for r in requests:
+                update = self.updates.get(r.key) if r.first_sample % 2 == 1 else None
+                with with_update(self.layers, update):
+                    results += self.engine.generate([r])
+        return results
+
+    def step(self, task_id: str, attempt: int, messages: list[dict], answer: str, feedback: str,
+             reflection: str) -> float:
+        import torch
+
+        from raylib.scale.optune import encode_failure, failure_update
+
+        ids, labels = encode_failure(self.engine.tokenizer, messages, answer, feedback)
+        with self.lock:
+            update, nll = failure_update(self.engine.model, self.layers, self.learned, torch.tensor([ids]),
+                                         torch.tensor([labels]))
+            self.updates[task_id] = {name: delta.detach() for name, delta in update.items()}
+        return nll
+
+    def replay(self, task_id: str, steps: list) -> None:
+        self.step(task_id, *steps[-1])  # only the latest failure's update is used
+
+    def forget(self, task_id: str) -> None:
+        self.updates.pop(task_id, None)
 
 
 class _Sandbox:
@@ -392,7 +444,10 @@ def _actors(generation: GenerationSettings, execution, settings: ScaleSettings, 
     options = dict(num_cpus=generation.num_cpus, num_gpus=num_gpus, max_concurrency=concurrency,
                    max_restarts=generation.max_actor_restarts, max_task_retries=-1)
     engine = generation.engine.model_dump(mode="json")
-    if settings.strategy in TTT_STRATEGIES:  # one model copy per actor, problems spread over the replicas
+    if settings.strategy == "optune":
+        engines = [ray.remote(OpTuneActor).options(**options).remote(engine, settings.optune)
+                   for _ in range(generation.replicas)]
+    elif settings.strategy in TTT_STRATEGIES:  # one model copy per actor, problems spread over the replicas
         engines = [ray.remote(TTTActor).options(**options).remote(engine, settings.ttt.model_dump(mode="json"))
                    for _ in range(generation.replicas)]
     else:

@@ -27,6 +27,8 @@ Strategies (budget B) and how the curve counts them (solved within k):
   of the problem's own LoRA adapter on the feedback turn's NLL (raylib.scale.ttt). Counted as revision.
 - fttt+: as fttt, but the base model first reflects on the failure and the step learns the feedback and the
   reflection; attempts or reflections cut by the token limit are not trained on.
+- optune: as fttt, but the step is OpTune's learned update from the latest failure (raylib.scale.optune); attempts
+  alternate between the base model (even) and that update (odd).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from raylib.scale.ttt import TTTSettings
 __all__ = ["CRITIQUE", "SELECTION", "STRATEGIES", "TTT_STRATEGIES", "Beam", "Check", "Generate", "Judge", "Rank",
            "Reflect", "ScaleSettings", "Train", "next_actions", "selections"]
 
-STRATEGIES = ("revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug", "fttt", "fttt+")
-TTT_STRATEGIES = ("fttt", "fttt+")  # strategies that train the weights between attempts (raylib.scale.ttt)
+STRATEGIES = ("revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug", "fttt", "fttt+",
+              "optune")
+TTT_STRATEGIES = ("fttt", "fttt+", "optune")  # strategies that train the weights between attempts (raylib.scale.ttt)
 # Self-Refine's feedback turn as FTTT asks it (madaan/self-refine, GSM feedback prompt): no execution, the model's own
 # critique of its last answer, whose reply is the next answer.
 CRITIQUE = ("There is an error in the solution above because of lack of understanding of the question. What is the "
@@ -57,7 +60,7 @@ class ScaleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug",
-                      "fttt", "fttt+"] = Field("revision", description="The loop run on each problem (see "
+                      "fttt", "fttt+", "optune"] = Field("revision", description="The loop run on each problem (see "
                                                               "raylib.scale.strategies).")
     budget: int = Field(8, ge=1, le=1024, description="Attempts per problem: answers judged (revision, self-refine, "
                         "best-of-n oracle), samples drawn (best-of-n verifier, self-consistency, sample-debug) or "
@@ -79,11 +82,15 @@ class ScaleSettings(BaseModel):
     debug_rounds: int = Field(2, ge=0, le=16, description="sample-debug: fixes asked per sample on public-test "
                               "feedback.")
     ttt: TTTSettings = Field(default_factory=TTTSettings, description="fttt: the per-problem adapter and optimizer.")
+    optune: str | None = Field(None, description="optune: the trained learned optimizer (jobs/train_optune.py's "
+                               "OUTPUT/optune).")
 
     @model_validator(mode="after")
     def _check(self):
         if self.feedback not in LEVELS:
             raise ValueError(f"feedback must be one of {LEVELS}")
+        if self.strategy == "optune" and not self.optune:
+            raise ValueError("--strategy optune needs --optune: the folder jobs/train_optune.py wrote (OUTPUT/optune)")
         return self
 
     def check_answers_only(self) -> None:
