@@ -48,7 +48,8 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
                          "(math sets need --dataset_path).")
     dataset_path: str | None = Field(None, description="Problem file; None: the shipped one (humaneval, humaneval+, "
                                      "mbpp, mbpp+).")
-    limit: int | None = Field(None, ge=1, description="The first N problems only.")
+    skip: int = Field(0, ge=0, description="Leave out the first N problems (e.g. those a baseline trained on).")
+    limit: int | None = Field(None, ge=1, description="Then the first N problems only.")
     strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug",
                       "fttt", "fttt+", "optune"] = Field("revision", description="The loop run on each problem "
                                                               "(raylib.scale.strategies).")
@@ -104,20 +105,26 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
 
 
 def load_tasks(cfg: ScaleConfig):
-    """The problems as raylib.scale.tasks (CodeTasks or MathTasks), first --limit; DataError on a bad file."""
+    """The problems as raylib.scale.tasks (CodeTasks or MathTasks), --skip and --limit applied; DataError on a bad
+    file."""
     from raylib.scale.tasks import CodeTasks, MathTasks
 
     if cfg.dataset in MATH_DATASETS:
         from raylib.data.math_problems import load_math_problems
 
-        problems = load_math_problems(cfg.dataset, cfg.dataset_path)
-        problems = dict(list(problems.items())[:cfg.limit]) if cfg.limit else problems
-        return MathTasks(problems, cfg.dataset)
+        return MathTasks(_slice(load_math_problems(cfg.dataset, cfg.dataset_path), cfg), cfg.dataset)
     from raylib.data.problems import load_problems
 
-    problems = load_problems(cfg.dataset, cfg.dataset_path)
-    problems = dict(list(problems.items())[:cfg.limit]) if cfg.limit else problems
-    return CodeTasks(problems, cfg.generation.prompt, cfg.protocol)
+    return CodeTasks(_slice(load_problems(cfg.dataset, cfg.dataset_path), cfg), cfg.generation.prompt, cfg.protocol)
+
+
+def _slice(problems: dict, cfg: ScaleConfig) -> dict:
+    """The problems after --skip, then the first --limit; ValueError when none is left."""
+    items = list(problems.items())[cfg.skip:]
+    items = items[:cfg.limit] if cfg.limit else items
+    if not items:
+        raise ValueError(f"no problems left after --skip {cfg.skip}")
+    return dict(items)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,14 +96,15 @@ def minilm_dir() -> Path:
 
 def resolve_model(model: str) -> str:
     """What engines and trainers load for `model`: the embedded directory for 'embedded', the packaged encoder for
-    'minilm', else `model` unchanged (a local directory, checked to hold a config.json, or a hub id)."""
+    'minilm', else `model` unchanged (a local directory, checked to hold a config.json or a PEFT adapter's
+    adapter_config.json, or a hub id)."""
     if model == EMBEDDED_MODEL:
         return str(embedded_model_dir())
     if model == MINILM_MODEL:
         return str(minilm_dir())
     path = Path(model).expanduser()
     if path.exists():
-        if not (path / "config.json").is_file():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
             raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
         return str(path.resolve())
     if model.startswith((".", "/", "~")):

@@ -345,3 +345,22 @@ def test_runs_in_sibling_folders_are_drawn_together_in_the_parents_plot(tmp_path
         assert (tmp_path / name / "scaling.png").stat().st_size > 0
         assert "| 2 | 1 | 100.00% |" in (tmp_path / name / "report.md").read_text()
     assert (tmp_path / "scaling.png").stat().st_size > 0  # both runs, one plot
+
+
+def test_compare_runs_tables_every_run_per_dataset(tmp_path):
+    from raylib.scale.summary import compare_runs, write_outputs
+
+    with pytest.raises(ValueError, match="no scaling run"):
+        compare_runs(tmp_path)
+    solved = {"a": [{"attempt": 0, "passed": True}], "b": [{"attempt": 0, "passed": False}]}
+    failed = {"a": [{"attempt": 0, "passed": False}], "b": [{"attempt": 0, "passed": False}]}
+    for name, rows, dataset in (("fttt", solved, "humaneval"), ("peft-lora", failed, "humaneval"),
+                                ("gsm", solved, "gsm8k")):
+        summary = scale_summary(ScaleSettings(strategy="fttt" if name != "peft-lora" else "best-of-n", budget=1),
+                                rows, dataset=dataset, model=name)
+        write_outputs(summary, tmp_path / name)
+    table = compare_runs(tmp_path)
+    assert [r["run"] for r in table["humaneval"]] == ["fttt", "peft-lora"]  # best first
+    assert table["humaneval"][0]["precision"] == 0.5 and table["gsm8k"][0]["solved"] == 1
+    text = (tmp_path / "comparison.md").read_text()
+    assert "## gsm8k" in text and "| peft-lora | peft-lora | best-of-n (oracle), B=1 | 2 | 0 | 0.00% | 1.00 |" in text

@@ -98,3 +98,30 @@ def test_reflections_come_from_the_base_model_with_every_adapter_off(trainer, ti
     [fresh] = trainer.generate("p-fresh", [request])
     assert reflected.outputs[0].text == fresh.outputs[0].text  # the base model's answer, not p-reflect's
     assert trainer.adapter_norm("p-reflect") > 0 and adapted.outputs  # p-reflect keeps its adapter
+
+
+@pytest.mark.parametrize("kind", ["lora", "prefix"])
+def test_the_hf_engine_samples_from_a_peft_adapter_directory(tiny_model, tmp_path, kind):
+    """PEFT baselines are evaluated from the adapter jobs/sft.py writes, prefix tuning included."""
+    import peft
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from raylib.generate.engines.base import EngineConfig, GenerationRequest, SamplingParams
+    from raylib.generate.engines.hf import HFEngine
+
+    torch.manual_seed(0)
+    config = (peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False)
+              if kind == "lora" else peft.PrefixTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM"))
+    adapter = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model), config)
+    adapter.save_pretrained(tmp_path / "adapter")
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(tmp_path / "adapter")
+    request = GenerationRequest(messages=MESSAGES, params=SamplingParams(max_tokens=8), key="k")
+    engine = HFEngine(EngineConfig(backend="hf", model=str(tmp_path / "adapter")))
+    [tuned] = engine.generate([request])
+    assert tuned.outputs and not tuned.error and tuned.outputs[0].tokens == 8
+    assert isinstance(engine.model, peft.PeftModel)  # the adapter is in the forward pass
+    ids = torch.tensor([[1, 2, 3, 4]])
+    base = HFEngine(EngineConfig(backend="hf", model=tiny_model)).model
+    with torch.no_grad():
+        assert not torch.allclose(engine.model(input_ids=ids).logits, base(input_ids=ids).logits)

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
@@ -237,6 +238,9 @@ class _Loops:
         self.solved = {t for t, rows in self.rows.items() if any(r.get("passed") for r in rows.values())}
         self.failed: dict[str, str] = {}
         self.fresh_tokens = 0
+        # seconds each kind of step took, summed over steps (they overlap across problems: "busy" time, not wall
+        # time), and how many: where this run's time went (scale_summary.json's this_run)
+        self.busy: Counter = Counter()
 
     def _route(self, actors: list, task_id: str):
         return actors[sum(task_id.encode()) % len(actors)]
@@ -297,6 +301,7 @@ class _Loops:
         request = GenerationRequest(messages=list(action.messages), response_prefix=turn.response_prefix,
                                     params=params, key=task_id, first_sample=action.attempts[0])
         engine = self._route(self.engines, task_id)
+        started = time.perf_counter()
         for round_ in range(_ENGINE_RETRIES + 1):
             if isinstance(action, Beam):
                 [result] = await engine.beam_search.remote([request], len(action.attempts))
@@ -305,6 +310,8 @@ class _Loops:
             if not (result.error and result.retryable) or round_ == _ENGINE_RETRIES:
                 break
             await asyncio.sleep(2 ** round_)
+        self.busy["generate_s"] += time.perf_counter() - started
+        self.busy["generate_calls"] += 1
         fields = dict(getattr(action, "fields", ()))
         rows = []
         for j, attempt in enumerate(action.attempts):
@@ -340,6 +347,7 @@ class _Loops:
         picks = dict(action.selected_for)
         updates = []
         for attempt in action.attempts:
+            started = time.perf_counter()
             row = rows[attempt]
             update = {"task_id": task_id, "attempt": attempt}
             if attempt in picks:
@@ -356,6 +364,8 @@ class _Loops:
                 update.update(passed=result.passed, status=result.status)
             if action.feedback is not None and not update["passed"]:
                 update["feedback"] = await self._feedback(task_id, solution, action.feedback)
+            self.busy["judge_s"] += time.perf_counter() - started
+            self.busy["judged"] += 1
             updates.append(update)
         return updates
 
@@ -396,9 +406,12 @@ class _Loops:
             if self.settings.strategy == "fttt+":
                 usable = usable and reflection and row.get("reflection_finish") != "length"
             if usable:
+                started = time.perf_counter()
                 loss = await self._route(self.engines, task_id).step.remote(
                     task_id, attempt, list(turn.messages), row["response"], self._train_feedback(row), reflection)
                 update.update(trained=True, ttt_loss=round(loss, 6))
+                self.busy["train_s"] += time.perf_counter() - started
+                self.busy["train_steps"] += 1
             updates.append(update)
         return updates
 
@@ -534,7 +547,8 @@ def run_scaling(tasks, settings: ScaleSettings, generation: GenerationSettings, 
     # reference timing excluded, as a throughput measure should)
     this_run = {"seconds": round(ended - started, 2), "loop_seconds": round(ended - loop_started, 2),
                 "output_tokens": loops.fresh_tokens,
-                "tokens_per_second": round(loops.fresh_tokens / max(1e-9, ended - loop_started), 2)}
+                "tokens_per_second": round(loops.fresh_tokens / max(1e-9, ended - loop_started), 2),
+                "busy": {k: round(v, 3) for k, v in sorted(loops.busy.items())}}
     summary = scale_summary(settings, rows_by_task, dataset=dataset, model=generation.engine.model,
                             tokens={"this_run": this_run})
     summary["unfinished"] = sorted(loops.failed)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from raylib.files import atomic_write, write_json
 
-__all__ = ["SUMMARY_FILE", "scale_summary", "solved_within", "write_outputs"]
+__all__ = ["SUMMARY_FILE", "compare_runs", "scale_summary", "solved_within", "write_outputs"]
 
 SUMMARY_FILE = "scale_summary.json"
 
@@ -150,3 +150,32 @@ def write_outputs(summary: dict, output: str | Path) -> None:
     siblings = _runs_under(output.parent)
     if len(siblings) > 1:
         plot_runs(siblings, output.parent / "scaling.png")
+
+
+def compare_runs(root: str | Path) -> dict:
+    """One table of every scaling run in ROOT's subfolders (e.g. FTTT, OpTune, revision and the PEFT baselines with
+    the same budget): per dataset, each run's model, strategy, budget, solved, precision and average attempts.
+    Writes ROOT/comparison.json and ROOT/comparison.md (and ROOT/scaling.png of all runs); returns the rows by
+    dataset. ValueError when ROOT holds no run."""
+    root = Path(root)
+    runs = _runs_under(root)
+    if not runs:
+        raise ValueError(f"no scaling run (*/{SUMMARY_FILE}) under {root}")
+    by_dataset: dict[str, list[dict]] = {}
+    for folder, s in runs:
+        by_dataset.setdefault(s["dataset"], []).append({
+            "run": folder.name, "model": s["model"], "strategy": _label(s), "budget": s["budget"],
+            "problems": s["problems"], "solved": s["solved"], "precision": s["precision"],
+            "avg_trials": s["avg_trials"]})
+    lines = []
+    for dataset, rows in sorted(by_dataset.items()):
+        rows.sort(key=lambda r: (-r["precision"], r["avg_trials"]))
+        lines += [f"## {dataset}", "", "| run | model | strategy | problems | solved | precision | avg attempts |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['run']} | {r['model']} | {r['strategy']} | {r['problems']} | {r['solved']} | "
+                  f"{100 * r['precision']:.2f}% | {r['avg_trials']:.2f} |" for r in rows]
+        lines.append("")
+    write_json(root / "comparison.json", by_dataset)
+    atomic_write(root / "comparison.md", "# Scaling runs compared\n\n" + "\n".join(lines))
+    plot_runs(runs, root / "scaling.png")
+    return by_dataset

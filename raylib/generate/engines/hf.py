@@ -7,12 +7,14 @@
 Each sample is one `generate` call seeded with its own seed (greedy: one call for all n; unseeded: one call with
 `num_return_sequences=n`), so answers do not depend on what else is in the batch or on where a resumed run starts. Stop
 sequences end generation once the answer's text holds one and are cut from the text, as vLLM does. Slower than vLLM;
-meant for small runs, checks and models vLLM lacks.
+meant for small runs, checks and models vLLM lacks. A PEFT adapter directory (what jobs/sft.py writes with
+train.peft.method) loads on its base model, whatever the adapter kind.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Sequence
 
 from raylib.generate.engines.base import (
@@ -60,8 +62,13 @@ class HFEngine:
         dtype = {"auto": torch.float32 if self.device == "cpu" else "auto", "float32": torch.float32,
                  "bfloat16": torch.bfloat16, "float16": torch.float16}.get(config.dtype, config.dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype,
-                                                          **config.engine_kwargs).to(self.device).eval()
+        if (Path(path) / "adapter_config.json").exists():  # a PEFT adapter a training job wrote (any kind, prefix too)
+            from raylib.train.adapters import load_trained
+
+            model = load_trained(path, "causal_lm", dtype=dtype, **config.engine_kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **config.engine_kwargs)
+        self.model = model.to(self.device).eval()
         self.max_model_len = config.max_model_len or getattr(self.model.config, "max_position_embeddings", None)
         self.eos = self.model.generation_config.eos_token_id or self.tokenizer.eos_token_id
         self._lock = threading.Lock()
