@@ -52,3 +52,33 @@ def test_the_optune_strategy_needs_a_trained_optimizer():
 
     with pytest.raises(ConfigError, match="needs --optune"):
         load_config(ScaleConfig, ["--strategy", "optune"])
+
+
+def test_a_peft_baseline_is_trained_by_the_sft_job_evaluated_with_the_budget_and_compared(ray_cluster, tiny_model,
+                                                                                         tmp_path):
+    import ray
+
+    from tests.train_data import write_sft
+
+    env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address, PYTHONPATH=str(REPO))
+    data = write_sft(tmp_path / "sft.jsonl", n=16, style="chat")
+    sft = subprocess.run([sys.executable, str(REPO / "jobs/sft.py"), "--model", tiny_model, "--data.train", str(data),
+                          "train.peft.method=ia3", "train.optim.max_steps=2", "train.optim.micro_batch_size=4",
+                          "train.scaling.workers=1", "train.scaling.cpus_per_worker=1",
+                          "--output", str(tmp_path / "peft-ia3")], env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert sft.returncode == 0, sft.stdout[-3000:] + sft.stderr[-3000:]
+    common = ["--dataset", "humaneval", "--skip", "3", "--limit", "2", "--backend", "hf", "--max_tokens", "12",
+              "--budget", "2", "generation.num_cpus=0.5", "execution.workers_per_actor=1"]
+    for name, extra in (("peft-ia3", ["--model", str(tmp_path / "peft-ia3" / "model"), "--strategy", "best-of-n",
+                                      "--samples_per_call", "1"]),
+                        ("fttt", ["--model", tiny_model, "--strategy", "fttt"])):
+        run = subprocess.run([sys.executable, str(REPO / "jobs/scale.py"), *common, *extra, "--output",
+                              str(tmp_path / "compare" / name)], env=env, capture_output=True, text=True, timeout=900)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    table = subprocess.run([sys.executable, str(REPO / "jobs/compare_scaling.py"), "--root", str(tmp_path / "compare")],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0, table.stderr[-2000:]
+    rows = json.loads((tmp_path / "compare" / "comparison.json").read_text())["humaneval"]
+    assert sorted(r["run"] for r in rows) == ["fttt", "peft-ia3"] and all(r["problems"] == 2 for r in rows)
+    assert "| peft-ia3 |" in table.stdout and (tmp_path / "compare" / "scaling.png").exists()

@@ -193,8 +193,10 @@ def test_math_problems_run_self_consistency_and_are_judged_by_their_final_answer
     assert judged and all(r["status"] in ("no-answer", "failed") for r in judged)
 
 
+@pytest.mark.parametrize("strategy", ["revision", "fttt"])
 def test_a_killed_scaling_run_resumes_and_ends_with_the_files_of_an_uninterrupted_one(ray_cluster, tiny_model,
-                                                                                       tmp_path):
+                                                                                       tmp_path, strategy):
+    """fttt's adapters live in the actor: a resumed run rebuilds each unfinished problem's by replaying its steps."""
     import os
     import signal
     import subprocess
@@ -203,8 +205,9 @@ def test_a_killed_scaling_run_resumes_and_ends_with_the_files_of_an_uninterrupte
 
     import ray
 
-    args = ["--dataset", "humaneval", "--limit", "6", "--strategy", "revision", "--budget", "4", "--feedback",
-            "public-tests", "--backend", "hf", "--model", tiny_model, "--max_tokens", "24", "generation.num_cpus=0.5",
+    args = ["--dataset", "humaneval", "--limit", "6", "--strategy", strategy, "--budget", "4", "--feedback",
+            "public-tests" if strategy == "revision" else "binary", "--backend", "hf", "--model", tiny_model,
+            "--max_tokens", "24", "generation.num_cpus=0.5",
             "execution.workers_per_actor=1"]
     env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address, PYTHONPATH=str(REPO))
 

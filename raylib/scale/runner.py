@@ -251,7 +251,9 @@ class _Loops:
         rows = self.rows.setdefault(task_id, {})
         ttt = self.settings.strategy in TTT_STRATEGIES
         try:
-            if ttt and any(r.get("trained") for r in rows.values()):  # a resumed run: the adapter, step by step
+            # a resumed run of an unfinished problem: its adapter (or update) again, step by step
+            if ttt and any(r.get("trained") for r in rows.values()) and next_actions(self.settings, turn.messages,
+                                                                                       rows):
                 steps = [(a, list(turn.messages), rows[a]["response"], self._train_feedback(rows[a]),
                           rows[a].get("reflection", "")) for a in sorted(rows) if rows[a].get("trained")]
                 await self._route(self.engines, task_id).replay.remote(task_id, steps)
