@@ -33,13 +33,13 @@ from pydantic import Field, model_validator  # noqa: E402
 
 from raylib.config import ConsoleJobConfig, load_config, log_config  # noqa: E402
 from raylib.data.math_problems import MATH_DATASETS  # noqa: E402
-from raylib.data.problems import DATASETS, check_dataset  # noqa: E402
+from raylib.data.problems import DATASETS, check_dataset, subset  # noqa: E402
 from raylib.evaluate.limits import TimeLimits  # noqa: E402
 from raylib.evaluate.stage import ExecutionPool  # noqa: E402
 from raylib.files import DataError  # noqa: E402
 from raylib.generate.settings import GenerationSettings, GenerationShortcuts  # noqa: E402
 from raylib.rerank.settings import VERIFIER_NAMES, VerifierSettings  # noqa: E402
-from raylib.scale.strategies import ScaleSettings  # noqa: E402
+from raylib.scale.strategies import TTT_STRATEGIES, ScaleSettings  # noqa: E402
 from raylib.scale.ttt import TTTSettings  # noqa: E402
 
 
@@ -53,8 +53,8 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
     strategy: Literal["revision", "self-refine", "best-of-n", "self-consistency", "beam", "sample-debug",
                       "fttt", "fttt+", "optune"] = Field("revision", description="The loop run on each problem "
                                                               "(raylib.scale.strategies).")
-    budget: int = Field(8, ge=1, le=1024, description="Attempts per problem (answers judged, samples drawn, or the "
-                        "beam width).")
+    budget: int | None = Field(None, ge=1, le=1024, description="Attempts per problem (answers judged, samples "
+                               "drawn, or the beam width); None: 32 for fttt, fttt+ and optune (FTTT's), else 8.")
     mode: Literal["oracle", "verifier"] = Field("oracle", description="best-of-n and beam: oracle or verifier.")
     verifier: str = Field("public-tests", description=f"Verifier of verifier mode and sample-debug: one of "
                           f"{VERIFIER_NAMES} but rvbs.")
@@ -97,7 +97,8 @@ class ScaleConfig(ConsoleJobConfig, GenerationShortcuts):
         return self
 
     def scale(self) -> ScaleSettings:
-        return ScaleSettings(strategy=self.strategy, budget=self.budget, mode=self.mode, verifier=self.verifier,
+        budget = self.budget or (32 if self.strategy in TTT_STRATEGIES else 8)
+        return ScaleSettings(strategy=self.strategy, budget=budget, mode=self.mode, verifier=self.verifier,
                              feedback=self.feedback, temperature=self.temperature,
                              top_p=None if self.generation.sampling.top_p == 1.0 else self.generation.sampling.top_p,
                              samples_per_call=self.samples_per_call, debug_rounds=self.debug_rounds, ttt=self.ttt,
@@ -112,19 +113,11 @@ def load_tasks(cfg: ScaleConfig):
     if cfg.dataset in MATH_DATASETS:
         from raylib.data.math_problems import load_math_problems
 
-        return MathTasks(_slice(load_math_problems(cfg.dataset, cfg.dataset_path), cfg), cfg.dataset)
+        return MathTasks(subset(load_math_problems(cfg.dataset, cfg.dataset_path), cfg.skip, cfg.limit), cfg.dataset)
     from raylib.data.problems import load_problems
 
-    return CodeTasks(_slice(load_problems(cfg.dataset, cfg.dataset_path), cfg), cfg.generation.prompt, cfg.protocol)
-
-
-def _slice(problems: dict, cfg: ScaleConfig) -> dict:
-    """The problems after --skip, then the first --limit; ValueError when none is left."""
-    items = list(problems.items())[cfg.skip:]
-    items = items[:cfg.limit] if cfg.limit else items
-    if not items:
-        raise ValueError(f"no problems left after --skip {cfg.skip}")
-    return dict(items)
+    problems = subset(load_problems(cfg.dataset, cfg.dataset_path), cfg.skip, cfg.limit)
+    return CodeTasks(problems, cfg.generation.prompt, cfg.protocol)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,14 +54,10 @@ class TrainOpTuneConfig(ConsoleJobConfig, GenerationShortcuts):
 
 
 def training_tasks(cfg: TrainOpTuneConfig):
-    from raylib.data.problems import load_problems
+    from raylib.data.problems import load_problems, subset
     from raylib.scale.tasks import CodeTasks
 
-    problems = list(load_problems(cfg.dataset, cfg.dataset_path).items())[cfg.skip:]
-    problems = problems[:cfg.limit] if cfg.limit else problems
-    if not problems:
-        raise ValueError(f"no problems left after --skip {cfg.skip}")
-    return CodeTasks(dict(problems), cfg.generation.prompt)
+    return CodeTasks(subset(load_problems(cfg.dataset, cfg.dataset_path), cfg.skip, cfg.limit), cfg.generation.prompt)
 
 
 def main(argv: list[str] | None = None) -> int:

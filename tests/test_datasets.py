@@ -97,3 +97,12 @@ def test_a_trial_measures_on_the_problems_after_skip_then_limit():
     assert list(problems_of({"dataset": "humaneval", "skip": 100, "limit": 3})) == \
         ["HumanEval/100", "HumanEval/101", "HumanEval/102"]
     assert len(problems_of({"dataset": "humaneval", "skip": 100})) == 64
+
+
+def test_a_subset_that_leaves_no_problem_is_an_error():
+    from raylib.data.problems import load_problems, subset
+
+    problems = load_problems("humaneval")
+    assert list(subset(problems, 160)) == [f"HumanEval/{i}" for i in range(160, 164)]
+    with pytest.raises(ValueError, match="no problems left after skipping the first 164 of 164"):
+        subset(problems, 164)

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serial
 from raylib.files import DataError, read_records
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, CallTests, FunctionTests, StdioCase, StdioTests, Tests
 
-__all__ = ["DATASETS", "Problem", "check_dataset", "load_problems", "problems_sha"]
+__all__ = ["DATASETS", "Problem", "check_dataset", "load_problems", "problems_sha", "subset"]
 
 DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "multipl-e", "stdio", "jsonl")
 
@@ -454,3 +454,13 @@ def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsuppor
     if not problems:
         raise DataError(path, 0, f"no {dataset} problems in the file")
     return problems
+
+
+def subset(problems: dict, skip: int = 0, limit: int | None = None) -> dict:
+    """The problems in file order less the first `skip` (e.g. those a model trained on), then the first `limit` of
+    the rest; ValueError when none is left."""
+    items = list(problems.items())[skip:]
+    items = items[:limit] if limit else items
+    if not items:
+        raise ValueError(f"no problems left after skipping the first {skip} of {len(problems)}")
+    return dict(items)

@@ -38,10 +38,9 @@ _PASS_AT = re.compile(r"^pass@(\d+)$")
 def problems_of(spec: dict) -> dict[str, Problem]:
     """The problems a trial measures on: {"dataset", "dataset_path"?, "skip"?, "limit"?}: the dataset's problems in
     file order, less the first `skip` (e.g. those a sweep trained on), then the first `limit` of the rest."""
-    from raylib.data.problems import load_problems
+    from raylib.data.problems import load_problems, subset
 
-    problems = list(load_problems(spec["dataset"], spec.get("dataset_path")).items())[spec.get("skip") or 0:]
-    return dict(problems[:spec["limit"]] if spec.get("limit") else problems)
+    return subset(load_problems(spec["dataset"], spec.get("dataset_path")), spec.get("skip") or 0, spec.get("limit"))
 
 
 def metric_mode(metric: str) -> str:
