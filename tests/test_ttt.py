@@ -73,13 +73,14 @@ def test_the_feedback_turn_is_what_the_template_adds_after_the_answer(tiny_model
 def test_fttt_plus_splits_the_turn_into_feedback_and_reflection_and_a_step_lowers_their_loss(trainer, tiny_model):
     from transformers import AutoTokenizer
 
-    from raylib.scale.ttt import _tokens_before, feedback_turn_ids
+    from raylib.scale.ttt import _feedback_turn, _tokens_before
 
     reflection = "The function subtracts b instead of adding it."
-    text = f"{FEEDBACK} {reflection}"
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    _, turn = feedback_turn_ids(tokenizer, MESSAGES, ANSWER, text)
-    split = _tokens_before(tokenizer, MESSAGES, ANSWER, text, reflection, len(turn))
+    _, text = _feedback_turn(tokenizer, MESSAGES, ANSWER, f"{FEEDBACK} {reflection}")
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    turn = list(encoded["input_ids"])
+    split = _tokens_before(encoded["offset_mapping"], text, reflection)
     assert FEEDBACK in tokenizer.decode(turn[:split]) and "subtracts" not in tokenizer.decode(turn[:split])
     assert reflection in tokenizer.decode(turn[split:])
     before = trainer.feedback_nll("p-plus", MESSAGES, ANSWER, FEEDBACK, reflection)

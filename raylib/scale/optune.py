@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -210,20 +211,19 @@ def with_update(layers: dict, update: dict | None):
 def encode_failure(tokenizer, messages: list[dict], answer: str, feedback: str) -> tuple[list[int], list[int]]:
     """(ids, labels) of a failure: the chat, the failed answer, then the feedback turn, which alone is scored."""
     from raylib.scale.ttt import feedback_turn_ids
+    from raylib.train.data import IGNORE
 
     context, turn = feedback_turn_ids(tokenizer, messages, answer, feedback)
-    return context + turn, [-100] * len(context) + turn
+    return context + turn, [IGNORE] * len(context) + turn
 
 
 def encode_reference(tokenizer, messages: list[dict], solution: str) -> tuple[list[int], list[int]]:
-    """(ids, labels) of the reference answer after the chat's prompt; only the answer is scored."""
-    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": solution}], tokenize=False)
-    if not full.startswith(prompt):
-        raise ValueError("the chat template renders the answer's turn differently from its generation prompt")
-    context = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    answer = list(tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"])
-    return context + answer, [-100] * len(context) + answer
+    """(ids, labels) of the reference answer after the chat's prompt; only the answer is scored (the SFT job's
+    chat encoding: raylib.train.data.sft.encode_chat)."""
+    from raylib.train.data.sft import encode_chat
+
+    encoded = encode_chat(tokenizer, messages + [{"role": "assistant", "content": solution}], sys.maxsize)
+    return encoded["input_ids"], encoded["labels"]
 
 
 def reference_loss(model, layers: dict, optimizer, failure: tuple[list[int], list[int]],

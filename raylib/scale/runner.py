@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TextIO
 
 from raylib.cluster import InfrastructureError
-from raylib.files import JsonlStore, claim_output
+from raylib.files import JsonlStore, claim_output, read_records, write_json
 from raylib.generate.engines.base import GenerationRequest, SamplingParams
 from raylib.generate.settings import GenerationSettings, generation_identity
 from raylib.scale.feedback import BINARY, FTTT_FEEDBACK, feedback_text
@@ -295,11 +295,14 @@ class _Loops:
 
     # ----------------------------------------------------------------------------------------------- generation
 
-    async def _generate(self, task_id: str, turn, action) -> list[dict]:
+    def _sampling(self, **fields) -> SamplingParams:
+        """The strategy's temperature and top-p with the run's max_tokens and seed (and `fields`)."""
         sampling = self.generation.sampling
-        params = SamplingParams(n=len(action.attempts), temperature=self.settings.sampling_temperature,
-                                top_p=self.settings.sampling_top_p, max_tokens=sampling.max_tokens,
-                                stop=[*sampling.stop, *turn.stop], seed=sampling.seed)
+        return SamplingParams(temperature=self.settings.sampling_temperature, top_p=self.settings.sampling_top_p,
+                              max_tokens=sampling.max_tokens, seed=sampling.seed, **fields)
+
+    async def _generate(self, task_id: str, turn, action) -> list[dict]:
+        params = self._sampling(n=len(action.attempts), stop=[*self.generation.sampling.stop, *turn.stop])
         request = GenerationRequest(messages=list(action.messages), response_prefix=turn.response_prefix,
                                     params=params, key=task_id, first_sample=action.attempts[0])
         engine = self._route(self.engines, task_id)
@@ -371,22 +374,22 @@ class _Loops:
             updates.append(update)
         return updates
 
+    async def _shown(self, task_id: str, solution: str):
+        """The program on the problem's visible tests (a ShownRun; None when it shows none)."""
+        requests = self.tasks.shown_requests(task_id, solution, self.limits[task_id], self.memory_mb)
+        return self.tasks.shown_run(task_id, await self._sandbox(task_id, requests))
+
     async def _feedback(self, task_id: str, solution: str, level: str) -> str:
         if level == "binary" or self.tasks.kind == "math" or not solution.strip():
             return BINARY
-        requests = self.tasks.shown_requests(task_id, solution, self.limits[task_id], self.memory_mb)
-        shown = self.tasks.shown_run(task_id, await self._sandbox(task_id, requests))
-        return feedback_text(level, shown)
+        return feedback_text(level, await self._shown(task_id, solution))
 
     async def _check(self, task_id: str, action: Check, rows: dict[int, dict]) -> list[dict]:
         level = "traceback" if self.settings.feedback == "traceback" else "public-tests"
         updates = []
         for attempt in action.attempts:
             solution = rows[attempt].get("solution", "")
-            shown = None
-            if solution.strip():
-                requests = self.tasks.shown_requests(task_id, solution, self.limits[task_id], self.memory_mb)
-                shown = self.tasks.shown_run(task_id, await self._sandbox(task_id, requests))
+            shown = await self._shown(task_id, solution) if solution.strip() else None
             public = {"passed": shown.passed if shown else 0, "total": len(shown.tests) if shown else 0}
             if not solution.strip() and self.tasks.shows_tests(task_id):
                 public["total"] = 1  # no program: a failed check, so the candidate is asked again
@@ -420,7 +423,6 @@ class _Loops:
     async def _reflect(self, task_id: str, turn, action: Reflect, rows: dict[int, dict]) -> list[dict]:
         from raylib.scale.ttt import REFLECTION_INSTRUCTION
 
-        sampling = self.generation.sampling
         updates = []
         for attempt in action.attempts:
             row = rows[attempt]
@@ -428,10 +430,7 @@ class _Loops:
             if row.get("solution", "").strip() and row.get("finish_reason") != "length":
                 messages = [*turn.messages, {"role": "assistant", "content": row["response"]},
                             {"role": "user", "content": REFLECTION_INSTRUCTION}]
-                params = SamplingParams(temperature=self.settings.sampling_temperature,
-                                        top_p=self.settings.sampling_top_p, max_tokens=sampling.max_tokens,
-                                        seed=sampling.seed)
-                request = GenerationRequest(messages=messages, params=params, key=f"{task_id}:reflection",
+                request = GenerationRequest(messages=messages, params=self._sampling(), key=f"{task_id}:reflection",
                                             first_sample=attempt)
                 [result] = await self._route(self.engines, task_id).reflect.remote([request])
                 if not result.error and result.outputs:
@@ -590,8 +589,6 @@ def hard_subset(index: str | Path, tasks, generation: GenerationSettings, *, dat
     `index` ({"dataset", "model", "protocol", "problems", "hard"}); a later call with the same index reads it back.
     The greedy pass itself is a resumable scaling run in INDEX's folder (<index stem>.greedy/). ValueError when the
     index was made for another dataset, model or protocol."""
-    from raylib.files import write_json
-
     index = Path(index)
     identity = {"dataset": dataset, "model": generation.engine.model, "protocol": getattr(tasks, "protocol", "")}
     if index.exists():
@@ -608,11 +605,7 @@ def hard_subset(index: str | Path, tasks, generation: GenerationSettings, *, dat
     summary_dir = index.with_name(index.stem + ".greedy")
     run_scaling(tasks, ScaleSettings(strategy="revision", budget=1), greedy, summary_dir, dataset=dataset,
                 **run_args)
-    rows = AttemptsFile(summary_dir / "attempts.jsonl")
-    try:
-        passed = {t for (t, _), line in rows.lines.items() if json.loads(line).get("passed")}
-    finally:
-        rows.close()
+    passed = {row["task_id"] for _, row in read_records(summary_dir / "attempts.jsonl") if row.get("passed")}
     hard = [t for t in tasks.problems if t not in passed]
     write_json(index, {**identity, "problems": list(tasks.problems), "hard": hard})
     return hard

@@ -50,18 +50,22 @@ class TTTSettings(BaseModel):
     seed: int = Field(0, description="Base seed of each problem's adapter initialisation.")
 
 
-def feedback_turn_ids(tokenizer, messages: list[dict], answer: str, feedback: str) -> tuple[list[int], list[int]]:
-    """(context ids, feedback turn ids): the chat up to and including the answer, and the tokens the chat template
-    adds for the feedback turn (its markup and text) after it."""
+def _feedback_turn(tokenizer, messages: list[dict], answer: str, feedback: str) -> tuple[list[int], str]:
+    """(ids of the chat up to and including the answer, the text the chat template adds for the feedback turn)."""
     before = messages + [{"role": "assistant", "content": answer}]
-    after = before + [{"role": "user", "content": feedback}]
     context = tokenizer.apply_chat_template(before, tokenize=False)
-    full = tokenizer.apply_chat_template(after, tokenize=False)
+    full = tokenizer.apply_chat_template(before + [{"role": "user", "content": feedback}], tokenize=False)
     if not full.startswith(context):
         raise ValueError("the chat template renders the conversation differently once a turn is added; FTTT needs "
                          "the feedback turn to extend the rendered chat")
-    context_ids = list(tokenizer(context, add_special_tokens=False)["input_ids"])
-    turn_ids = list(tokenizer(full[len(context):], add_special_tokens=False)["input_ids"])
+    return list(tokenizer(context, add_special_tokens=False)["input_ids"]), full[len(context):]
+
+
+def feedback_turn_ids(tokenizer, messages: list[dict], answer: str, feedback: str) -> tuple[list[int], list[int]]:
+    """(context ids, feedback turn ids): the chat up to and including the answer, and the tokens the chat template
+    adds for the feedback turn (its markup and text) after it."""
+    context_ids, turn = _feedback_turn(tokenizer, messages, answer, feedback)
+    turn_ids = list(tokenizer(turn, add_special_tokens=False)["input_ids"])
     if not turn_ids:
         raise ValueError("the feedback turn renders to no tokens")
     return context_ids, turn_ids
@@ -159,14 +163,18 @@ class TestTimeTrainer:
         self_reflect_norm)."""
         import torch
 
-        text = f"{feedback} {reflection}" if reflection else feedback
-        context, turn = feedback_turn_ids(self.tokenizer, messages, answer, text)
+        if not reflection:
+            context, turn = feedback_turn_ids(self.tokenizer, messages, answer, feedback)
+        else:  # the turn rendered once: its tokens, and where the reflection's begin
+            context, text = _feedback_turn(self.tokenizer, messages, answer, f"{feedback} {reflection}")
+            encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            turn = list(encoded["input_ids"])
+            split = _tokens_before(encoded["offset_mapping"], text, reflection)
         ids = torch.tensor([context + turn], device=self.engine.device)
         logits = self.model(input_ids=ids).logits[0, len(context) - 1:-1].float()
         losses = torch.nn.functional.cross_entropy(logits, ids[0, len(context):], reduction="none")
         if not reflection:
             return losses.mean()
-        split = _tokens_before(self.tokenizer, messages, answer, text, reflection, len(turn))
         return losses[:split].mean() + losses[split:].mean()
 
     def feedback_nll(self, task_id: str, messages: list[dict], answer: str, feedback: str,
@@ -217,15 +225,11 @@ class TestTimeTrainer:
             self.step(task_id, attempt, messages, answer, feedback, reflection)
 
 
-def _tokens_before(tokenizer, messages: list[dict], answer: str, text: str, reflection: str, turn_len: int) -> int:
-    """How many of the feedback turn's tokens come before the reflection starts (template markup and feedback)."""
-    before = messages + [{"role": "assistant", "content": answer}]
-    context = tokenizer.apply_chat_template(before, tokenize=False)
-    full = tokenizer.apply_chat_template(before + [{"role": "user", "content": text}], tokenize=False)
-    turn = full[len(context):]
+def _tokens_before(offsets: list[tuple[int, int]], turn: str, reflection: str) -> int:
+    """How many of the rendered feedback turn's tokens (their character `offsets` in `turn`) come before the
+    reflection starts (template markup and feedback)."""
     start = turn.rindex(reflection)
-    encoded = tokenizer(turn, add_special_tokens=False, return_offsets_mapping=True)
-    split = sum(1 for _, end in encoded["offset_mapping"] if end <= start)  # a token across the start: reflection
-    if not 0 < split < turn_len:
+    split = sum(1 for _, end in offsets if end <= start)  # a token across the start belongs to the reflection
+    if not 0 < split < len(offsets):
         raise ValueError("the reflection could not be told apart from the feedback in the rendered turn")
     return split

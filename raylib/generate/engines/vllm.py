@@ -146,8 +146,12 @@ class VLLMEngine:
                     ids, prefilled = render_prompt(self.tokenizer, request)
                 check_prompt_length(len(ids), self.max_model_len)
                 p = request.params
-                with self._tokenizer_lock:
-                    stopped = stop_check(copy.deepcopy(self.tokenizer), p.stop)
+                check = stop_check(self.tokenizer, p.stop)
+
+                def stopped(tokens, check=check) -> bool:  # the callers' tokenizer is shared: decode under its lock
+                    with self._tokenizer_lock:
+                        return check(tokens)
+
                 beams = beam_search(self._top_tokens, ids, width, min(p.max_tokens, self.max_model_len - len(ids)),
                                     {self.tokenizer.eos_token_id}, stopped)
                 with self._tokenizer_lock:
