@@ -176,12 +176,46 @@ class StdioTests(_Strict):
 Tests = Annotated[Union[FunctionTests, AssertionTests, CallTests, StdioTests], Field(discriminator="kind")]
 
 
+class TraceSpec(_Strict):
+    """Trace mode (Python): run the program once and return its line-level trace (`ExecResult.trace`): each executed
+    statement's line, its frame's variables after it and the line that runs next. The program must stay inside the
+    traceable subset (sandbox/judge/traceable.py); one that does not is refused as a compile-error naming the line."""
+
+    entry_point: str = Field("", description="Call this function of the program on `args` and trace the call; "
+                             "empty: run the program as a script on the request's stdin and trace it all.")
+    args: str = Field("", description="The call's arguments: sandbox.inside.plain.encode([arg, ...]).")
+    max_steps: int = Field(10_000, ge=1, le=1_000_000, description="Steps recorded; past this the trace is "
+                           "truncated (the program runs on untraced).")
+    max_value_chars: int = Field(200, ge=8, le=100_000, description="Characters of one rendered value; longer ones "
+                                 "are cut and end in '...'.")
+    max_trace_bytes: int = Field(4_000_000, ge=1024, le=64_000_000, description="Bytes of trace kept; past this "
+                                 "the trace is truncated.")
+
+    @model_validator(mode="after")
+    def _call(self):
+        if self.entry_point and not self.entry_point.isidentifier():
+            raise ValueError(f"entry_point must be an identifier, got {self.entry_point!r}")
+        if self.entry_point:
+            from sandbox.inside import plain
+
+            try:
+                args = plain.decode(self.args or "[\"l\"]")
+            except plain.NotPlain as exc:
+                raise ValueError(f"args is not plain-data text (sandbox.inside.plain): {exc}") from None
+            if not isinstance(args, list):
+                raise ValueError("args must encode a list of arguments")
+        elif self.args:
+            raise ValueError("args without entry_point")
+        return self
+
+
 class ExecRequest(_Strict):
     """One program to run, optionally against tests."""
 
     language: str = Field("python", description=f"One of {LANGUAGES} (aliases: {sorted(LANGUAGE_ALIASES)}).")
     code: str = Field(..., description="The program source (UTF-8).")
     tests: Tests | None = Field(None, description="Tests to run; None runs the program once on `stdin`.")
+    trace: TraceSpec | None = Field(None, description="Trace the run instead (Python, no tests).")
     stdin: str = Field("", max_length=MAX_STDIN_BYTES, description="stdin when there are no stdio tests.")
     limits: Limits = Field(default_factory=Limits, description="Resource limits.")
     request_id: str = Field("", max_length=256, description="Opaque id echoed in the result.")
@@ -215,6 +249,8 @@ class ExecRequest(_Strict):
             raise ValueError("python function tests need entry_point (the function passed to check)")
         if isinstance(self.tests, CallTests) and self.language != "python":
             raise ValueError("call tests are for python programs")
+        if self.trace is not None and (self.language != "python" or self.tests is not None):
+            raise ValueError("trace mode is for python programs without tests")
         return self
 
 
@@ -255,6 +291,9 @@ class ExecResult:
     # process: a program written against the harness can forge these); judge_note says why test-code mode was used.
     judged_by: str = ""
     judge_note: str = ""
+    # Trace mode: {"steps": [{"line", "vars": {name: value}, "next"}], "ending": "completed" | "exception" |
+    # "stopped", "detail", "truncated"}, written by the tracer and checked by the judge (sandbox/judge/traceable.py).
+    trace: dict | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

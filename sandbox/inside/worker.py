@@ -72,8 +72,9 @@ plain = load_isolated("inside/plain.py")
 child = load_isolated("inside/child.py", plain=plain)
 testcode = load_isolated("inside/testcode.py", private_builtins=True)
 languages = load_isolated("inside/languages.py")
+tracer = load_isolated("inside/tracer.py", plain=plain)
 assert testcode.ISOLATED, "the test-code harness must see its own copy of the builtins"
-compare = record = replay = None
+compare = record = replay = traceable = None
 
 MIB = 1024 * 1024
 RESULT_FD, SETUP_FD, PAYLOAD_FD = 3, 4, 5
@@ -180,6 +181,8 @@ def _child(spec: dict, fds: list[int]) -> None:
             status = 0
         elif mode == "program":
             status = child.run_program(payload["code"])
+        elif mode == "trace":
+            status = tracer.run_traced(payload, RESULT_FD)
         else:  # test-code mode
             channel = testcode.VerdictChannel(RESULT_FD, payload["key"].encode())
             testcode.run_tests(payload["code"], payload["tests"], channel)
@@ -850,6 +853,8 @@ class Request:
 
     # -- the shapes of request -----------------------------------------------------------------------------------
     def run(self) -> dict:
+        if self.req.get("trace") is not None:
+            return self._run_traced()
         if self.tests is None:
             return self._run_plain()
         if self.tests["kind"] == "stdio":
@@ -875,6 +880,38 @@ class Request:
         if o.exit_code == 0:
             return self._result("passed", o)
         return self._result("runtime-error", o, error=_ending(o))
+
+    def _run_traced(self) -> dict:
+        """Trace mode: refuse a program outside the traceable subset, run it under the tracer, read the trace strictly
+        and check it against our own parse of the program (sandbox/judge/traceable.py)."""
+        spec, code = self.req["trace"], self.req["code"]
+        try:
+            tree = traceable.check_traceable(code)
+        except traceable.NotTraceable as exc:
+            return self._result("compile-error", error=f"not traceable: {exc}")
+        except (RecursionError, MemoryError):
+            return self._result("compile-error", error="not traceable: the program is nested too deeply to parse")
+        payload = {"mode": "trace", "code": code, "modules": traceable.MODULES, "builtins": traceable.BUILTINS,
+                   "call": [spec["entry_point"], spec["args"] or '["l"]'] if spec["entry_point"] else None,
+                   "max_steps": spec["max_steps"], "max_value_chars": spec["max_value_chars"],
+                   "max_trace_bytes": spec["max_trace_bytes"]}
+        o = self.w.execute(stdin=self.req.get("stdin", "").encode(), limits=self.limits, keep_bytes=self.keep,
+                           payload=payload)
+        abnormal = self._abnormal(o)
+        try:
+            trace = traceable.parse_events(bytes(o.results), tree, max_steps=spec["max_steps"],
+                                           max_value_chars=spec["max_value_chars"], cut=abnormal is not None)
+        except traceable.BadTrace as exc:
+            # The program cannot write these events; a malformed trace means the tracer failed.
+            return self._result("sandbox-error", o, error=f"sandbox: the trace is malformed: {exc}")
+        if abnormal:
+            result = self._result(abnormal[0], o, error=abnormal[1])
+        elif o.exit_code == 0:
+            result = self._result("passed", o)
+        else:
+            result = self._result("runtime-error", o, error=trace["detail"] or _ending(o))
+        result["trace"] = trace
+        return result
 
     def _run_stdio(self) -> dict:
         """Each case runs in a child that never held an expected output; outputs are compared here."""
@@ -1316,8 +1353,9 @@ def _import_random_without_reseed_at_fork() -> None:
 
 def load_judge() -> None:
     """The judge's modules: loaded after the zygote started, so no candidate's process ever holds them."""
-    global compare, record, replay
+    global compare, record, replay, traceable
     compare = load_isolated("judge/compare.py")
+    traceable = load_isolated("judge/traceable.py")
     record = load_isolated("judge/record.py", plain=plain)
     replay = load_isolated("judge/replay.py", plain=plain, record=record)
 

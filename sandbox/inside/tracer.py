@@ -1,0 +1,325 @@
+"""Trace mode: run a Python program line by line and write its trace on the result descriptor (stdlib only).
+
+Runs in a candidate's process, like child.py, after the worker checked that the program stays inside the traceable
+subset (sandbox/judge/traceable.py). The program runs with a builtins dict holding only the allowed builtins and an
+`__import__` that hands out fresh stand-in modules holding only allowed names (`sys` among them: stdin, stdout,
+setrecursionlimit, ...). So the program holds no name for this module, `sys.settrace`, `os` or any file object, and
+cannot write on the result descriptor or change what the tracer records.
+
+The tracer never calls the program's code: values are rendered by the tracer itself (plain data as Python's repr
+writes it, other objects as `<TypeName>`), so a `__repr__` cannot run inside it.
+
+One line per step, when both halves of it are known:
+    ["s", line, [[name, value], ...], next]
+line: the statement that ran; the variables of its frame after it ran (taken at that frame's next event: its next
+line, its return, an exception leaving it), in the order they first got a value, functions, classes and modules left
+out; next: the line of the following step, "<END>" after the last one, or "!ExceptionType" when an exception ends
+the run. Then ["e", "completed" | "exception", detail, truncated]. Past `max_steps` steps or `max_trace_bytes` bytes
+the tracer stops recording (the program runs on untraced) and `truncated` is true.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import functools
+import json
+import os
+import sys
+import types
+
+SOLUTION_FILE = "solution.py"
+END = "<END>"
+_write = os.write
+_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+_type = type
+_LEFT_OUT = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type, staticmethod,
+             classmethod, property, types.BuiltinMethodType, functools.partial, types.GeneratorType)
+_type_name = type.__dict__["__name__"].__get__  # type's own slot: a metaclass's __name__ property never runs here
+_function_name = types.FunctionType.__dict__["__name__"].__get__
+_RECURSION_CAP = 20_000
+
+
+def _render(value, budget: int) -> str:
+    """Python's repr of plain data (exact builtin types, deque/Counter/defaultdict/OrderedDict), else <TypeName>;
+    cut at `budget` characters (then '...')."""
+    parts: list[str] = []
+    size = [0]
+
+    def put(text: str) -> bool:
+        parts.append(text)
+        size[0] += len(text)
+        return size[0] <= budget
+
+    def walk(v, depth: int) -> bool:
+        t = _type(v)
+        if t in (int, bool, float, complex, type(None)) or v is Ellipsis:
+            try:
+                return put(repr(v))
+            except ValueError:  # an int with more digits than str() allows
+                return put("<int of %d bits>" % v.bit_length())
+        if t in (str, bytes, bytearray):
+            return put(repr(v[:budget + 1]) if len(v) > budget else repr(v))
+        if depth > 50:
+            return put("...")
+        if t in (list, tuple, set, frozenset, collections.deque):
+            if not v:
+                return put({list: "[]", tuple: "()", set: "set()", frozenset: "frozenset()",
+                            collections.deque: "deque([])"}[t])
+            opening, closing = {list: ("[", "]"), tuple: ("(", ")"), set: ("{", "}"),
+                                frozenset: ("frozenset({", "})"), collections.deque: ("deque([", "])")}[t]
+            if not put(opening):
+                return False
+            for i, item in enumerate(v):  # a set in its own order, as repr writes it (hash seed 0: reproducible)
+                if (i and not put(", ")) or not walk(item, depth + 1):
+                    return False
+            return put("," + closing if t is tuple and len(v) == 1 else closing)
+        if t in (dict, collections.Counter, collections.OrderedDict, collections.defaultdict):
+            if t is collections.defaultdict:
+                factory = v.default_factory
+                if factory is None:
+                    prefix = "defaultdict(None, "
+                elif issubclass(_type(factory), type):
+                    prefix = "defaultdict(<class '%s'>, " % _type_name(factory)
+                elif _type(factory) is types.FunctionType:
+                    prefix = "defaultdict(<function %s>, " % _function_name(factory)
+                else:
+                    prefix = "defaultdict(<%s>, " % _type_name(_type(factory))
+            else:
+                prefix = {dict: "", collections.Counter: "Counter(", collections.OrderedDict: "OrderedDict("}[t]
+            if not put(prefix + "{"):
+                return False
+            for i, (key, item) in enumerate(dict.items(v)):
+                if (i and not put(", ")) or not walk(key, depth + 1) or not put(": ") or not walk(item, depth + 1):
+                    return False
+            return put("}" + (")" if prefix else ""))
+        return put("<%s>" % _type_name(t))
+
+    walk(value, 0)
+    text = "".join(parts)
+    return text if len(text) <= budget else text[:budget] + "..."
+
+
+class _Stdin:
+    """The stand-in for sys.stdin: the real stream's methods, behind closures the program cannot open."""
+
+    def __init__(self, stream):
+        self.readline = stream.readline
+        self.read = stream.read
+        self.readlines = stream.readlines
+        self.buffer = _Buffer(stream.buffer)
+
+    def __iter__(self):
+        return iter(self.readline, "")
+
+
+class _Buffer:
+    def __init__(self, raw):
+        self.readline = raw.readline
+        self.read = raw.read
+        self.readlines = raw.readlines
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+
+class _Stdout:
+    def __init__(self, stream):
+        self.write = stream.write
+        self.flush = stream.flush
+
+
+def _stand_in_modules(allowed: dict[str, list[str]]) -> dict[str, types.ModuleType]:
+    modules = {}
+    for name, names in allowed.items():
+        module = types.ModuleType(name)
+        if name == "sys":
+            real = {"stdin": _Stdin(sys.stdin), "stdout": _Stdout(sys.stdout), "stderr": _Stdout(sys.stderr),
+                    "setrecursionlimit": lambda limit: sys.setrecursionlimit(min(int(limit), _RECURSION_CAP)),
+                    "getrecursionlimit": sys.getrecursionlimit, "maxsize": sys.maxsize, "exit": sys.exit,
+                    "argv": [SOLUTION_FILE], "float_info": sys.float_info,
+                    "set_int_max_str_digits": sys.set_int_max_str_digits}
+            for attribute in names:
+                setattr(module, attribute, real[attribute])
+        else:
+            source = __import__(name)
+            for attribute in (names if "*" not in names else [n for n in dir(source) if not n.startswith("_")]):
+                value = getattr(source, attribute)
+                if not isinstance(value, types.ModuleType):
+                    setattr(module, attribute, value)
+        modules[name] = module
+    return modules
+
+
+def _program_builtins(allowed_builtins: list[str], modules: dict) -> dict:
+    def importer(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__'s signature
+        if level or name not in modules:
+            raise ImportError(f"module {name!r} is not available when tracing")
+        return modules[name]
+
+    stdin = modules["sys"].stdin if "sys" in modules else _Stdin(sys.stdin)
+
+    def open_stdin(file, mode="r", *args, **kwargs):  # `open(0).read()`, a common way to read stdin; nothing else
+        if file != 0 or mode not in ("r", "rb", "rt"):
+            raise PermissionError("only open(0) (stdin) is available when tracing")
+        return stdin.buffer if "b" in mode else stdin
+
+    table = {name: getattr(builtins, name) for name in allowed_builtins if hasattr(builtins, name)}
+    for name, value in vars(builtins).items():  # every exception class: programs raise and catch them
+        if isinstance(value, type) and issubclass(value, BaseException):
+            table[name] = value
+    table.update(__import__=importer, __build_class__=builtins.__build_class__, __name__="builtins",
+                 open=open_stdin, exit=sys.exit, quit=sys.exit)
+    return table
+
+
+class _Recorder:
+    def __init__(self, fd: int, max_steps: int, max_value_chars: int, max_trace_bytes: int):
+        self.fd, self.max_steps, self.max_value_chars, self.max_bytes = fd, max_steps, max_value_chars, max_trace_bytes
+        self.steps: list[list] = []  # [line, pairs or None, next or None], from the first one not yet written
+        self.first = 0  # index (over the whole run) of steps[0]
+        self.pending: dict = {}  # frame -> its step still waiting for the variables after it
+        self.order: dict = {}  # frame -> names in the order they first had a value
+        self.buffer: list[str] = []
+        self.written = 0
+        self.count = 0
+        self.stopped = False
+        self.truncated = False
+
+    # -- the hooks ---------------------------------------------------------------------------------------------
+    def on_call(self, frame, event, arg):
+        if self.stopped or frame.f_code.co_filename != SOLUTION_FILE:
+            return None
+        name = frame.f_code.co_name
+        if name.startswith("<") and name != "<module>":  # comprehensions, lambdas, generator expressions
+            return None
+        return self.on_event
+
+    def on_event(self, frame, event, arg):
+        if self.stopped:
+            return None
+        step = self.pending.pop(frame, None)
+        if step is not None:
+            step[1] = self._variables(frame)
+        if event == "line":
+            if self.steps and self.steps[-1][2] is None:
+                self.steps[-1][2] = frame.f_lineno
+            if self.count >= self.max_steps:
+                self._stop()
+                return None
+            step = [frame.f_lineno, None, None]
+            self.steps.append(step)
+            self.pending[frame] = step
+            self.count += 1
+        elif event == "return":
+            self.order.pop(frame, None)
+        self._flush_ready()
+        return self.on_event
+
+    # -- recording ---------------------------------------------------------------------------------------------
+    def _variables(self, frame) -> list:
+        local = frame.f_locals
+        order = self.order.setdefault(frame, [])
+        seen = set(order)
+        for name in local:
+            if name not in seen and _type(name) is str and name.isidentifier() and not name.startswith("__"):
+                order.append(name)
+                seen.add(name)
+        pairs = []
+        for name in order:
+            if name in local:
+                value = local[name]
+                if not issubclass(_type(value), _LEFT_OUT):  # not isinstance: it would ask value.__class__
+                    pairs.append([name, _render(value, self.max_value_chars)])
+        return pairs
+
+    def _flush_ready(self) -> None:
+        done = 0
+        for step in self.steps:
+            if step[1] is None or step[2] is None:
+                break
+            line = _dumps(["s", step[0], step[1], step[2]])
+            if self.written + len(line) + 1 > self.max_bytes:
+                self._stop()
+                return
+            self.buffer.append(line)
+            self.written += len(line) + 1
+            done += 1
+        if done:
+            del self.steps[:done]
+            self.first += done
+        if len(self.buffer) >= 256:
+            self._send()
+
+    def _send(self) -> None:
+        if self.buffer:
+            data = ("\n".join(self.buffer) + "\n").encode()
+            self.buffer = []
+            while data:
+                data = data[_write(self.fd, data):]
+
+    def _stop(self) -> None:
+        """Past a limit: keep what is complete, record nothing more."""
+        sys.settrace(None)
+        self.stopped = self.truncated = True
+        self.steps = []
+        self.pending.clear()
+
+    def finish(self, exc: BaseException | None) -> int:
+        """Write what is left and the end event; returns the exit status."""
+        sys.settrace(None)
+        stopped, self.stopped = self.stopped, True
+        leaving = exc is not None and issubclass(_type(exc), SystemExit)  # not isinstance: it asks exc.__class__
+        exception = None if exc is None or leaving else _type_name(_type(exc))
+        if not stopped:
+            for frame, step in list(self.pending.items()):  # frames still alive at the end (the top level)
+                step[1] = self._variables(frame)
+            if self.steps and self.steps[-1][2] is None:
+                self.steps[-1][2] = "!" + exception if exception else END
+            self._flush_ready()
+        status, detail = 0, ""
+        if leaving:
+            status = exc.code if _type(exc.code) is int else 0 if exc.code is None else 1
+            detail = "SystemExit: %r" % (exc.code if _type(exc.code) in (int, str, type(None)) else "?",)
+        elif exc is not None:
+            status, detail = 1, exception
+            try:  # the program's __str__ may run: recording has stopped
+                detail = f"{exception}: {exc}"
+            except BaseException:  # noqa: BLE001 - its own exception class
+                pass
+        self.buffer.append(_dumps(["e", "exception" if exception else "completed", detail[:1000], self.truncated]))
+        self._send()
+        return status & 0xFF
+
+
+def run_traced(payload: dict, fd: int) -> int:
+    """Run the program of a trace payload under the tracer; returns the exit status. `payload`: code, call
+    (None, or [entry_point, plain-encoded argument list]), modules, builtins, max_steps, max_value_chars,
+    max_trace_bytes."""
+    code = payload["code"]
+    recorder = _Recorder(fd, payload["max_steps"], payload["max_value_chars"], payload["max_trace_bytes"])
+    modules = _stand_in_modules(payload["modules"])
+    namespace = {"__name__": "__main__", "__builtins__": _program_builtins(payload["builtins"], modules)}
+    compiled = compile(code, SOLUTION_FILE, "exec")
+    call = payload["call"]
+    failure = None
+    try:
+        if call is None:
+            sys.settrace(recorder.on_call)
+            exec(compiled, namespace)
+        else:
+            namespace["__name__"] = "solution"
+            exec(compiled, namespace)
+            args = plain.decode(call[1])
+            function = namespace.get(call[0])
+            if function is None:
+                raise NameError(f"name {call[0]!r} is not defined")
+            sys.settrace(recorder.on_call)
+            function(*args)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit included: the program's ending, recorded as such
+        failure = exc
+    return recorder.finish(failure)
+
+
+if "plain" not in globals():  # imported as a package module (tests); the worker passes in its own copy
+    from sandbox.inside import plain

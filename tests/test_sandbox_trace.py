@@ -1,0 +1,274 @@
+"""Trace mode of the sandbox: traces written out by hand, limits, and attacks on the trace, one property per test.
+
+The traces below were written from reading each program, step by step: the line that runs, its frame's variables
+after it, the line that runs next.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from sandbox import ExecRequest, Limits, Sandbox, SandboxConfig
+from sandbox.inside import plain
+from sandbox.judge import traceable
+from sandbox.schema import TraceSpec
+
+UID_BASE = 63000
+LIMITS = Limits(wall_time_s=10, cpu_time_s=10, memory_mb=512)
+
+
+@pytest.fixture(scope="module")
+def box():
+    sandbox = Sandbox(SandboxConfig(workers=1, uid_base=UID_BASE))
+    yield sandbox
+    sandbox.close()
+
+
+def trace(box, code: str, stdin: str = "", call: tuple | None = None, limits: Limits = LIMITS, **spec):
+    if call:
+        spec.update(entry_point=call[0], args=plain.encode(list(call[1:])))
+    return box.run(ExecRequest(code=code, stdin=stdin, trace=TraceSpec(**spec), limits=limits))
+
+
+def steps(result) -> list[tuple]:
+    return [(s["line"], s["vars"], s["next"]) for s in result.trace["steps"]]
+
+
+# ------------------------------------------------------------------------------------------- traces by hand
+
+
+def test_a_loop_is_traced_step_by_step(box):
+    r = trace(box, "x = 0\nfor i in range(2):\n    x += i\nprint(x)\n")
+    assert r.passed and r.stdout == "1\n", r
+    assert steps(r) == [
+        (1, {"x": "0"}, 2),
+        (2, {"x": "0", "i": "0"}, 3),
+        (3, {"x": "0", "i": "0"}, 2),
+        (2, {"x": "0", "i": "1"}, 3),
+        (3, {"x": "1", "i": "1"}, 2),
+        (2, {"x": "1", "i": "1"}, 4),  # the loop ends: i keeps its last value
+        (4, {"x": "1", "i": "1"}, "<END>"),
+    ]
+    assert r.trace["ending"] == "completed" and not r.trace["truncated"]
+
+
+def test_a_branch_goes_where_the_input_sends_it(box):
+    code = "a, b = map(int, input().split())\nif a > b:\n    m = a\nelse:\n    m = b\nprint(m)\n"
+    taken = trace(box, code, stdin="7 5\n")
+    assert steps(taken) == [(1, {"a": "7", "b": "5"}, 2), (2, {"a": "7", "b": "5"}, 3),
+                            (3, {"a": "7", "b": "5", "m": "7"}, 6), (6, {"a": "7", "b": "5", "m": "7"}, "<END>")]
+    other = trace(box, code, stdin="3 5\n")
+    assert [s[0] for s in steps(other)] == [1, 2, 5, 6]
+
+
+def test_recursion_steps_into_each_call(box):
+    code = "def f(n):\n    if n <= 1:\n        return 1\n    return n * f(n - 1)\n"
+    r = trace(box, code, call=("f", 2))
+    assert steps(r) == [(2, {"n": "2"}, 4), (4, {"n": "2"}, 2), (2, {"n": "1"}, 3), (3, {"n": "1"}, "<END>")]
+
+
+def test_an_exception_goes_to_its_handler_then_one_ends_the_run(box):
+    code = ("def g(x):\n    y = x + 1\n    raise ValueError('bad')\n\ntry:\n    g(1)\nexcept ValueError as e:\n"
+            "    z = 2\nq = [1][5]\n")
+    r = trace(box, code)
+    assert r.status == "runtime-error" and r.error.startswith("IndexError"), r
+    assert steps(r) == [
+        (1, {}, 5), (5, {}, 6), (6, {}, 2),
+        (2, {"x": "1", "y": "2"}, 3), (3, {"x": "1", "y": "2"}, 7),
+        (7, {"e": "<ValueError>"}, 8), (8, {"z": "2"}, 9), (9, {"z": "2"}, "!IndexError"),
+    ]
+    assert r.trace["ending"] == "exception" and r.trace["detail"] == "IndexError: list index out of range"
+
+
+def test_a_generator_interleaves_with_its_consumer(box):
+    code = "def gen(n):\n    for i in range(n):\n        yield i * 2\ns = 0\nfor v in gen(2):\n    s += v\n"
+    r = trace(box, code)
+    assert steps(r) == [
+        (1, {}, 4), (4, {"s": "0"}, 5), (5, {"s": "0", "v": "0"}, 2),
+        (2, {"n": "2", "i": "0"}, 3), (3, {"n": "2", "i": "0"}, 6), (6, {"s": "0", "v": "0"}, 5),
+        (5, {"s": "0", "v": "2"}, 2), (2, {"n": "2", "i": "1"}, 3), (3, {"n": "2", "i": "1"}, 6),
+        (6, {"s": "2", "v": "2"}, 5), (5, {"s": "2", "v": "2"}, 2), (2, {"n": "2", "i": "1"}, "<END>"),
+    ]
+
+
+def test_values_are_rendered_as_python_writes_them(box):
+    code = ("from collections import deque, Counter, defaultdict\nimport math\ndef f():\n    return 1\n"
+            "a = [1, 'x', (2,), {3: None}]\nd = deque([1])\nc = Counter('aab')\ndd = defaultdict(int)\n"
+            "s = {1}\nfl = 0.5\n")
+    r = trace(box, code)
+    last = r.trace["steps"][-1]["vars"]
+    assert last == {"a": "[1, 'x', (2,), {3: None}]", "d": "deque([1])", "c": "Counter({'a': 2, 'b': 1})",
+                    "dd": "defaultdict(<class 'int'>, {})", "s": "{1}", "fl": "0.5"}  # no f, math, deque...
+
+
+def test_variables_keep_the_order_they_first_got_a_value(box):
+    r = trace(box, "def f():\n    b = 1\n    a = 2\n    return a + b\n", call=("f",))
+    assert list(r.trace["steps"][-1]["vars"]) == ["b", "a"]
+
+
+# ------------------------------------------------------------------------------------------------- limits
+
+
+def test_long_values_are_cut_and_marked(box):
+    r = trace(box, "s = 'x' * 1000\n", max_value_chars=20)
+    assert r.trace["steps"][0]["vars"]["s"] == "'" + "x" * 19 + "..."
+
+
+def test_more_steps_than_the_limit_truncate_the_trace_and_the_run_goes_on(box):
+    r = trace(box, "t = 0\nfor i in range(100):\n    t += i\nprint(t)\n", max_steps=10)
+    assert r.passed and r.stdout == "4950\n", r
+    assert len(r.trace["steps"]) <= 10 and r.trace["truncated"]
+    assert r.trace["ending"] == "completed"
+
+
+def test_a_trace_larger_than_its_byte_limit_is_truncated(box):
+    r = trace(box, "xs = []\nfor i in range(500):\n    xs.append(i)\n", max_trace_bytes=2048)
+    assert r.trace["truncated"] and 0 < len(r.trace["steps"]) < 100
+
+
+def test_an_endless_loop_times_out_with_the_steps_it_made(box):
+    r = trace(box, "i = 0\nwhile True:\n    i += 1\n", limits=Limits(wall_time_s=1, cpu_time_s=1), max_steps=10**6)
+    assert r.status == "timeout", r
+    assert r.trace["ending"] == "stopped" and r.trace["truncated"] and len(r.trace["steps"]) > 10
+
+
+# ------------------------------------------------------------------------------------------------- attacks
+
+
+def assert_refused(result, what: str) -> None:
+    assert result.status == "compile-error" and result.trace is None, result
+    assert "not traceable" in result.error and what in result.error, result.error
+
+
+def test_printed_trace_events_stay_in_stdout(box):
+    fake = '["s",1,[["x","999"]],"<END>"]\\n["e","completed","",false]'
+    r = trace(box, f"x = 1\nprint('{fake}')\n")
+    assert steps(r) == [(1, {"x": "1"}, 2), (2, {"x": "1"}, "<END>")]
+    assert '"999"' in r.stdout
+
+
+def test_a_program_cannot_import_os_to_write_on_the_trace_descriptor(box):
+    assert_refused(trace(box, "x = 1\nimport os\nos.write(3, b'forged')\n"), "solution.py:2: module 'os'")
+
+
+def test_a_program_cannot_open_the_trace_descriptor(box):
+    r = trace(box, "x = 1\nf = open(3, 'w')\nf.write('[\"e\",\"completed\",\"\",false]')\n")
+    assert r.status == "runtime-error" and "PermissionError" in r.error, r
+    assert steps(r) == [(1, {"x": "1"}, 2), (2, {"x": "1"}, "!PermissionError")]
+
+
+def test_a_program_cannot_import_by_name(box):
+    assert_refused(trace(box, "m = __import__('os')\n"), "'__import__'")
+
+
+def test_a_program_cannot_reach_attributes_by_a_name_given_at_run_time(box):
+    assert_refused(trace(box, "g = (i for i in [1])\nf = getattr(g, 'gi_frame')\n"), "'getattr'")
+
+
+def test_a_program_cannot_walk_from_a_generator_to_the_tracer_frames(box):
+    assert_refused(trace(box, "g = (i for i in [1])\nf = g.gi_frame\n"), "'gi_frame'")
+
+
+def test_format_strings_read_attributes_as_text_only(box):
+    r = trace(box, "g = (i for i in [1])\ns = '{0.gi_frame.f_back}'.format(g)\nn = len(s)\n")
+    assert r.passed and r.trace["steps"][-1]["next"] == "<END>", r  # a str: nothing to call, nothing to write with
+
+
+def test_a_program_cannot_reach_the_interpreter_through_a_builtin_methods_owner(box):
+    assert_refused(trace(box, "b = print.__self__\n"), "'__self__'")
+
+
+def test_a_program_cannot_list_every_class(box):
+    assert_refused(trace(box, "cs = ().__class__.__base__.__subclasses__()\n"), "'__subclasses__'")
+
+
+def test_a_program_cannot_read_a_functions_globals(box):
+    assert_refused(trace(box, "import sys\ng = sys.stdin.__init__.__globals__\n"), "'__globals__'")
+
+
+def test_a_program_cannot_take_a_traceback_to_the_tracer(box):
+    assert_refused(trace(box, "try:\n    1 / 0\nexcept Exception as e:\n    t = e.__traceback__\n"),
+                   "'__traceback__'")
+
+
+def test_a_program_cannot_run_text(box):
+    assert_refused(trace(box, "exec('import os')\n"), "'exec'")
+
+
+def test_a_program_cannot_use_stdlib_helpers_that_read_attributes_by_name(box):
+    assert_refused(trace(box, "from operator import attrgetter\n"), "operator.attrgetter")
+    assert_refused(trace(box, "from functools import wraps\n"), "functools.wraps")
+    assert_refused(trace(box, "from string import Formatter\n"), "string.Formatter")
+
+
+def test_a_program_cannot_turn_the_tracer_off(box):
+    r = trace(box, "import sys\nx = 1\nsys.settrace(None)\ny = 2\n")
+    assert r.status == "runtime-error" and "AttributeError" in r.error, r  # the stand-in sys has no settrace
+    assert [s[0] for s in steps(r)] == [1, 2, 3]
+
+
+def test_the_tracer_never_runs_the_programs_repr(box):
+    code = ("class Loud:\n    def __repr__(self):\n        print('REPR RAN')\n        return 'forged'\n"
+            "x = Loud()\ny = 1\n")
+    r = trace(box, code)
+    assert "REPR RAN" not in r.stdout, r
+    assert r.trace["steps"][-1]["vars"]["x"] == "<Loud>"
+
+
+def test_a_metaclass_name_property_does_not_run_in_the_tracer(box):
+    code = ("class Meta(type):\n    @property\n    def __name__(cls):\n        print('NAME RAN')\n        return 'x'\n"
+            "class A(metaclass=Meta):\n    pass\na = A()\n")
+    r = trace(box, code)
+    assert "NAME RAN" not in r.stdout and r.trace["steps"][-1]["vars"]["a"] == "<A>", r
+
+
+def test_the_builtins_a_program_replaces_are_its_own(box):
+    r = trace(box, "print = len\nn = print('abc')\n")
+    assert steps(r)[-1] == (2, {"n": "3"}, "<END>")  # `print` is a function: left out of the variables
+
+
+def test_stdin_idioms_work_through_the_stand_in_sys(box):
+    code = ("import sys\ninput = sys.stdin.readline\nn = int(input())\nrest = sys.stdin.read().split()\n"
+            "data = open(0).read()\n")
+    r = trace(box, code, stdin="3\na b\n")
+    assert r.passed, r
+    assert r.trace["steps"][-1]["vars"] == {"n": "3", "rest": "['a', 'b']", "data": "''"}
+
+
+# ------------------------------------------------------------------------------------ the judge's checks
+
+
+TREE = ast.parse("x = 1\nfor i in range(2):\n    x += i\n")
+
+
+def judge(lines: list[str]) -> dict:
+    return traceable.parse_events(("\n".join(lines) + "\n").encode(), TREE, max_steps=100, max_value_chars=50)
+
+
+def test_the_judge_accepts_a_consistent_trace():
+    t = judge(['["s",1,[["x","1"]],2]', '["s",2,[["x","1"],["i","0"]],3]', '["s",3,[["x","1"]],"<END>"]',
+               '["e","completed","",false]'])
+    assert [s["line"] for s in t["steps"]] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("lines, why", [
+    (['["s",7,[],"<END>"]', '["e","completed","",false]'], "line 7 holds no code"),
+    (['["s",1,[["secret","1"]],"<END>"]', '["e","completed","",false]'], "'secret' is not a name"),
+    (['["s",1,[],3]', '["s",2,[],"<END>"]', '["e","completed","",false]'], "says line 3 runs next"),
+    (['["s",1,[],2]'], "no end event"),
+    (['["e","completed","",false]', '["s",1,[],"<END>"]'], "after the end event"),
+    (['["s",1,[["x","' + "9" * 60 + '"]],"<END>"]', '["e","completed","",false]'], "longer than the limit"),
+    (['["s",1,[],2]', '["e","completed","",false]'], "does not end it"),
+    (['not json'], "not JSON"),
+])
+def test_the_judge_refuses_events_that_are_not_a_trace_of_the_program(lines, why):
+    with pytest.raises(traceable.BadTrace, match=why):
+        judge(lines)
+
+
+def test_the_traceable_subset_names_the_line_of_the_first_violation():
+    with pytest.raises(traceable.NotTraceable) as caught:
+        traceable.check_traceable("a = 1\nb = 2\nimport subprocess\n")
+    assert caught.value.line == 3 and "solution.py:3" in str(caught.value)
