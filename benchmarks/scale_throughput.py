@@ -58,7 +58,8 @@ def main() -> None:
     from raylib.evaluate.stage import ExecutionPool
     from raylib.generate.engines.base import GenerationRequest, SamplingParams
     from raylib.generate.settings import GenerationSettings
-    from raylib.scale.runner import EngineActor, run_scaling
+    from raylib.generate.engines.actor import EngineActor
+    from raylib.scale.runner import run_scaling
     from raylib.scale.strategies import ScaleSettings
     from raylib.scale.tasks import CodeTasks
 

@@ -103,6 +103,12 @@ def test_values_are_rendered_as_python_writes_them(box):
                     "dd": "defaultdict(<class 'int'>, {})", "s": "{1}", "fl": "0.5"}  # no f, math, deque...
 
 
+def test_each_step_says_its_call_and_the_first_says_the_arguments(box):
+    r = trace(box, "def f(a):\n    return a + 1\nx = f(1)\ny = f(x)\n")
+    got = [(s["line"], s["frame"], s["entry"]) for s in r.trace["steps"]]
+    assert got == [(1, 0, {}), (3, 0, None), (2, 1, {"a": "1"}), (4, 0, None), (2, 2, {"a": "2"})]
+
+
 def test_variables_keep_the_order_they_first_got_a_value(box):
     r = trace(box, "def f():\n    b = 1\n    a = 2\n    return a + b\n", call=("f",))
     assert list(r.trace["steps"][-1]["vars"]) == ["b", "a"]
@@ -248,20 +254,22 @@ def judge(lines: list[str]) -> dict:
 
 
 def test_the_judge_accepts_a_consistent_trace():
-    t = judge(['["s",1,[["x","1"]],2]', '["s",2,[["x","1"],["i","0"]],3]', '["s",3,[["x","1"]],"<END>"]',
+    t = judge(['["s",1,[["x","1"]],2,0,[]]', '["s",2,[["x","1"],["i","0"]],3,0,null]', '["s",3,[["x","1"]],"<END>",0,null]',
                '["e","completed","",false]'])
     assert [s["line"] for s in t["steps"]] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("lines, why", [
-    (['["s",7,[],"<END>"]', '["e","completed","",false]'], "line 7 holds no code"),
-    (['["s",1,[["secret","1"]],"<END>"]', '["e","completed","",false]'], "'secret' is not a name"),
-    (['["s",1,[],3]', '["s",2,[],"<END>"]', '["e","completed","",false]'], "says line 3 runs next"),
-    (['["s",1,[],2]'], "no end event"),
-    (['["e","completed","",false]', '["s",1,[],"<END>"]'], "after the end event"),
-    (['["s",1,[["x","' + "9" * 60 + '"]],"<END>"]', '["e","completed","",false]'], "longer than the limit"),
-    (['["s",1,[],2]', '["e","completed","",false]'], "does not end it"),
+    (['["s",7,[],"<END>",0,null]', '["e","completed","",false]'], "line 7 holds no code"),
+    (['["s",1,[["secret","1"]],"<END>",0,null]', '["e","completed","",false]'], "'secret' is not a name"),
+    (['["s",1,[],3,0,null]', '["s",2,[],"<END>",0,null]', '["e","completed","",false]'], "says line 3 runs next"),
+    (['["s",1,[],2,0,null]'], "no end event"),
+    (['["e","completed","",false]', '["s",1,[],"<END>",0,null]'], "after the end event"),
+    (['["s",1,[["x","' + "9" * 60 + '"]],"<END>",0,null]', '["e","completed","",false]'], "longer than the limit"),
+    (['["s",1,[],2,0,null]', '["e","completed","",false]'], "does not end it"),
     (['not json'], "not JSON"),
+    (['["s",1,[],"<END>"]', '["e","completed","",false]'], "malformed"),
+    (['["s",1,[],"<END>",0,[["secret","1"]]]', '["e","completed","",false]'], "'secret' is not a name"),
 ])
 def test_the_judge_refuses_events_that_are_not_a_trace_of_the_program(lines, why):
     with pytest.raises(traceable.BadTrace, match=why):

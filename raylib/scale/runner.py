@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import TextIO
 
 from raylib.cluster import InfrastructureError
 from raylib.files import JsonlStore, claim_output, read_records, write_json
+from raylib.generate.engines.actor import EngineActor
 from raylib.generate.engines.base import GenerationRequest, SamplingParams
 from raylib.generate.settings import GenerationSettings, generation_identity
 from raylib.scale.feedback import BINARY, FTTT_FEEDBACK, feedback_text
@@ -77,40 +77,6 @@ class AttemptsFile(JsonlStore):
         ordered = {k: row[k] for k in ATTEMPT_FIELDS if k in row}
         ordered.update(sorted((k, v) for k, v in row.items() if k not in ordered))
         self.append([ordered])
-
-
-class EngineActor:
-    """A threaded Ray actor holding one engine: concurrent calls share its batches (`ray.remote(EngineActor)`)."""
-
-    def __init__(self, config: dict):
-        from raylib.generate.engines import make_engine
-        from raylib.generate.engines.base import EngineConfig
-
-        self.engine = make_engine(EngineConfig.model_validate(config))
-
-    def can_prefill(self) -> bool:
-        return bool(getattr(self.engine, "can_prefill", True))
-
-    def generate(self, requests):
-        return self._call(self.engine.generate, requests)
-
-    def beam_search(self, requests, width: int):
-        search = getattr(self.engine, "beam_search", None)
-        if search is None:
-            from raylib.generate.engines.base import GenerationResult
-
-            return [GenerationResult(error=f"the {type(self.engine).__name__} has no beam search: use backend vllm "
-                                           "or hf") for _ in requests]
-        return self._call(search, requests, width)
-
-    def _call(self, method, *args):
-        from raylib.generate.engines.base import EngineBroken
-
-        try:
-            return method(*args)
-        except EngineBroken as exc:  # the engine is gone: end the actor; Ray restarts it and retries the call
-            print(f"codeloop: {exc}; exiting so that Ray restarts this actor", flush=True)
-            os._exit(1)
 
 
 class TTTActor:

@@ -10,11 +10,12 @@ The tracer never calls the program's code: values are rendered by the tracer its
 writes it, other objects as `<TypeName>`), so a `__repr__` cannot run inside it.
 
 One line per step, when both halves of it are known:
-    ["s", line, [[name, value], ...], next]
+    ["s", line, [[name, value], ...], next, frame, entry]
 line: the statement that ran; the variables of its frame after it ran (taken at that frame's next event: its next
 line, its return, an exception leaving it), in the order they first got a value, functions, classes and modules left
 out; next: the line of the following step, "<END>" after the last one, or "!ExceptionType" when an exception ends
-the run. Then ["e", "completed" | "exception", detail, truncated]. Past `max_steps` steps or `max_trace_bytes` bytes
+the run; frame: which call this step ran in (numbered from 0 in order of first entry); entry: on the first step of a
+frame, its variables on entry (the arguments), else null. Then ["e", "completed" | "exception", detail, truncated]. Past `max_steps` steps or `max_trace_bytes` bytes
 the tracer stops recording (the program runs on untraced) and `truncated` is true.
 """
 
@@ -38,6 +39,7 @@ _LEFT_OUT = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, ty
 _type_name = type.__dict__["__name__"].__get__  # type's own slot: a metaclass's __name__ property never runs here
 _function_name = types.FunctionType.__dict__["__name__"].__get__
 _RECURSION_CAP = 20_000
+_SUSPENDS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 
 
 def _render(value, budget: int) -> str:
@@ -180,6 +182,9 @@ class _Recorder:
         self.first = 0  # index (over the whole run) of steps[0]
         self.pending: dict = {}  # frame -> its step still waiting for the variables after it
         self.order: dict = {}  # frame -> names in the order they first had a value
+        self.numbers: dict = {}  # frame -> its number
+        self.entries: dict = {}  # frame -> its variables on entry, until its first step takes them
+        self.calls = 0
         self.buffer: list[str] = []
         self.written = 0
         self.count = 0
@@ -193,6 +198,10 @@ class _Recorder:
         name = frame.f_code.co_name
         if name.startswith("<") and name != "<module>":  # comprehensions, lambdas, generator expressions
             return None
+        if frame not in self.numbers:  # a generator's frame comes back here each time it resumes
+            self.numbers[frame] = self.calls
+            self.calls += 1
+            self.entries[frame] = self._variables(frame)
         return self.on_event
 
     def on_event(self, frame, event, arg):
@@ -207,12 +216,13 @@ class _Recorder:
             if self.count >= self.max_steps:
                 self._stop()
                 return None
-            step = [frame.f_lineno, None, None]
+            step = [frame.f_lineno, None, None, self.numbers.get(frame, 0), self.entries.pop(frame, None)]
             self.steps.append(step)
             self.pending[frame] = step
             self.count += 1
-        elif event == "return":
+        elif event == "return" and not frame.f_code.co_flags & _SUSPENDS:  # a yield returns too: keep its frame
             self.order.pop(frame, None)
+            self.numbers.pop(frame, None)
         self._flush_ready()
         return self.on_event
 
@@ -238,7 +248,7 @@ class _Recorder:
         for step in self.steps:
             if step[1] is None or step[2] is None:
                 break
-            line = _dumps(["s", step[0], step[1], step[2]])
+            line = _dumps(["s", *step])
             if self.written + len(line) + 1 > self.max_bytes:
                 self._stop()
                 return

@@ -187,9 +187,10 @@ class BadTrace(ValueError):
 def parse_events(data: bytes, tree: ast.Module, *, max_steps: int, max_value_chars: int, cut: bool = False) -> dict:
     """Read the tracer's lines strictly and check them against the program's own parse (`tree`).
 
-    Lines: ["s", line, [[name, value_repr], ...], next] per step (`next`: a line number, "<END>", or an exception
-    type name prefixed by "!"), then one ["e", ending, detail, truncated] line. Returns {"steps": [{"line", "vars",
-    "next"}], "ending", "detail", "truncated"}; raises BadTrace on anything else. `cut`: the run was stopped (time,
+    Lines: ["s", line, [[name, value_repr], ...], next, frame, entry] per step (`next`: a line number, "<END>", or an
+    exception type name prefixed by "!"; `frame`: the call's number; `entry`: null, or on a frame's first step its
+    variables on entry), then one ["e", ending, detail, truncated] line. Returns {"steps": [{"line", "vars", "next",
+    "frame", "entry"}], "ending", "detail", "truncated"}; raises BadTrace on anything else. `cut`: the run was stopped (time,
     memory): the complete lines are the trace, ending "stopped", truncated."""
     lines = code_lines(tree)
     names = bound_names(tree)
@@ -230,9 +231,9 @@ def parse_events(data: bytes, tree: ast.Module, *, max_steps: int, max_value_cha
 
 
 def _step(event: list, number: int, lines: frozenset[int], names: frozenset[str], max_value_chars: int) -> dict:
-    if len(event) != 4 or not isinstance(event[2], list):
+    if len(event) != 6 or not isinstance(event[2], list) or type(event[4]) is not int or event[4] < 0:
         raise BadTrace(f"step event {number} is malformed")
-    _, line, pairs, following = event
+    _, line, pairs, following, frame, entry = event
     if type(line) is not int or line not in lines:
         raise BadTrace(f"step event {number}: line {line!r} holds no code of the program")
     if type(following) is int:
@@ -241,6 +242,15 @@ def _step(event: list, number: int, lines: frozenset[int], names: frozenset[str]
     elif not (following == END or (isinstance(following, str) and following.startswith("!")
                                    and following[1:].isidentifier())):
         raise BadTrace(f"step event {number}: next {following!r} is not a line, {END} or !Exception")
+    variables = _variables(pairs, number, names, max_value_chars)
+    if entry is not None:
+        if not isinstance(entry, list):
+            raise BadTrace(f"step event {number}: entry is not a list of variables")
+        entry = _variables(entry, number, names, max_value_chars)
+    return {"line": line, "vars": variables, "next": following, "frame": frame, "entry": entry}
+
+
+def _variables(pairs: list, number: int, names: frozenset[str], max_value_chars: int) -> dict[str, str]:
     variables: dict[str, str] = {}
     for pair in pairs:
         if (not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str)
@@ -254,4 +264,4 @@ def _step(event: list, number: int, lines: frozenset[int], names: frozenset[str]
         if len(value) > max_value_chars + 3:  # "..." marks a cut value
             raise BadTrace(f"step event {number}: the value of {name!r} is longer than the limit")
         variables[name] = value
-    return {"line": line, "vars": variables, "next": following}
+    return variables
