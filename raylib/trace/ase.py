@@ -20,7 +20,8 @@ from collections import Counter, defaultdict
 
 from raylib.trace.answers import Answer, AnswerError, gold_answer, parse_answer
 
-__all__ = ["ase_metrics", "choices", "judge_outputs", "prefix_match"]
+__all__ = ["RULES", "ase_metrics", "choices", "judge_outputs", "prefix_match", "report_markdown", "reward_pairs",
+           "selector_rows", "summarize"]
 
 
 def judge_outputs(items: list[dict], outputs: dict[str, list[str]]) -> dict[str, dict]:
@@ -106,3 +107,78 @@ def choices(answers: list[Answer | None], scores: list[float] | None = None, sel
             groups, rows, _ = group_features(keys, scores)
             picked["rvbs"] = keys.index(groups[select_group(selector, rows)])
     return picked
+
+
+RULES = ("first", "majority", "reward", "rvbs")
+_RULE_NAMES = {"first": "plain sampling (first prediction)", "majority": "majority vote",
+               "reward": "reward model's best", "rvbs": "RVBS"}
+
+
+def summarize(items: list[dict], judged: dict[str, dict], picks: dict[str, dict[str, int]]) -> dict:
+    """ase_summary.json: per rule, ASE and its breakdowns over the judged items, from the prediction the rule picked
+    (`picks[item_id][rule]`); `ase` is plain sampling's; `mean_over_samples` the expected ASE of one sample."""
+    rules = [r for r in RULES if all(r in picks[i] for i in judged)] if judged else ["first"]
+    by_rule = {rule: ase_metrics(items, {i: judged[i]["correct"][picks[i][rule]] for i in judged}) for rule in rules}
+    samples = [c for j in judged.values() for c in j["correct"]]
+    parsed = [a is not None for j in judged.values() for a in j["answers"]]
+    n = max((len(j["correct"]) for j in judged.values()), default=0)
+    return {"ase": by_rule["first"]["ase"], "items": len(judged), "n": n,
+            "mean_over_samples": sum(samples) / len(samples) if samples else None,
+            "parse_failure_rate": 1 - sum(parsed) / len(parsed) if parsed else None,
+            "rules": by_rule}
+
+
+def report_markdown(summary: dict, title: str) -> str:
+    def pct(value) -> str:
+        return "-" if value is None else f"{100 * value:.1f}"
+
+    lines = [f"# {title}", "",
+             f"{summary['items']} items, {summary['n']} prediction(s) each; "
+             f"{pct(summary['parse_failure_rate'])}% of predictions do not parse; one sample is right "
+             f"{pct(summary['mean_over_samples'])}% of the time.", "",
+             "| choice | ASE | sequential | branch | exception | prefix mean | >=50% | >=80% | 100% |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rule, m in summary["rules"].items():
+        p = m["prefix_match"]
+        lines.append(f"| {_RULE_NAMES[rule]} | {pct(m['ase'])} | {pct(m['accuracy_sequential'])} | "
+                     f"{pct(m['accuracy_branch'])} | {pct(m['accuracy_exception'])} | {pct(p['mean'])} | "
+                     f"{pct(p['at_least_50'])} | {pct(p['at_least_80'])} | {pct(p['complete'])} |")
+    traces = next(iter(summary["rules"].values()))["prefix_match"]["traces"]
+    lines += ["", f"Percentages. Prefix match over {traces} complete traces whose every step is an item (teacher-forced: "
+              "each step predicted from the true state)."]
+    return "\n".join(lines) + "\n"
+
+
+def reward_pairs(items: list[dict], outputs: dict[str, list[str]], judged: dict[str, dict], per_item: int = 4,
+                 seed: int = 0) -> list[dict]:
+    """Bradley-Terry pairs for the reward model (jobs/train_rm.py): per item, a right prediction (the trace's own
+    answer when no sample is right) against a wrong one, up to `per_item` pairs, each wrong text once. The prompt is
+    the item's short context (raylib.trace.items.reward_prompt), which jobs/ase.py scores with too."""
+    import random
+
+    from raylib.trace.items import reward_prompt
+
+    rng = random.Random(seed)
+    pairs = []
+    for item in items:
+        j = judged.get(item["item_id"])
+        if j is None:
+            continue
+        texts = outputs[item["item_id"]]
+        right = sorted({t for t, ok in zip(texts, j["correct"]) if ok}) or [item["output"]]
+        wrong = sorted({t for t, ok in zip(texts, j["correct"]) if not ok})
+        rng.shuffle(wrong)
+        for k, rejected in enumerate(wrong[:per_item]):
+            pairs.append({"prompt": reward_prompt(item), "chosen": right[k % len(right)], "rejected": rejected,
+                          "task_id": item["program_id"]})
+    return pairs
+
+
+def selector_rows(judged: dict[str, dict], scores: dict[str, list[float]]) -> list[dict]:
+    """jobs/train_selector.py's per-candidate rows: the item is the task, the parsed answer the group."""
+    rows = []
+    for item_id, j in judged.items():
+        for answer, ok, score in zip(j["answers"], j["correct"], scores[item_id]):
+            rows.append({"task_id": item_id, "answer": answer.key if answer is not None else "None", "score": score,
+                         "passed": bool(ok)})
+    return rows

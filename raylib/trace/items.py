@@ -24,7 +24,7 @@ from pathlib import Path
 from raylib.files import DataError, read_records
 
 __all__ = ["COMPLETION", "ITEM_FIELDS", "KINDS", "answer_text", "items_from_trace", "kind_of", "numbered_code",
-           "prompt_text", "read_items", "split_of", "step_states", "teacher_prompt", "template_analysis", "values_text"]
+           "prompt_text", "read_items", "reward_prompt", "split_of", "step_states", "teacher_prompt", "template_analysis", "values_text"]
 
 COMPLETION = "completion"
 KINDS = ("sequential", "branch", "completion", "exception")
@@ -76,6 +76,16 @@ def answer_text(line: int, values: dict[str, str], next_line: int | str, analysi
         parts.append("Analysis: " + " ".join(analysis.split()))
     parts += [f"Check: {values_text(values)}", f"Next statement: {next_line}"]
     return "\n".join(parts)
+
+
+def reward_prompt(item: dict, window: int = 4, width: int = 100) -> str:
+    """A short context for a reward model that reads (prompt, answer) pairs (e.g. MiniLM's 512 tokens): the numbered
+    lines around the one about to run (each cut at `width` characters), and the values now."""
+    lines = item["code"].splitlines()
+    start = item["start_line"]
+    shown = "\n".join(f"<line {k}>{lines[k - 1][:width]}" for k in range(max(1, start - window),
+                                                                       min(len(lines), start + window) + 1))
+    return f"{shown}\n\nAbout to run <line {start}> with {values_text(item['initial_value'])}."
 
 
 def teacher_prompt(code: str, start_line: int, before: dict[str, str], after: dict[str, str],
