@@ -56,9 +56,9 @@ def main() -> None:
     from raylib.cluster import init_cluster
     from raylib.data.problems import load_problems
     from raylib.evaluate.stage import ExecutionPool
+    from raylib.generate.engines.actor import EngineActor
     from raylib.generate.engines.base import GenerationRequest, SamplingParams
     from raylib.generate.settings import GenerationSettings
-    from raylib.generate.engines.actor import EngineActor
     from raylib.scale.runner import run_scaling
     from raylib.scale.strategies import ScaleSettings
     from raylib.scale.tasks import CodeTasks

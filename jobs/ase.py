@@ -26,7 +26,6 @@ generated texts; kept as they arrive, so a re-run resumes), rm_pairs.jsonl (N > 
 model), config.yaml and job.log. Exit status: 0 done; 2 bad input or config.
 """
 
-import json
 import os
 import sys
 from pathlib import Path

@@ -254,8 +254,8 @@ def judge(lines: list[str]) -> dict:
 
 
 def test_the_judge_accepts_a_consistent_trace():
-    t = judge(['["s",1,[["x","1"]],2,0,[]]', '["s",2,[["x","1"],["i","0"]],3,0,null]', '["s",3,[["x","1"]],"<END>",0,null]',
-               '["e","completed","",false]'])
+    t = judge(['["s",1,[["x","1"]],2,0,[]]', '["s",2,[["x","1"],["i","0"]],3,0,null]',
+               '["s",3,[["x","1"]],"<END>",0,null]', '["e","completed","",false]'])
     assert [s["line"] for s in t["steps"]] == [1, 2, 3]
 
 

@@ -144,8 +144,8 @@ def report_markdown(summary: dict, title: str) -> str:
                      f"{pct(m['accuracy_branch'])} | {pct(m['accuracy_exception'])} | {pct(p['mean'])} | "
                      f"{pct(p['at_least_50'])} | {pct(p['at_least_80'])} | {pct(p['complete'])} |")
     traces = next(iter(summary["rules"].values()))["prefix_match"]["traces"]
-    lines += ["", f"Percentages. Prefix match over {traces} complete traces whose every step is an item (teacher-forced: "
-              "each step predicted from the true state)."]
+    lines += ["", f"Percentages. Prefix match over {traces} complete traces whose every step is an item "
+              "(teacher-forced: each step predicted from the true state)."]
     return "\n".join(lines) + "\n"
 
 

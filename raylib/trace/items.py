@@ -24,7 +24,8 @@ from pathlib import Path
 from raylib.files import DataError, read_records
 
 __all__ = ["COMPLETION", "ITEM_FIELDS", "KINDS", "answer_text", "items_from_trace", "kind_of", "numbered_code",
-           "prompt_text", "read_items", "reward_prompt", "split_of", "step_states", "teacher_prompt", "template_analysis", "values_text"]
+           "prompt_text", "read_items", "reward_prompt", "split_of", "step_states", "teacher_prompt",
+           "template_analysis", "values_text"]
 
 COMPLETION = "completion"
 KINDS = ("sequential", "branch", "completion", "exception")

@@ -14,9 +14,10 @@ One line per step, when both halves of it are known:
 line: the statement that ran; the variables of its frame after it ran (taken at that frame's next event: its next
 line, its return, an exception leaving it), in the order they first got a value, functions, classes and modules left
 out; next: the line of the following step, "<END>" after the last one, or "!ExceptionType" when an exception ends
-the run; frame: which call this step ran in (numbered from 0 in order of first entry); entry: on the first step of a
-frame, its variables on entry (the arguments), else null. Then ["e", "completed" | "exception", detail, truncated]. Past `max_steps` steps or `max_trace_bytes` bytes
-the tracer stops recording (the program runs on untraced) and `truncated` is true.
+the run; frame: which call this step ran in (numbered from 0 in order of first entry); entry: on the first step of
+a frame, its variables on entry (the arguments), else null. Then ["e", "completed" | "exception", detail, truncated].
+Past `max_steps` steps or `max_trace_bytes` bytes the tracer stops recording (the program runs on untraced) and
+`truncated` is true.
 """
 
 from __future__ import annotations

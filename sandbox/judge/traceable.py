@@ -190,8 +190,8 @@ def parse_events(data: bytes, tree: ast.Module, *, max_steps: int, max_value_cha
     Lines: ["s", line, [[name, value_repr], ...], next, frame, entry] per step (`next`: a line number, "<END>", or an
     exception type name prefixed by "!"; `frame`: the call's number; `entry`: null, or on a frame's first step its
     variables on entry), then one ["e", ending, detail, truncated] line. Returns {"steps": [{"line", "vars", "next",
-    "frame", "entry"}], "ending", "detail", "truncated"}; raises BadTrace on anything else. `cut`: the run was stopped (time,
-    memory): the complete lines are the trace, ending "stopped", truncated."""
+    "frame", "entry"}], "ending", "detail", "truncated"}; raises BadTrace on anything else. `cut`: the run was
+    stopped (time, memory): the complete lines are the trace, ending "stopped", truncated."""
     lines = code_lines(tree)
     names = bound_names(tree)
     steps: list[dict] = []
