@@ -6,8 +6,6 @@ after it, the line that runs next.
 
 from __future__ import annotations
 
-import ast
-
 import pytest
 
 from sandbox import ExecRequest, Limits, Sandbox, SandboxConfig
@@ -246,11 +244,11 @@ def test_stdin_idioms_work_through_the_stand_in_sys(box):
 # ------------------------------------------------------------------------------------ the judge's checks
 
 
-TREE = ast.parse("x = 1\nfor i in range(2):\n    x += i\n")
+PROGRAM = traceable.Program("x = 1\nfor i in range(2):\n    x += i\n")
 
 
 def judge(lines: list[str]) -> dict:
-    return traceable.parse_events(("\n".join(lines) + "\n").encode(), TREE, max_steps=100, max_value_chars=50)
+    return traceable.parse_events(("\n".join(lines) + "\n").encode(), PROGRAM, max_steps=100, max_value_chars=50)
 
 
 def test_the_judge_accepts_a_consistent_trace():

@@ -132,35 +132,36 @@ class _Stdout:
         self.flush = stream.flush
 
 
-def _stand_in_modules(allowed: dict[str, list[str]]) -> dict[str, types.ModuleType]:
-    modules = {}
-    for name, names in allowed.items():
-        module = types.ModuleType(name)
-        if name == "sys":
-            real = {"stdin": _Stdin(sys.stdin), "stdout": _Stdout(sys.stdout), "stderr": _Stdout(sys.stderr),
-                    "setrecursionlimit": lambda limit: sys.setrecursionlimit(min(int(limit), _RECURSION_CAP)),
-                    "getrecursionlimit": sys.getrecursionlimit, "maxsize": sys.maxsize, "exit": sys.exit,
-                    "argv": [SOLUTION_FILE], "float_info": sys.float_info,
-                    "set_int_max_str_digits": sys.set_int_max_str_digits}
-            for attribute in names:
-                setattr(module, attribute, real[attribute])
-        else:
-            source = __import__(name)
-            for attribute in (names if "*" not in names else [n for n in dir(source) if not n.startswith("_")]):
-                value = getattr(source, attribute)
-                if not isinstance(value, types.ModuleType):
-                    setattr(module, attribute, value)
-        modules[name] = module
-    return modules
+def _stand_in(name: str, names: list[str], stdin: _Stdin) -> types.ModuleType:
+    """A fresh module holding only `names` of the real one (`*`: its public names that are not modules)."""
+    module = types.ModuleType(name)
+    if name == "sys":
+        real = {"stdin": stdin, "stdout": _Stdout(sys.stdout), "stderr": _Stdout(sys.stderr),
+                "setrecursionlimit": lambda limit: sys.setrecursionlimit(min(int(limit), _RECURSION_CAP)),
+                "getrecursionlimit": sys.getrecursionlimit, "maxsize": sys.maxsize, "exit": sys.exit,
+                "argv": [SOLUTION_FILE], "float_info": sys.float_info,
+                "set_int_max_str_digits": sys.set_int_max_str_digits}
+        for attribute in names:
+            setattr(module, attribute, real[attribute])
+        return module
+    source = __import__(name)
+    for attribute in (names if "*" not in names else [n for n in dir(source) if not n.startswith("_")]):
+        value = getattr(source, attribute)
+        if not isinstance(value, types.ModuleType):
+            setattr(module, attribute, value)
+    return module
 
 
-def _program_builtins(allowed_builtins: list[str], modules: dict) -> dict:
+def _program_builtins(allowed_builtins: list[str], allowed_modules: dict[str, list[str]]) -> dict:
+    stdin = _Stdin(sys.stdin)
+    made: dict[str, types.ModuleType] = {}
+
     def importer(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__'s signature
-        if level or name not in modules:
+        if level or name not in allowed_modules:
             raise ImportError(f"module {name!r} is not available when tracing")
-        return modules[name]
-
-    stdin = modules["sys"].stdin if "sys" in modules else _Stdin(sys.stdin)
+        if name not in made:  # on first import only: a module the worker did not preload costs an import
+            made[name] = _stand_in(name, allowed_modules[name], stdin)
+        return made[name]
 
     def open_stdin(file, mode="r", *args, **kwargs):  # `open(0).read()`, a common way to read stdin; nothing else
         if file != 0 or mode not in ("r", "rb", "rt"):
@@ -309,8 +310,7 @@ def run_traced(payload: dict, fd: int) -> int:
     max_trace_bytes."""
     code = payload["code"]
     recorder = _Recorder(fd, payload["max_steps"], payload["max_value_chars"], payload["max_trace_bytes"])
-    modules = _stand_in_modules(payload["modules"])
-    namespace = {"__name__": "__main__", "__builtins__": _program_builtins(payload["builtins"], modules)}
+    namespace = {"__name__": "__main__", "__builtins__": _program_builtins(payload["builtins"], payload["modules"])}
     compiled = compile(code, SOLUTION_FILE, "exec")
     call = payload["call"]
     failure = None

@@ -84,6 +84,7 @@ MAX_RESULT_BYTES = 320 * MIB  # answers (HumanEval+'s largest reference answers 
 MAX_SETUP_BYTES = 4096
 JUDGE_MEMORY_MB = 4096
 RECORDINGS_KEPT = 1024
+PROGRAMS_KEPT = 64
 TEST_STATUS_ORDER = ("failed", "runtime-error", "memory", "timeout")
 STATUS_OF_TEST = ("passed", "failed", "timeout", "memory", "runtime-error", "skipped")
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
@@ -251,6 +252,7 @@ class Worker:
         if os.getuid() == 0:
             os.chmod(root, 0o755)  # programs write only to their run dir (Docker makes a tmpfs /tmp 1777)
         self.recordings: dict[str, dict] = {}
+        self.programs: dict = {}  # code -> traceable.Program, for trace mode
         self._keys_seen = _keys_of(uid)
         self.zygote_pid = None
         self.zygote = None
@@ -629,6 +631,15 @@ class Worker:
         return found
 
     # -- a whole request ---------------------------------------------------------------------------------------
+    def traceable_program(self, code: str):
+        """The judge's parse of a program to trace (NotTraceable if outside the subset); kept for the program's next
+        inputs (jobs trace each program on several)."""
+        program = self.programs.pop(code, None) or traceable.Program(code)
+        self.programs[code] = program  # most recent last
+        if len(self.programs) > PROGRAMS_KEPT:
+            del self.programs[next(iter(self.programs))]
+        return program
+
     def make_run_dir(self) -> str:
         # Always the same path (runs on a worker are sequential): HOME and TMPDIR are set once, at start.
         return _ensure_dir(self.run_dir, self.uid)
@@ -886,7 +897,7 @@ class Request:
         and check it against our own parse of the program (sandbox/judge/traceable.py)."""
         spec, code = self.req["trace"], self.req["code"]
         try:
-            tree = traceable.check_traceable(code)
+            program = self.w.traceable_program(code)
         except traceable.NotTraceable as exc:
             return self._result("compile-error", error=f"not traceable: {exc}")
         except (RecursionError, MemoryError):
@@ -899,7 +910,7 @@ class Request:
                            payload=payload)
         abnormal = self._abnormal(o)
         try:
-            trace = traceable.parse_events(bytes(o.results), tree, max_steps=spec["max_steps"],
+            trace = traceable.parse_events(bytes(o.results), program, max_steps=spec["max_steps"],
                                            max_value_chars=spec["max_value_chars"], cut=abnormal is not None)
         except traceable.BadTrace as exc:
             # The program cannot write these events; a malformed trace means the tracer failed.

@@ -184,16 +184,24 @@ class BadTrace(ValueError):
     """The events are not a trace of this program (malformed, or inconsistent with its source)."""
 
 
-def parse_events(data: bytes, tree: ast.Module, *, max_steps: int, max_value_chars: int, cut: bool = False) -> dict:
-    """Read the tracer's lines strictly and check them against the program's own parse (`tree`).
+class Program:
+    """What the judge knows of a traceable program from its own parse: the lines that hold code and the names bound."""
+
+    def __init__(self, source: str):
+        tree = check_traceable(source)
+        self.lines = code_lines(tree)
+        self.names = bound_names(tree)
+
+
+def parse_events(data: bytes, program: Program, *, max_steps: int, max_value_chars: int, cut: bool = False) -> dict:
+    """Read the tracer's lines strictly and check them against the program's own parse (`program`).
 
     Lines: ["s", line, [[name, value_repr], ...], next, frame, entry] per step (`next`: a line number, "<END>", or an
     exception type name prefixed by "!"; `frame`: the call's number; `entry`: null, or on a frame's first step its
     variables on entry), then one ["e", ending, detail, truncated] line. Returns {"steps": [{"line", "vars", "next",
     "frame", "entry"}], "ending", "detail", "truncated"}; raises BadTrace on anything else. `cut`: the run was
     stopped (time, memory): the complete lines are the trace, ending "stopped", truncated."""
-    lines = code_lines(tree)
-    names = bound_names(tree)
+    lines, names = program.lines, program.names
     steps: list[dict] = []
     ending = None
     raw_lines = data.split(b"\n")
