@@ -47,8 +47,14 @@ What it protects against (each has an attack test in tests/test_sandbox_attacks.
   - abstaining: "sandbox-error" (left out of pass@k, retried) comes only from a descriptor that is closed before the
     program runs; any exit code, signal or crash of the program is the program's result.
 
+Trace mode (`ExecRequest.trace`) returns a program's line-level trace on the same descriptor as answers; the
+program must stay in a subset of Python the worker checks before the run (sandbox/judge/traceable.py), in which it
+has no name for the tracer, `os` or a file object, so it cannot write or alter trace events
+(tests/test_sandbox_trace.py).
+
 What it does not protect against:
   - forged passes in test-code mode (above);
+  - in trace mode, a memory-safety bug of the interpreter reachable from the traceable subset;
   - instances of the program's own classes that assertion tests construct themselves (MBPP's `Pair(1, 2)`): such
     tests run in test-code mode;
   - kernel exploits (the isolation is namespaces + rlimits + cgroups on a shared kernel: for hostile multi-tenant

@@ -278,3 +278,47 @@ def test_the_traceable_subset_names_the_line_of_the_first_violation():
     with pytest.raises(traceable.NotTraceable) as caught:
         traceable.check_traceable("a = 1\nb = 2\nimport subprocess\n")
     assert caught.value.line == 3 and "solution.py:3" in str(caught.value)
+
+
+# Found by an attack review of the first version (each worked then: read any attribute, or hid lines from the trace).
+
+
+def test_a_class_pattern_cannot_read_an_attribute_named_at_run_time(box):
+    code = ("def get(obj, name):\n    class P:\n        __match_args__ = (name,)\n    match obj:\n"
+            "        case P(v):\n            return v\n")
+    assert_refused(trace(box, code), "positional class patterns")
+
+
+def test_a_builtin_class_pattern_still_matches(box):
+    r = trace(box, "match 5:\n    case int(x):\n        y = x + 1\n")
+    assert r.passed and r.trace["steps"][-1]["vars"] == {"x": "5", "y": "6"}, r
+    assert_refused(trace(box, "int = list\nmatch 5:\n    case int(x):\n        pass\n"), "rebinds")
+
+
+def test_copy_which_sets_attributes_the_program_names_is_not_available(box):
+    assert_refused(trace(box, "import copy\n"), "module 'copy'")
+
+
+def test_a_class_namespace_of_the_programs_own_cannot_switch_the_tracer_off(box):
+    code = ("U = '_' + '_'\ndef boom(*a):\n    raise KeyboardInterrupt\n"
+            "NS = type('NS', (dict,), {U + 'iter' + U: boom})\n"
+            "Meta = type('Meta', (type,), {U + 'prepare' + U: lambda name, bases: NS()})\n"
+            "Base = Meta('Base', (), {})\ntry:\n    class C(Base):\n        a = 1\nexcept KeyboardInterrupt:\n"
+            "    pass\nsecret = 41\nsecret = secret + 1\n")
+    r = trace(box, code)
+    assert not r.trace["truncated"] and steps(r)[-1][0] == 13 and steps(r)[-1][1]["secret"] == "42", r
+
+
+def test_recursion_to_the_limit_truncates_the_trace_rather_than_hiding_steps(box):
+    code = ("import sys\nsys.setrecursionlimit(100)\ndef dive(n):\n    try:\n        dive(n + 1)\n"
+            "    except RecursionError:\n        pass\ndive(0)\nsecret = 41\nsecret = secret + 1\n")
+    r = trace(box, code)
+    assert r.passed and r.trace["truncated"], r  # the trace stops where the tracer could not follow, and says so
+    assert all(s["line"] != 10 for s in r.trace["steps"])
+
+
+def test_an_exception_message_is_not_computed_by_the_programs_code(box):
+    code = ("class E(Exception):\n    def __str__(self):\n        print('STR RAN')\n        return 'forged'\n"
+            "raise E('x')\n")
+    r = trace(box, code)
+    assert "STR RAN" not in r.stdout and r.trace["detail"] == "E: x", r

@@ -164,3 +164,21 @@ def test_rvbs_end_to_end_with_a_trained_reward_model_and_selector(traces, tmp_pa
     assert "| RVBS |" in report and "| plain sampling (first prediction) |" in report
     # the reward model learned right from wrong: its pick beats a random prediction's chance
     assert summary["rules"]["reward"]["ase"] > summary["mean_over_samples"]
+
+
+def test_a_teacher_model_writes_the_analysis_of_each_sft_item(ray_cluster, tiny_model, tmp_path):
+    programs = tmp_path / "programs"
+    programs.mkdir()
+    (programs / "loop.py").write_text("t = 0\nfor k in range(2):\n    t += k\n")
+    output = tmp_path / "out"
+    assert build_job.main(["--programs", str(programs), "--splits", '{"train": 1.0}', "--teacher.model", tiny_model,
+                           "teacher.engine.backend=hf", "teacher.max_tokens=16", "--output", str(output)]) == 0
+    teacher = {row["key"]: row["texts"][0] for row in read_jsonl(output / "teacher.jsonl")}
+    items = read_jsonl(output / "sft" / "train.jsonl")
+    assert len(teacher) == len(items) == 6  # one Analysis asked per step
+    summary = json.loads((output / "build_summary.json").read_text())
+    assert summary["analysis"] == f"teacher {tiny_model}"
+    for item in items:
+        said = " ".join(teacher[item["item_id"]].split())
+        analysis = item["output"].split("\nAnalysis: ", 1)[1].split("\nCheck: ", 1)[0]
+        assert analysis == said if said else analysis.startswith(f"Line {item['start_line']} runs")

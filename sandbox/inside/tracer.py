@@ -40,7 +40,11 @@ _LEFT_OUT = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, ty
 _type_name = type.__dict__["__name__"].__get__  # type's own slot: a metaclass's __name__ property never runs here
 _function_name = types.FunctionType.__dict__["__name__"].__get__
 _RECURSION_CAP = 20_000
+_RECURSION_FLOOR = 100
+_TRACER_FRAMES = 5
 _SUSPENDS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
+_OPTIMIZED = 0x1  # CO_OPTIMIZED: a function's frame, whose locals are the interpreter's own
+_args = BaseException.__dict__["args"].__get__  # the real args, whatever a subclass defines
 
 
 def _render(value, budget: int) -> str:
@@ -132,12 +136,18 @@ class _Stdout:
         self.flush = stream.flush
 
 
+def _set_recursion_limit(limit) -> None:
+    """sys.setrecursionlimit for the program: within [_RECURSION_FLOOR, _RECURSION_CAP], plus room for the tracer's
+    own frame at the deepest call."""
+    sys.setrecursionlimit(max(_RECURSION_FLOOR, min(int(limit), _RECURSION_CAP)) + _TRACER_FRAMES)
+
+
 def _stand_in(name: str, names: list[str], stdin: _Stdin) -> types.ModuleType:
     """A fresh module holding only `names` of the real one (`*`: its public names that are not modules)."""
     module = types.ModuleType(name)
     if name == "sys":
         real = {"stdin": stdin, "stdout": _Stdout(sys.stdout), "stderr": _Stdout(sys.stderr),
-                "setrecursionlimit": lambda limit: sys.setrecursionlimit(min(int(limit), _RECURSION_CAP)),
+                "setrecursionlimit": _set_recursion_limit,
                 "getrecursionlimit": sys.getrecursionlimit, "maxsize": sys.maxsize, "exit": sys.exit,
                 "argv": [SOLUTION_FILE], "float_info": sys.float_info,
                 "set_int_max_str_digits": sys.set_int_max_str_digits}
@@ -194,21 +204,41 @@ class _Recorder:
         self.truncated = False
 
     # -- the hooks ---------------------------------------------------------------------------------------------
+    # An exception in a trace function makes CPython drop it silently, and the program would run on untraced: both
+    # hooks catch everything (a RecursionError at the program's deepest call too) and stop recording, truncated.
     def on_call(self, frame, event, arg):
-        if self.stopped or frame.f_code.co_filename != SOLUTION_FILE:
+        if self.stopped:
             return None
-        name = frame.f_code.co_name
-        if name.startswith("<") and name != "<module>":  # comprehensions, lambdas, generator expressions
+        try:
+            return self._on_call(frame)
+        except BaseException:  # noqa: BLE001 - see above
+            self.stopped = self.truncated = True
             return None
+
+    def on_event(self, frame, event, arg):
+        if self.stopped:
+            return None
+        try:
+            return self._on_event(frame, event)
+        except BaseException:  # noqa: BLE001 - see above
+            self.stopped = self.truncated = True
+            return None
+
+    def _on_call(self, frame):
+        code = frame.f_code
+        if code.co_filename != SOLUTION_FILE:
+            return None
+        if code.co_name.startswith("<") and code.co_name != "<module>":  # comprehensions, lambdas, genexprs
+            return None
+        if not code.co_flags & _OPTIMIZED and code.co_name != "<module>":
+            return None  # a class body: its namespace may be the program's own mapping (__prepare__), never read
         if frame not in self.numbers:  # a generator's frame comes back here each time it resumes
             self.numbers[frame] = self.calls
             self.calls += 1
             self.entries[frame] = self._variables(frame)
         return self.on_event
 
-    def on_event(self, frame, event, arg):
-        if self.stopped:
-            return None
+    def _on_event(self, frame, event):
         step = self.pending.pop(frame, None)
         if step is not None:
             step[1] = self._variables(frame)
@@ -278,12 +308,17 @@ class _Recorder:
         self.pending.clear()
 
     def finish(self, exc: BaseException | None) -> int:
-        """Write what is left and the end event; returns the exit status."""
+        """Write what is left and the end event; returns the exit status. Runs none of the program's code."""
+        if not self.stopped and sys.gettrace() != self.on_call:  # dropped by something the hooks did not see
+            self.truncated = True
         sys.settrace(None)
-        stopped, self.stopped = self.stopped, True
+        stopped = self.stopped or self.truncated
+        self.stopped = True
         leaving = exc is not None and issubclass(_type(exc), SystemExit)  # not isinstance: it asks exc.__class__
         exception = None if exc is None or leaving else _type_name(_type(exc))
-        if not stopped:
+        if stopped:
+            self._flush_ready()  # the complete steps from the first unwritten one on; the rest is lost
+        else:
             for frame, step in list(self.pending.items()):  # frames still alive at the end (the top level)
                 step[1] = self._variables(frame)
             if self.steps and self.steps[-1][2] is None:
@@ -291,14 +326,14 @@ class _Recorder:
             self._flush_ready()
         status, detail = 0, ""
         if leaving:
-            status = exc.code if _type(exc.code) is int else 0 if exc.code is None else 1
-            detail = "SystemExit: %r" % (exc.code if _type(exc.code) in (int, str, type(None)) else "?",)
+            code = _args(exc)[0] if len(_args(exc)) == 1 else None
+            status = code if _type(code) is int else 0 if code is None else 1
+            detail = "SystemExit: " + _render(code, 200)
         elif exc is not None:
-            status, detail = 1, exception
-            try:  # the program's __str__ may run: recording has stopped
-                detail = f"{exception}: {exc}"
-            except BaseException:  # noqa: BLE001 - its own exception class
-                pass
+            args = _args(exc)
+            status = 1
+            message = args[0] if len(args) == 1 and _type(args[0]) is str else _render(args, 200) if args else ""
+            detail = f"{exception}: {message}" if message else exception
         self.buffer.append(_dumps(["e", "exception" if exception else "completed", detail[:1000], self.truncated]))
         self._send()
         return status & 0xFF
@@ -314,6 +349,7 @@ def run_traced(payload: dict, fd: int) -> int:
     compiled = compile(code, SOLUTION_FILE, "exec")
     call = payload["call"]
     failure = None
+    sys.setrecursionlimit(sys.getrecursionlimit() + _TRACER_FRAMES)
     try:
         if call is None:
             sys.settrace(recorder.on_call)

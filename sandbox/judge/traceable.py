@@ -9,6 +9,7 @@ nothing leads to the interpreter's machinery, where the tracer and its channel l
     fresh modules holding only allow-listed names (`sys` is a stand-in with stdin, stdout, setrecursionlimit, ...);
   - no attribute whose name starts with "_" unless it is a data-model method (`__init__`, `__lt__`, ...), and no
     frame, code, traceback or generator-internals attribute (`f_back`, `gi_frame`, `tb_frame`, `co_code`, ...);
+  - no positional class pattern (`case P(x)` reads the attribute `P.__match_args__` names) but of builtin types;
   - no builtins that reach objects by name or run text (getattr, setattr, vars, globals, eval, exec, compile,
     __import__, breakpoint, ...): they are absent at run time too, and named here for a clear error; `open` is there
     for `open(0)` (stdin) only.
@@ -31,7 +32,8 @@ SOLUTION_FILE = "solution.py"
 
 # Pure modules, and the names of each a traced program may use (what CodeNet and HumanEval programs import).
 # Left out on purpose: anything that reads or sets attributes by a name given at run time (operator.attrgetter,
-# functools.wraps, string.Formatter, dataclasses, typing.get_type_hints), runs text, or holds files or processes.
+# functools.wraps, string.Formatter, dataclasses, typing.get_type_hints, copy: its __reduce_ex__ protocol sets
+# attributes named by the program), runs text, or holds files or processes.
 MODULES: dict[str, tuple[str, ...]] = {
     "math": ("*",),
     "cmath": ("*",),
@@ -50,7 +52,6 @@ MODULES: dict[str, tuple[str, ...]] = {
     "decimal": ("Decimal", "getcontext", "localcontext", "ROUND_HALF_UP", "ROUND_HALF_EVEN", "ROUND_DOWN",
                 "ROUND_UP", "ROUND_FLOOR", "ROUND_CEILING", "InvalidOperation"),
     "array": ("array",),
-    "copy": ("copy", "deepcopy"),
     "hashlib": ("md5", "sha1", "sha256"),
     "operator": ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "neg", "pos", "abs", "eq", "ne", "lt",
                  "le", "gt", "ge", "and_", "or_", "xor", "not_", "truth", "invert", "lshift", "rshift", "itemgetter",
@@ -84,6 +85,8 @@ DATA_MODEL = frozenset(
     "__abs__ __invert__ __and__ __rand__ __iand__ __or__ __ror__ __ior__ __xor__ __rxor__ __ixor__ __lshift__ "
     "__rlshift__ __ilshift__ __rshift__ __rrshift__ __irshift__ __matmul__ __rmatmul__ __index__ __int__ "
     "__float__ __complex__ __round__ __floor__ __ceil__ __trunc__ __post_init__".split())
+SELF_MATCHING = frozenset(("bool", "bytearray", "bytes", "dict", "float", "frozenset", "int", "list", "set", "str",
+                           "tuple"))  # `case int(x)` binds the subject itself: no attribute is read
 INTERNALS = re.compile(r"^(f|gi|cr|ag|tb|co)_[a-z]+$")  # frames, generators, coroutines, tracebacks, code
 
 
@@ -130,6 +133,16 @@ def check_traceable(source: str) -> ast.Module:
             for name in node.kwd_attrs:
                 if not _attribute_allowed(name):
                     raise NotTraceable(line, f"attribute {name!r} is not available when tracing (introspection)")
+            if node.patterns and not (isinstance(node.cls, ast.Name) and node.cls.id in SELF_MATCHING):
+                # `case P(v)` reads the attribute P.__match_args__ names: an attribute by a name given at run time
+                raise NotTraceable(line, "positional class patterns are available when tracing for builtin types "
+                                         f"only ({', '.join(sorted(SELF_MATCHING))})")
+    if SELF_MATCHING & bound_names(tree):
+        for node in ast.walk(tree):  # `case int(x)` must mean the builtin int
+            if (isinstance(node, ast.MatchClass) and node.patterns and isinstance(node.cls, ast.Name)
+                    and node.cls.id in bound_names(tree)):
+                raise NotTraceable(node.lineno, f"a positional class pattern of {node.cls.id!r}, which the "
+                                                "program rebinds")
     return tree
 
 
