@@ -174,3 +174,44 @@ def test_a_bad_item_names_the_file_line_and_field(tmp_path, items):
     path.write_text(json.dumps(wrong_type) + "\n")
     with pytest.raises(DataError, match=r"items.jsonl:1: field 'start_line' is str, expected int"):
         read_items(path)
+
+
+# ------------------------------------------------------------------------------------------------ sources
+
+
+def test_humaneval_inputs_are_the_literal_calls_of_check():
+    from raylib.trace.sources import literal_calls
+
+    test = "def check(candidate):\n    assert candidate([1, 2], 3) == 1\n    x = [5]\n    assert candidate(x, 1)\n" \
+           "    assert candidate([1, 2], 3) == 1\n    assert abs(candidate((1,), -2)) < 1\n"
+    assert literal_calls(test, {"candidate"}) == [[[1, 2], 3], [(1,), -2]]  # not the one on a variable, no repeats
+
+
+def test_problem_sets_give_runs_of_their_reference_solutions():
+    from raylib.data.problems import load_problems
+    from raylib.trace.sources import runs_from_problems
+    from sandbox.inside import plain
+
+    runs, left_out = runs_from_problems(load_problems("humaneval"), inputs_per_problem=2)
+    first = runs[0]
+    assert first["trace_id"] == "HumanEval/0#0" and first["call"][0] == "has_close_elements"
+    assert plain.decode(first["call"][1]) == [[1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3]
+    assert "def has_close_elements" in first["code"] and len(left_out) == 3  # three without literal inputs
+    plus, _ = runs_from_problems(load_problems("mbpp+"), inputs_per_problem=1)
+    assert plus[0]["call"] == ["similar_elements", plain.encode([(3, 4, 5, 6), (5, 7, 4, 10)])]
+    stdio, _ = runs_from_problems(load_problems("stdio", "tests/fixtures/taco.jsonl"), inputs_per_problem=2)
+    assert [r["call"] for r in stdio] == [None, None] and stdio[0]["stdin"] == "abc\n"
+
+
+def test_program_files_take_their_inputs_from_in_files(tmp_path):
+    from raylib.trace.sources import runs_from_program_files
+
+    (tmp_path / "a.py").write_text("print(input())\n")
+    (tmp_path / "a.0.in").write_text("x\n")
+    (tmp_path / "a.1.in").write_text("y\n")
+    (tmp_path / "b.py").write_text("print(1)\n")
+    runs = runs_from_program_files(tmp_path)
+    assert [(r["trace_id"], r["stdin"]) for r in runs] == [("a#0", "x\n"), ("a#1", "y\n"), ("b#0", "")]
+    (tmp_path / "c.py").write_text("def f(:\n")
+    with pytest.raises(DataError, match=r"c.py:1: the program does not parse"):
+        runs_from_program_files(tmp_path)
