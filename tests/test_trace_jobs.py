@@ -52,10 +52,8 @@ def test_build_traces_writes_both_variants_split_by_program(traces):
     assert all("Analysis: " in i["output"] for i in sft["train"]) and not any("Analysis" in i["output"]
                                                                               for i in swa["train"])
     refused = read_jsonl(traces / "refused.jsonl")
-    assert refused == [{"trace_id": "escapes#0", "program_id": "escapes",
-                        "error": "not traceable: solution.py:1: module 'os' is not available when tracing (allowed: "
-                                 "array, bisect, cmath, collections, copy, decimal, fractions, functools, hashlib, "
-                                 "heapq, itertools, math, operator, random, re, string, sys, typing)"}]
+    assert [(r["trace_id"], r["error"].split(" (allowed")[0]) for r in refused] == [
+        ("escapes#0", "not traceable: solution.py:1: module 'os' is not available when tracing")]
 
 
 def test_a_program_file_trace_is_the_one_read_by_hand(traces):

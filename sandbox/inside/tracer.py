@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import collections
 import functools
+import gc
 import json
 import os
 import sys
@@ -45,11 +46,23 @@ _TRACER_FRAMES = 5
 _SUSPENDS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 _OPTIMIZED = 0x1  # CO_OPTIMIZED: a function's frame, whose locals are the interpreter's own
 _args = BaseException.__dict__["args"].__get__  # the real args, whatever a subclass defines
+_mro = type.__dict__["__mro__"].__get__
+_gc_disable, _gc_enable = gc.disable, gc.enable
+
+
+# Kinds of value by the id of their exact type: `t in (int, ...)` would ask t's metaclass __eq__ (program code).
+_SCALARS = {id(t) for t in (int, bool, float, complex, type(None), type(Ellipsis))}
+_TEXTS = {id(t) for t in (str, bytes, bytearray)}
+_SEQUENCES = {id(list): ("[", "]", "[]"), id(tuple): ("(", ")", "()"), id(set): ("{", "}", "set()"),
+              id(frozenset): ("frozenset({", "})", "frozenset()"),
+              id(collections.deque): ("deque([", "])", "deque([])")}
+_MAPPINGS = {id(dict): "", id(collections.Counter): "Counter(", id(collections.OrderedDict): "OrderedDict(",
+             id(collections.defaultdict): "defaultdict("}
 
 
 def _render(value, budget: int) -> str:
     """Python's repr of plain data (exact builtin types, deque/Counter/defaultdict/OrderedDict), else <TypeName>;
-    cut at `budget` characters (then '...')."""
+    cut at `budget` characters (then '...'). Runs none of the program's code: types are told apart by identity."""
     parts: list[str] = []
     size = [0]
 
@@ -60,40 +73,38 @@ def _render(value, budget: int) -> str:
 
     def walk(v, depth: int) -> bool:
         t = _type(v)
-        if t in (int, bool, float, complex, type(None)) or v is Ellipsis:
+        kind = id(t)
+        if kind in _SCALARS:
             try:
                 return put(repr(v))
             except ValueError:  # an int with more digits than str() allows
                 return put("<int of %d bits>" % v.bit_length())
-        if t in (str, bytes, bytearray):
+        if kind in _TEXTS:
             return put(repr(v[:budget + 1]) if len(v) > budget else repr(v))
         if depth > 50:
             return put("...")
-        if t in (list, tuple, set, frozenset, collections.deque):
+        if kind in _SEQUENCES:
+            opening, closing, empty = _SEQUENCES[kind]
             if not v:
-                return put({list: "[]", tuple: "()", set: "set()", frozenset: "frozenset()",
-                            collections.deque: "deque([])"}[t])
-            opening, closing = {list: ("[", "]"), tuple: ("(", ")"), set: ("{", "}"),
-                                frozenset: ("frozenset({", "})"), collections.deque: ("deque([", "])")}[t]
+                return put(empty)
             if not put(opening):
                 return False
             for i, item in enumerate(v):  # a set in its own order, as repr writes it (hash seed 0: reproducible)
                 if (i and not put(", ")) or not walk(item, depth + 1):
                     return False
             return put("," + closing if t is tuple and len(v) == 1 else closing)
-        if t in (dict, collections.Counter, collections.OrderedDict, collections.defaultdict):
+        if kind in _MAPPINGS:
+            prefix = _MAPPINGS[kind]
             if t is collections.defaultdict:
                 factory = v.default_factory
                 if factory is None:
-                    prefix = "defaultdict(None, "
+                    prefix += "None, "
                 elif issubclass(_type(factory), type):
-                    prefix = "defaultdict(<class '%s'>, " % _type_name(factory)
+                    prefix += "<class '%s'>, " % _type_name(factory)
                 elif _type(factory) is types.FunctionType:
-                    prefix = "defaultdict(<function %s>, " % _function_name(factory)
+                    prefix += "<function %s>, " % _function_name(factory)
                 else:
-                    prefix = "defaultdict(<%s>, " % _type_name(_type(factory))
-            else:
-                prefix = {dict: "", collections.Counter: "Counter(", collections.OrderedDict: "OrderedDict("}[t]
+                    prefix += "<%s>, " % _type_name(_type(factory))
             if not put(prefix + "{"):
                 return False
             for i, (key, item) in enumerate(dict.items(v)):
@@ -105,6 +116,15 @@ def _render(value, budget: int) -> str:
     walk(value, 0)
     text = "".join(parts)
     return text if len(text) <= budget else text[:budget] + "..."
+
+
+def _exception_name(t: type) -> str:
+    """The exception type's name, or its nearest base's when a program renamed it to something else than a name."""
+    for base in _mro(t):
+        name = _type_name(base)
+        if _type(name) is str and name.isidentifier():
+            return name
+    return "BaseException"
 
 
 class _Stdin:
@@ -202,27 +222,39 @@ class _Recorder:
         self.count = 0
         self.stopped = False
         self.truncated = False
+        self.opaque: set = set()  # class-body frames: their steps are recorded, their namespace never read
+        # Every value a frame's locals held when read: reading f_locals can drop the last reference to a replaced
+        # value, and its finalizer (__del__, a generator's finally) would run inside the hook, untraced. Held, they
+        # are released after the end event.
+        self.held: list = []
 
     # -- the hooks ---------------------------------------------------------------------------------------------
     # An exception in a trace function makes CPython drop it silently, and the program would run on untraced: both
     # hooks catch everything (a RecursionError at the program's deepest call too) and stop recording, truncated.
+    # The cyclic collector is off inside them, so no finalizer of the program's garbage runs there.
     def on_call(self, frame, event, arg):
         if self.stopped:
             return None
+        _gc_disable()
         try:
             return self._on_call(frame)
         except BaseException:  # noqa: BLE001 - see above
             self.stopped = self.truncated = True
             return None
+        finally:
+            _gc_enable()
 
     def on_event(self, frame, event, arg):
         if self.stopped:
             return None
+        _gc_disable()
         try:
             return self._on_event(frame, event)
         except BaseException:  # noqa: BLE001 - see above
             self.stopped = self.truncated = True
             return None
+        finally:
+            _gc_enable()
 
     def _on_call(self, frame):
         code = frame.f_code
@@ -231,7 +263,7 @@ class _Recorder:
         if code.co_name.startswith("<") and code.co_name != "<module>":  # comprehensions, lambdas, genexprs
             return None
         if not code.co_flags & _OPTIMIZED and code.co_name != "<module>":
-            return None  # a class body: its namespace may be the program's own mapping (__prepare__), never read
+            self.opaque.add(frame)  # a class body: its namespace may be the program's own mapping (__prepare__)
         if frame not in self.numbers:  # a generator's frame comes back here each time it resumes
             self.numbers[frame] = self.calls
             self.calls += 1
@@ -255,16 +287,20 @@ class _Recorder:
         elif event == "return" and not frame.f_code.co_flags & _SUSPENDS:  # a yield returns too: keep its frame
             self.order.pop(frame, None)
             self.numbers.pop(frame, None)
+            self.opaque.discard(frame)
         self._flush_ready()
         return self.on_event
 
     # -- recording ---------------------------------------------------------------------------------------------
     def _variables(self, frame) -> list:
+        if frame in self.opaque:
+            return []
         local = frame.f_locals
+        self.held.append(tuple(dict.values(local)))
         order = self.order.setdefault(frame, [])
         seen = set(order)
         for name in local:
-            if name not in seen and _type(name) is str and name.isidentifier() and not name.startswith("__"):
+            if _type(name) is str and name not in seen and name.isidentifier() and not name.startswith("__"):
                 order.append(name)
                 seen.add(name)
         pairs = []
@@ -315,7 +351,7 @@ class _Recorder:
         stopped = self.stopped or self.truncated
         self.stopped = True
         leaving = exc is not None and issubclass(_type(exc), SystemExit)  # not isinstance: it asks exc.__class__
-        exception = None if exc is None or leaving else _type_name(_type(exc))
+        exception = None if exc is None or leaving else _exception_name(_type(exc))
         if stopped:
             self._flush_ready()  # the complete steps from the first unwritten one on; the rest is lost
         else:
@@ -336,6 +372,7 @@ class _Recorder:
             detail = f"{exception}: {message}" if message else exception
         self.buffer.append(_dumps(["e", "exception" if exception else "completed", detail[:1000], self.truncated]))
         self._send()
+        self.held = []  # finalizers may run now: the trace is written
         return status & 0xFF
 
 

@@ -7,8 +7,10 @@ nothing leads to the interpreter's machinery, where the tracer and its channel l
 
   - imports only of an allow-list of pure modules (math, collections, heapq, ...), which the tracer hands over as
     fresh modules holding only allow-listed names (`sys` is a stand-in with stdin, stdout, setrecursionlimit, ...);
-  - no attribute whose name starts with "_" unless it is a data-model method (`__init__`, `__lt__`, ...), and no
-    frame, code, traceback or generator-internals attribute (`f_back`, `gi_frame`, `tb_frame`, `co_code`, ...);
+  - no attribute whose name starts with "_" unless it is a data-model method (`__init__`, `__lt__`, ...), no
+    frame, code, traceback or generator-internals attribute (`f_back`, `gi_frame`, `tb_frame`, `co_code`, ...), no
+    `obj` (an AttributeError's: the object a failed lookup was made on); `.format`/`.format_map` on string literals
+    only, whose fields are checked the same way (they read the attributes they name);
   - no positional class pattern (`case P(x)` reads the attribute `P.__match_args__` names) but of builtin types;
   - no builtins that reach objects by name or run text (getattr, setattr, vars, globals, eval, exec, compile,
     __import__, breakpoint, ...): they are absent at run time too, and named here for a clear error; `open` is there
@@ -87,7 +89,11 @@ DATA_MODEL = frozenset(
     "__float__ __complex__ __round__ __floor__ __ceil__ __trunc__ __post_init__".split())
 SELF_MATCHING = frozenset(("bool", "bytearray", "bytes", "dict", "float", "frozenset", "int", "list", "set", "str",
                            "tuple"))  # `case int(x)` binds the subject itself: no attribute is read
-INTERNALS = re.compile(r"^(f|gi|cr|ag|tb|co)_[a-z]+$")  # frames, generators, coroutines, tracebacks, code
+INTERNALS = re.compile(r"^(f|gi|cr|ag|tb|co)_")  # frames, generators, coroutines, tracebacks, code
+# An AttributeError's `obj` is the object a failed lookup was made on, which may be one the program never held; and
+# str.format / format_map read attributes named in the format string (checked here when the string is a constant).
+ATTRIBUTES_REFUSED = frozenset(("obj",))
+FORMATTERS = frozenset(("format", "format_map"))
 
 
 class NotTraceable(ValueError):
@@ -99,9 +105,25 @@ class NotTraceable(ValueError):
 
 
 def _attribute_allowed(name: str) -> bool:
-    if INTERNALS.match(name):
+    if INTERNALS.match(name) or name in ATTRIBUTES_REFUSED:
         return False
     return not name.startswith("_") or name in DATA_MODEL
+
+
+def _check_format_string(text: str, line: int) -> None:
+    """Every field of a str.format template may only name allowed attributes (nested specs too)."""
+    import string
+
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise NotTraceable(line, f"a format string that does not parse: {exc}") from None
+    for _, field, spec, _ in fields:
+        for name in re.findall(r"\.([^.\[]*)", field or ""):
+            if not _attribute_allowed(name):
+                raise NotTraceable(line, f"attribute {name!r} (in a format string) is not available when tracing")
+        if spec and "{" in spec:
+            _check_format_string(spec, line)
 
 
 def check_traceable(source: str) -> ast.Module:
@@ -116,6 +138,11 @@ def check_traceable(source: str) -> ast.Module:
         line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Attribute) and not _attribute_allowed(node.attr):
             raise NotTraceable(line, f"attribute {node.attr!r} is not available when tracing (introspection)")
+        if isinstance(node, ast.Attribute) and node.attr in FORMATTERS:
+            if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                raise NotTraceable(line, f".{node.attr} is available when tracing on a string literal only (it reads "
+                                         "the attributes its template names); use an f-string")
+            _check_format_string(node.value.value, line)
         if isinstance(node, ast.Name) and node.id in REMOVED_BUILTINS:
             raise NotTraceable(line, f"{node.id!r} is not available when tracing")
         if isinstance(node, ast.Import):
@@ -164,6 +191,18 @@ def code_lines(tree: ast.Module) -> frozenset[int]:
     return frozenset(lines)
 
 
+def star_names(module: str) -> list[str]:
+    """What `from MODULE import *` binds in a traced program: the names its stand-in holds (sandbox/inside/tracer.py
+    builds it the same way)."""
+    allowed = MODULES.get(module, ())
+    if "*" not in allowed:
+        return list(allowed)
+    import types
+
+    source = __import__(module)
+    return [n for n in dir(source) if not n.startswith("_") and not isinstance(getattr(source, n), types.ModuleType)]
+
+
 def bound_names(tree: ast.Module) -> frozenset[str]:
     """Every name the program binds (assignments, loop targets, parameters, imports, defs, except/with/match
     targets): the only variable names a step can report."""
@@ -175,6 +214,8 @@ def bound_names(tree: ast.Module) -> frozenset[str]:
             names.add(node.arg)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
+        elif isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
+            names.update(star_names(node.module))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
