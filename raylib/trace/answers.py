@@ -134,49 +134,36 @@ def _matching(text: str, start: int) -> int:
     raise AnswerError("Check's dict is not closed")
 
 
-def _entries(body: str) -> list[tuple[str, str]]:
-    """`'a': 1, 'b': [1, 2]` -> [("'a'", "1"), ("'b'", "[1, 2]")], splitting only at the top level."""
-    pieces, depth, start, i = [], 0, 0, 0
-    while i < len(body):
-        c = body[i]
+def _top_level(text: str):
+    """(index, character) of each character outside string literals and brackets."""
+    depth, i = 0, 0
+    while i < len(text):
+        c = text[i]
         if c in "'\"":
-            i = _skip_string(body, i)
+            i = _skip_string(text, i)
             continue
         if c in _CLOSE:
             depth += 1
         elif c in ")]}>":
             depth -= 1
-        elif c == "," and depth == 0:
-            pieces.append(body[start:i])
-            start = i + 1
+        elif depth == 0:
+            yield i, c
         i += 1
-    pieces.append(body[start:])
+
+
+def _entries(body: str) -> list[tuple[str, str]]:
+    """`'a': 1, 'b': [1, 2]` -> [("'a'", "1"), ("'b'", "[1, 2]")], splitting only at the top level."""
+    cuts = [-1] + [i for i, c in _top_level(body) if c == ","] + [len(body)]
+    pieces = [body[start + 1:end] for start, end in zip(cuts, cuts[1:])]
     if not pieces[-1].strip():
         pieces.pop()  # a trailing comma, or an empty dict
     entries = []
     for piece in pieces:
-        colon = _top_level_colon(piece)
+        colon = next((i for i, c in _top_level(piece) if c == ":"), None)
         if colon is None:
             raise AnswerError(f"Check entry {piece.strip()[:40]!r} is not 'name': value")
         entries.append((piece[:colon].strip(), piece[colon + 1:].strip()))
     return entries
-
-
-def _top_level_colon(piece: str) -> int | None:
-    depth, i = 0, 0
-    while i < len(piece):
-        c = piece[i]
-        if c in "'\"":
-            i = _skip_string(piece, i)
-            continue
-        if c in _CLOSE:
-            depth += 1
-        elif c in ")]}>":
-            depth -= 1
-        elif c == ":" and depth == 0:
-            return i
-        i += 1
-    return None
 
 
 def canonical_value(text: str):
