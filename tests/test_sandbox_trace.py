@@ -348,10 +348,10 @@ def test_a_finalizer_never_runs_inside_the_tracer(box):
     code = ("class D:\n    def __del__(self):\n        print('finalized')\ndef main():\n    x = D()\n    x = 1\n"
             "    y = 2\n    return y\nmain()\nz = 3\n")
     r = trace(box, code)
-    # read at line 7, the locals would have dropped D() and run __del__ unrecorded: its lines never reach the trace,
-    # so the tracer holds every value it read until the trace is written
+    # CPython copies a function's locals into a dict before each trace call, dropping D() there: its __del__ would
+    # run inside the tracing machinery, unrecorded. The tracer holds what it read until the trace is written.
     assert [s["line"] for s in r.trace["steps"]] == [1, 1, 2, 4, 9, 5, 6, 7, 8, 10] and not r.trace["truncated"], r
-    assert r.stdout == "finalized\n"
+    assert r.stdout == "finalized\n"  # after the trace
 
 
 def test_a_class_body_runs_traced(box):
@@ -369,3 +369,39 @@ def test_a_renamed_exception_class_cannot_break_the_trace(box):
 def test_a_star_import_binds_the_names_of_the_stand_in(box):
     r = trace(box, "from math import *\nx = floor(pi)\n")
     assert r.passed and r.trace["steps"][-1]["vars"]["x"] == "3", r
+
+
+# Found by a third attack review.
+
+
+def test_a_class_or_function_named_by_a_str_subclass_runs_nothing_in_the_tracer(box):
+    code = ("class S(str):\n    def __str__(self):\n        print('STR RAN')\n        return 'Box'\n"
+            "Box = type(S('Box'), (), {})\nb = Box()\n")
+    r = trace(box, code)
+    assert "STR RAN" not in r.stdout and r.trace["steps"][-1]["vars"]["b"] == "<object>", r
+
+
+def test_a_namespace_key_of_a_str_subclass_runs_nothing_in_the_tracer(box):
+    assert_refused(trace(box, "import math\nclass M:\n    pass\nmath.__class__ = M\n"), "assigning __class__")
+
+
+def test_private_names_in_a_class_are_traced_under_their_mangled_name(box):
+    code = "class C:\n    def f(self):\n        __t = 1\n        return __t\nv = C().f()\n"
+    r = trace(box, code)
+    assert r.passed and {"self": "<C>", "_C__t": "1"} in [s["vars"] for s in r.trace["steps"]], r
+
+
+def test_a_class_namespace_of_the_programs_own_with_cells_stops_the_trace(box):
+    code = ("U = '_' + '_'\nlog = []\ndef put(self, key, value):\n    log.append(key)\n"
+            "    dict.__setitem__(self, key, value)\n"
+            "NS = type('NS', (dict,), {U + 'setitem' + U: put})\n"
+            "Meta = type('Meta', (type,), {U + 'prepare' + U: lambda name, bases: NS()})\n"
+            "Base = Meta('Base', (), {})\nclass C(Base):\n    def f(self):\n        return super().f()\n"
+            "done = len(log)\n")
+    r = trace(box, code)
+    assert r.trace["truncated"] and all(s["line"] != 12 for s in r.trace["steps"]), r
+
+
+def test_a_lambda_entry_point_is_not_traced_as_if_nothing_ran(box):
+    r = trace(box, "solve = lambda n: sum([i for i in range(n)])\n", call=("solve", 3))
+    assert r.status == "runtime-error" and "not a function the program defines with def" in r.error, r

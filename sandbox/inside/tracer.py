@@ -36,10 +36,13 @@ END = "<END>"
 _write = os.write
 _dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 _type = type
-_LEFT_OUT = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type, staticmethod,
-             classmethod, property, types.BuiltinMethodType, functools.partial, types.GeneratorType)
+# Left out of the variables: functions, methods, modules, classes (any metaclass) and the like, by exact type.
+_LEFT_OUT = {id(t) for t in (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType,
+                             staticmethod, classmethod, property, types.BuiltinMethodType, functools.partial,
+                             types.GeneratorType)}
 _type_name = type.__dict__["__name__"].__get__  # type's own slot: a metaclass's __name__ property never runs here
 _function_name = types.FunctionType.__dict__["__name__"].__get__
+_function_code = types.FunctionType.__dict__["__code__"].__get__
 _RECURSION_CAP = 20_000
 _RECURSION_FLOOR = 100
 _TRACER_FRAMES = 5
@@ -52,6 +55,7 @@ _gc_disable, _gc_enable = gc.disable, gc.enable
 
 # Kinds of value by the id of their exact type: `t in (int, ...)` would ask t's metaclass __eq__ (program code).
 _SCALARS = {id(t) for t in (int, bool, float, complex, type(None), type(Ellipsis))}
+_ATOMS = _SCALARS | {id(t) for t in (str, bytes, range)}  # values without finalizers, held or not
 _TEXTS = {id(t) for t in (str, bytes, bytearray)}
 _SEQUENCES = {id(list): ("[", "]", "[]"), id(tuple): ("(", ")", "()"), id(set): ("{", "}", "set()"),
               id(frozenset): ("frozenset({", "})", "frozenset()"),
@@ -100,31 +104,33 @@ def _render(value, budget: int) -> str:
                 if factory is None:
                     prefix += "None, "
                 elif issubclass(_type(factory), type):
-                    prefix += "<class '%s'>, " % _type_name(factory)
+                    prefix += "<class '%s'>, " % _class_name(factory)
                 elif _type(factory) is types.FunctionType:
-                    prefix += "<function %s>, " % _function_name(factory)
+                    name = _function_name(factory)  # a str subclass's __str__ would run in "%s"
+                    prefix += "<function %s>, " % (name if _type(name) is str and name.isidentifier() else "?")
                 else:
-                    prefix += "<%s>, " % _type_name(_type(factory))
+                    prefix += "<%s>, " % _class_name(_type(factory))
             if not put(prefix + "{"):
                 return False
             for i, (key, item) in enumerate(dict.items(v)):
                 if (i and not put(", ")) or not walk(key, depth + 1) or not put(": ") or not walk(item, depth + 1):
                     return False
             return put("}" + (")" if prefix else ""))
-        return put("<%s>" % _type_name(t))
+        return put("<%s>" % _class_name(t))
 
     walk(value, 0)
     text = "".join(parts)
     return text if len(text) <= budget else text[:budget] + "..."
 
 
-def _exception_name(t: type) -> str:
-    """The exception type's name, or its nearest base's when a program renamed it to something else than a name."""
+def _class_name(t: type) -> str:
+    """The class's name, or its nearest base's when the program named it otherwise than with an exact str that is
+    an identifier (a str subclass's __str__ would run when formatted)."""
     for base in _mro(t):
         name = _type_name(base)
         if _type(name) is str and name.isidentifier():
             return name
-    return "BaseException"
+    return "object"
 
 
 class _Stdin:
@@ -223,10 +229,11 @@ class _Recorder:
         self.stopped = False
         self.truncated = False
         self.opaque: set = set()  # class-body frames: their steps are recorded, their namespace never read
-        # Every value a frame's locals held when read: reading f_locals can drop the last reference to a replaced
-        # value, and its finalizer (__del__, a generator's finally) would run inside the hook, untraced. Held, they
-        # are released after the end event.
-        self.held: list = []
+        # CPython copies a function's locals into its f_locals dict before every trace call, which drops the values
+        # replaced since the last call: their finalizers (__del__, a generator's finally) would run there, untraced.
+        # Every value read from a function's locals (but atoms, which have none) is held until the trace is written.
+        self.held: dict[int, object] = {}
+        self.depth = 0  # hooks running (nested if one still runs program code)
 
     # -- the hooks ---------------------------------------------------------------------------------------------
     # An exception in a trace function makes CPython drop it silently, and the program would run on untraced: both
@@ -235,25 +242,35 @@ class _Recorder:
     def on_call(self, frame, event, arg):
         if self.stopped:
             return None
-        _gc_disable()
+        self._enter()
         try:
             return self._on_call(frame)
         except BaseException:  # noqa: BLE001 - see above
             self.stopped = self.truncated = True
             return None
         finally:
-            _gc_enable()
+            self._leave()
 
     def on_event(self, frame, event, arg):
         if self.stopped:
             return None
-        _gc_disable()
+        self._enter()
         try:
             return self._on_event(frame, event)
         except BaseException:  # noqa: BLE001 - see above
             self.stopped = self.truncated = True
             return None
         finally:
+            self._leave()
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth == 1:
+            _gc_disable()
+
+    def _leave(self) -> None:
+        self.depth -= 1
+        if self.depth == 0:
             _gc_enable()
 
     def _on_call(self, frame):
@@ -263,7 +280,13 @@ class _Recorder:
         if code.co_name.startswith("<") and code.co_name != "<module>":  # comprehensions, lambdas, genexprs
             return None
         if not code.co_flags & _OPTIMIZED and code.co_name != "<module>":
-            self.opaque.add(frame)  # a class body: its namespace may be the program's own mapping (__prepare__)
+            # A class body. Its namespace may be the program's own mapping (a metaclass's __prepare__), which is
+            # never read here; but CPython writes a body's cells into it before each trace call, running the
+            # mapping's code outside the trace: then stop, truncated, before any of it can be claimed as traced.
+            if (code.co_cellvars or code.co_freevars) and _type(frame.f_locals) is not dict:
+                self.stopped = self.truncated = True
+                return None
+            self.opaque.add(frame)
         if frame not in self.numbers:  # a generator's frame comes back here each time it resumes
             self.numbers[frame] = self.calls
             self.calls += 1
@@ -295,19 +318,26 @@ class _Recorder:
     def _variables(self, frame) -> list:
         if frame in self.opaque:
             return []
-        local = frame.f_locals
-        self.held.append(tuple(dict.values(local)))
+        local = frame.f_locals  # a function's own dict, or the module's namespace (our dict)
+        if frame.f_code.co_flags & _OPTIMIZED:
+            held = self.held
+            for value in dict.values(local):
+                if id(_type(value)) not in _ATOMS:
+                    held[id(value)] = value
+        # exact str keys only: a str subclass's __eq__/__hash__ would run on every lookup
+        snapshot = {name: value for name, value in dict.items(local) if _type(name) is str}
         order = self.order.setdefault(frame, [])
         seen = set(order)
-        for name in local:
-            if _type(name) is str and name not in seen and name.isidentifier() and not name.startswith("__"):
+        for name in snapshot:
+            if name not in seen and name.isidentifier() and not (name.startswith("__") and name.endswith("__")):
                 order.append(name)
                 seen.add(name)
         pairs = []
         for name in order:
-            if name in local:
-                value = local[name]
-                if not issubclass(_type(value), _LEFT_OUT):  # not isinstance: it would ask value.__class__
+            if name in snapshot:
+                value = snapshot[name]
+                t = _type(value)
+                if id(t) not in _LEFT_OUT and not issubclass(t, type):  # not isinstance: it asks value.__class__
                     pairs.append([name, _render(value, self.max_value_chars)])
         return pairs
 
@@ -351,7 +381,7 @@ class _Recorder:
         stopped = self.stopped or self.truncated
         self.stopped = True
         leaving = exc is not None and issubclass(_type(exc), SystemExit)  # not isinstance: it asks exc.__class__
-        exception = None if exc is None or leaving else _exception_name(_type(exc))
+        exception = None if exc is None or leaving else _class_name(_type(exc))
         if stopped:
             self._flush_ready()  # the complete steps from the first unwritten one on; the rest is lost
         else:
@@ -372,7 +402,7 @@ class _Recorder:
             detail = f"{exception}: {message}" if message else exception
         self.buffer.append(_dumps(["e", "exception" if exception else "completed", detail[:1000], self.truncated]))
         self._send()
-        self.held = []  # finalizers may run now: the trace is written
+        self.held = {}  # finalizers may run now: the trace is written
         return status & 0xFF
 
 
@@ -398,6 +428,9 @@ def run_traced(payload: dict, fd: int) -> int:
             function = namespace.get(call[0])
             if function is None:
                 raise NameError(f"name {call[0]!r} is not defined")
+            if (_type(function) is not types.FunctionType or _function_code(function).co_filename != SOLUTION_FILE
+                    or _function_code(function).co_name.startswith("<")):
+                raise TypeError(f"{call[0]} is not a function the program defines with def (only those are traced)")
             sys.settrace(recorder.on_call)
             function(*args)
     except BaseException as exc:  # noqa: BLE001 - SystemExit included: the program's ending, recorded as such

@@ -138,6 +138,8 @@ def check_traceable(source: str) -> ast.Module:
         line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Attribute) and not _attribute_allowed(node.attr):
             raise NotTraceable(line, f"attribute {node.attr!r} is not available when tracing (introspection)")
+        if isinstance(node, ast.Attribute) and node.attr == "__class__" and not isinstance(node.ctx, ast.Load):
+            raise NotTraceable(line, "assigning __class__ is not available when tracing")
         if isinstance(node, ast.Attribute) and node.attr in FORMATTERS:
             if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
                 raise NotTraceable(line, f".{node.attr} is available when tracing on a string literal only (it reads "
@@ -226,6 +228,10 @@ def bound_names(tree: ast.Module) -> frozenset[str]:
             names.add(node.rest)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             names.update(node.names)
+    # private names (`__x`) inside a class are mangled to `_Class__x`; any class may be the one (over-approximate)
+    classes = {node.name.lstrip("_") for node in ast.walk(tree) if isinstance(node, ast.ClassDef)} - {""}
+    names.update(f"_{cls}{name}" for cls in classes for name in list(names)
+                 if name.startswith("__") and not name.endswith("__"))
     return frozenset(names)
 
 
