@@ -27,6 +27,7 @@ import collections
 import functools
 import gc
 import json
+import operator
 import os
 import sys
 import types
@@ -56,6 +57,11 @@ _gc_disable, _gc_enable = gc.disable, gc.enable
 # Kinds of value by the id of their exact type: `t in (int, ...)` would ask t's metaclass __eq__ (program code).
 _SCALARS = {id(t) for t in (int, bool, float, complex, type(None), type(Ellipsis))}
 _ATOMS = _SCALARS | {id(t) for t in (str, bytes, range)}  # values without finalizers, held or not
+_INT_BITS_SHOWN = 14_000  # about 4,300 decimal digits (CPython's default limit for int -> str)
+_second = operator.itemgetter(1)
+_SIZES = {id(t): t.__sizeof__ for t in (list, tuple, dict, set, frozenset, bytearray, collections.deque)}
+_HELD_BYTES = 256 * 1024 * 1024
+_OUT_OF_MEMORY = b'\n["e","exception","MemoryError",true]\n'  # a torn line before it is dropped by the judge
 _TEXTS = {id(t) for t in (str, bytes, bytearray)}
 _SEQUENCES = {id(list): ("[", "]", "[]"), id(tuple): ("(", ")", "()"), id(set): ("{", "}", "set()"),
               id(frozenset): ("frozenset({", "})", "frozenset()"),
@@ -79,10 +85,9 @@ def _render(value, budget: int) -> str:
         t = _type(v)
         kind = id(t)
         if kind in _SCALARS:
-            try:
-                return put(repr(v))
-            except ValueError:  # an int with more digits than str() allows
+            if t is int and v.bit_length() > _INT_BITS_SHOWN:  # decimal text of a huge int takes quadratic time
                 return put("<int of %d bits>" % v.bit_length())
+            return put(repr(v))
         if kind in _TEXTS:
             return put(repr(v[:budget + 1]) if len(v) > budget else repr(v))
         if depth > 50:
@@ -96,6 +101,8 @@ def _render(value, budget: int) -> str:
             for i, item in enumerate(v):  # a set in its own order, as repr writes it (hash seed 0: reproducible)
                 if (i and not put(", ")) or not walk(item, depth + 1):
                     return False
+            if t is collections.deque and v.maxlen is not None:
+                closing = "], maxlen=%d)" % v.maxlen
             return put("," + closing if t is tuple and len(v) == 1 else closing)
         if kind in _MAPPINGS:
             prefix = _MAPPINGS[kind]
@@ -110,9 +117,28 @@ def _render(value, budget: int) -> str:
                     prefix += "<function %s>, " % (name if _type(name) is str and name.isidentifier() else "?")
                 else:
                     prefix += "<%s>, " % _class_name(_type(factory))
+            items = list(dict.items(v))  # dict's own order: an OrderedDict's may differ, and it is found by hashing
+            if t is collections.OrderedDict or t is collections.Counter:
+                if not all(id(_type(key)) in _ATOMS for key, _ in items):
+                    return put("<%s>" % _class_name(t))  # its order needs the keys' hashes: program code
+                if t is collections.OrderedDict:
+                    items = list(collections.OrderedDict.items(v))
+                    if not items:
+                        return put("OrderedDict()")
+                    if not put("OrderedDict(["):
+                        return False
+                    for i, (key, item) in enumerate(items):
+                        if (i and not put(", ")) or not put("(") or not walk(key, depth + 1) or not put(", ") \
+                                or not walk(item, depth + 1) or not put(")"):
+                            return False
+                    return put("])")
+                if not items:
+                    return put("Counter()")
+                if all(_type(count) is int for _, count in items):  # most_common order, as its repr writes it
+                    items.sort(key=_second, reverse=True)
             if not put(prefix + "{"):
                 return False
-            for i, (key, item) in enumerate(dict.items(v)):
+            for i, (key, item) in enumerate(items):
                 if (i and not put(", ")) or not walk(key, depth + 1) or not put(": ") or not walk(item, depth + 1):
                     return False
             return put("}" + (")" if prefix else ""))
@@ -233,6 +259,7 @@ class _Recorder:
         # replaced since the last call: their finalizers (__del__, a generator's finally) would run there, untraced.
         # Every value read from a function's locals (but atoms, which have none) is held until the trace is written.
         self.held: dict[int, object] = {}
+        self.held_bytes = 0  # their sizes (exact builtin types' own __sizeof__; 64 for others); past a cap: truncated
         self.depth = 0  # hooks running (nested if one still runs program code)
 
     # -- the hooks ---------------------------------------------------------------------------------------------
@@ -280,12 +307,9 @@ class _Recorder:
         if code.co_name.startswith("<") and code.co_name != "<module>":  # comprehensions, lambdas, genexprs
             return None
         if not code.co_flags & _OPTIMIZED and code.co_name != "<module>":
-            # A class body. Its namespace may be the program's own mapping (a metaclass's __prepare__), which is
-            # never read here; but CPython writes a body's cells into it before each trace call, running the
-            # mapping's code outside the trace: then stop, truncated, before any of it can be claimed as traced.
-            if (code.co_cellvars or code.co_freevars) and _type(frame.f_locals) is not dict:
-                self.stopped = self.truncated = True
-                return None
+            # A class body: its namespace may be the program's own mapping (a metaclass's __prepare__), and reading
+            # f_locals would make CPython copy the body's cells into it (and back after each trace call), running
+            # the mapping's code or dropping its values outside the trace. Never read.
             self.opaque.add(frame)
         if frame not in self.numbers:  # a generator's frame comes back here each time it resumes
             self.numbers[frame] = self.calls
@@ -322,8 +346,13 @@ class _Recorder:
         if frame.f_code.co_flags & _OPTIMIZED:
             held = self.held
             for value in dict.values(local):
-                if id(_type(value)) not in _ATOMS:
+                kind = id(_type(value))
+                if kind not in _ATOMS and id(value) not in held:
                     held[id(value)] = value
+                    size = _SIZES.get(kind)
+                    self.held_bytes += size(value) if size is not None else 64
+            if self.held_bytes > _HELD_BYTES:
+                raise MemoryError("values held for the trace")  # the hooks stop: truncated
         # exact str keys only: a str subclass's __eq__/__hash__ would run on every lookup
         snapshot = {name: value for name, value in dict.items(local) if _type(name) is str}
         order = self.order.setdefault(frame, [])
@@ -374,7 +403,21 @@ class _Recorder:
         self.pending.clear()
 
     def finish(self, exc: BaseException | None) -> int:
-        """Write what is left and the end event; returns the exit status. Runs none of the program's code."""
+        """Write what is left and the end event; returns the exit status. Runs none of the program's code. Out of
+        memory, what is complete is kept and a prepared end line says so."""
+        try:
+            return self._finish(exc)
+        except MemoryError:
+            self.held = self.steps = self.pending = None
+            try:
+                self._send()  # the steps already written out, if there is memory for it
+            except MemoryError:
+                pass
+            self.buffer = []
+            _write(self.fd, _OUT_OF_MEMORY)
+            return 1
+
+    def _finish(self, exc: BaseException | None) -> int:
         if not self.stopped and sys.gettrace() != self.on_call:  # dropped by something the hooks did not see
             self.truncated = True
         sys.settrace(None)

@@ -896,6 +896,9 @@ class Request:
         """Trace mode: refuse a program outside the traceable subset, run it under the tracer, read the trace strictly
         and check it against our own parse of the program (sandbox/judge/traceable.py)."""
         spec, code = self.req["trace"], self.req["code"]
+        if sys.version_info[:2] != (3, 11):  # what the tracer relies on of frames and f_locals changed in 3.13
+            return self._result("sandbox-error", error="sandbox: trace mode needs CPython 3.11 in the isolation, not "
+                                f"{sys.version.split()[0]}")
         try:
             program = self.w.traceable_program(code)
         except traceable.NotTraceable as exc:
@@ -909,11 +912,13 @@ class Request:
         o = self.w.execute(stdin=self.req.get("stdin", "").encode(), limits=self.limits, keep_bytes=self.keep,
                            payload=payload)
         abnormal = self._abnormal(o)
+        # A child that did not end cleanly (killed, out of memory, the tracer broken by the program's doing) keeps
+        # its complete steps; a malformed trace from one that did is the tracer's failure.
+        cut = abnormal is not None or o.exit_code != 0 or o.signal is not None
         try:
             trace = traceable.parse_events(bytes(o.results), program, max_steps=spec["max_steps"],
-                                           max_value_chars=spec["max_value_chars"], cut=abnormal is not None)
+                                           max_value_chars=spec["max_value_chars"], cut=cut)
         except traceable.BadTrace as exc:
-            # The program cannot write these events; a malformed trace means the tracer failed.
             return self._result("sandbox-error", o, error=f"sandbox: the trace is malformed: {exc}")
         if abnormal:
             result = self._result(abnormal[0], o, error=abnormal[1])

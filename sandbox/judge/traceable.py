@@ -240,6 +240,17 @@ def bound_names(tree: ast.Module) -> frozenset[str]:
 END = "<END>"  # `next` of the last step of a run that completed
 
 
+OUT_OF_MEMORY = b'["e","exception","MemoryError",true]'  # what the tracer writes when it runs out of memory
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
 class BadTrace(ValueError):
     """The events are not a trace of this program (malformed, or inconsistent with its source)."""
 
@@ -267,6 +278,8 @@ def parse_events(data: bytes, program: Program, *, max_steps: int, max_value_cha
     raw_lines = data.split(b"\n")
     if cut or data.endswith(b"\n"):
         raw_lines.pop()  # "" after the last newline, or a line the stop cut short
+    if raw_lines and raw_lines[-1] == OUT_OF_MEMORY:  # the tracer ran out of memory: a line may be torn before it
+        raw_lines = [line for line in raw_lines if _is_json(line)]
     for number, raw in enumerate(raw_lines, 1):
         if ending is not None:
             raise BadTrace(f"event {number} after the end event")
