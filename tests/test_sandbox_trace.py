@@ -351,7 +351,7 @@ def test_a_finalizer_never_runs_inside_the_tracer(box):
     # CPython copies a function's locals into a dict before each trace call, dropping D() there: its __del__ would
     # run inside the tracing machinery, unrecorded. The tracer holds what it read until the trace is written.
     assert [s["line"] for s in r.trace["steps"]] == [1, 1, 2, 4, 9, 5, 6, 7, 8, 10] and not r.trace["truncated"], r
-    assert r.stdout == "finalized\n"  # after the trace
+    assert r.stdout == ""  # nor after it: the child leaves without running finalizers (they would be unrecorded)
 
 
 def test_a_class_body_runs_traced(box):
@@ -427,3 +427,16 @@ def test_values_replaced_in_a_loop_are_held_up_to_a_cap_then_the_trace_is_trunca
 def test_a_lambda_entry_point_is_not_traced_as_if_nothing_ran(box):
     r = trace(box, "solve = lambda n: sum([i for i in range(n)])\n", call=("solve", 3))
     assert r.status == "runtime-error" and "not a function the program defines with def" in r.error, r
+
+
+# Found by a fifth attack review.
+
+
+def test_a_star_import_binds_what_the_judge_expects_whatever_the_program_set(box):
+    r = trace(box, "import math\nmath.answer = 42\nfrom math import *\nx = floor(2.5)\n")
+    assert r.passed and "answer" not in r.trace["steps"][-1]["vars"], r
+
+
+def test_a_counter_of_floats_renders_in_its_own_order(box):
+    r = trace(box, "from collections import Counter\nc = Counter({'a': 1.0, 'b': 2.0})\n")
+    assert r.trace["steps"][-1]["vars"]["c"] == "Counter({'b': 2.0, 'a': 1.0})", r

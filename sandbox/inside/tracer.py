@@ -59,8 +59,10 @@ _SCALARS = {id(t) for t in (int, bool, float, complex, type(None), type(Ellipsis
 _ATOMS = _SCALARS | {id(t) for t in (str, bytes, range)}  # values without finalizers, held or not
 _INT_BITS_SHOWN = 14_000  # about 4,300 decimal digits (CPython's default limit for int -> str)
 _second = operator.itemgetter(1)
+_NUMBERS = {id(int), id(bool), id(float)}
 _SIZES = {id(t): t.__sizeof__ for t in (list, tuple, dict, set, frozenset, bytearray, collections.deque)}
 _HELD_BYTES = 256 * 1024 * 1024
+_KEPT: list = []
 _OUT_OF_MEMORY = b'\n["e","exception","MemoryError",true]\n'  # a torn line before it is dropped by the judge
 _TEXTS = {id(t) for t in (str, bytes, bytearray)}
 _SEQUENCES = {id(list): ("[", "]", "[]"), id(tuple): ("(", ")", "()"), id(set): ("{", "}", "set()"),
@@ -134,8 +136,9 @@ def _render(value, budget: int) -> str:
                     return put("])")
                 if not items:
                     return put("Counter()")
-                if all(_type(count) is int for _, count in items):  # most_common order, as its repr writes it
-                    items.sort(key=_second, reverse=True)
+                if not all(id(_type(count)) in _NUMBERS for _, count in items):
+                    return put("<Counter>")  # its order compares the counts: program code for other types
+                items.sort(key=_second, reverse=True)  # most_common order, as its repr writes it
             if not put(prefix + "{"):
                 return False
             for i, (key, item) in enumerate(items):
@@ -211,6 +214,8 @@ def _stand_in(name: str, names: list[str], stdin: _Stdin) -> types.ModuleType:
         value = getattr(source, attribute)
         if not isinstance(value, types.ModuleType):
             setattr(module, attribute, value)
+    # `from M import *` binds these, whatever the program later sets on the stand-in (the judge expects them)
+    module.__all__ = [n for n in vars(module) if not n.startswith("_")]
     return module
 
 
@@ -257,7 +262,7 @@ class _Recorder:
         self.opaque: set = set()  # class-body frames: their steps are recorded, their namespace never read
         # CPython copies a function's locals into its f_locals dict before every trace call, which drops the values
         # replaced since the last call: their finalizers (__del__, a generator's finally) would run there, untraced.
-        # Every value read from a function's locals (but atoms, which have none) is held until the trace is written.
+        # Every value read from a function's locals (but atoms, which have none) is held, for good (see run_traced).
         self.held: dict[int, object] = {}
         self.held_bytes = 0  # their sizes (exact builtin types' own __sizeof__; 64 for others); past a cap: truncated
         self.depth = 0  # hooks running (nested if one still runs program code)
@@ -445,7 +450,6 @@ class _Recorder:
             detail = f"{exception}: {message}" if message else exception
         self.buffer.append(_dumps(["e", "exception" if exception else "completed", detail[:1000], self.truncated]))
         self._send()
-        self.held = {}  # finalizers may run now: the trace is written
         return status & 0xFF
 
 
@@ -478,7 +482,11 @@ def run_traced(payload: dict, fd: int) -> int:
             function(*args)
     except BaseException as exc:  # noqa: BLE001 - SystemExit included: the program's ending, recorded as such
         failure = exc
-    return recorder.finish(failure)
+    status = recorder.finish(failure)
+    # Never released: the child leaves by os._exit, so no finalizer of the program's runs after the trace, where
+    # it would print or count unrecorded.
+    _KEPT.append((namespace, recorder, failure))
+    return status
 
 
 if "plain" not in globals():  # imported as a package module (tests); the worker passes in its own copy
