@@ -115,14 +115,22 @@ def _skip_string(text: str, i: int) -> int:
     raise AnswerError("an unterminated string in Check")
 
 
-def _matching(text: str, start: int) -> int:
-    """Index of the bracket closing the one at text[start]."""
-    stack, i = [], start
+def _unquoted(text: str, start: int = 0):
+    """(index, character) of each character of text[start:] outside string literals."""
+    i = start
     while i < len(text):
         c = text[i]
         if c in "'\"":
             i = _skip_string(text, i)
             continue
+        yield i, c
+        i += 1
+
+
+def _matching(text: str, start: int) -> int:
+    """Index of the bracket closing the one at text[start]."""
+    stack = []
+    for i, c in _unquoted(text, start):
         if c in _CLOSE:
             stack.append(_CLOSE[c])
         elif c in ")]}>":
@@ -130,25 +138,19 @@ def _matching(text: str, start: int) -> int:
                 raise AnswerError(f"unbalanced {c!r} in Check")
             if not stack:
                 return i
-        i += 1
     raise AnswerError("Check's dict is not closed")
 
 
 def _top_level(text: str):
     """(index, character) of each character outside string literals and brackets."""
-    depth, i = 0, 0
-    while i < len(text):
-        c = text[i]
-        if c in "'\"":
-            i = _skip_string(text, i)
-            continue
+    depth = 0
+    for i, c in _unquoted(text):
         if c in _CLOSE:
             depth += 1
         elif c in ")]}>":
             depth -= 1
         elif depth == 0:
             yield i, c
-        i += 1
 
 
 def _entries(body: str) -> list[tuple[str, str]]:

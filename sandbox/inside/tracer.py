@@ -247,8 +247,8 @@ def _program_builtins(allowed_builtins: list[str], allowed_modules: dict[str, li
 class _Recorder:
     def __init__(self, fd: int, max_steps: int, max_value_chars: int, max_trace_bytes: int):
         self.fd, self.max_steps, self.max_value_chars, self.max_bytes = fd, max_steps, max_value_chars, max_trace_bytes
-        self.steps: list[list] = []  # [line, pairs or None, next or None], from the first one not yet written
-        self.first = 0  # index (over the whole run) of steps[0]
+        # [line, pairs or None, next or None, frame, entry], from the first one not yet written
+        self.steps: list[list] = []
         self.pending: dict = {}  # frame -> its step still waiting for the variables after it
         self.order: dict = {}  # frame -> names in the order they first had a value
         self.numbers: dict = {}  # frame -> its number
@@ -389,7 +389,6 @@ class _Recorder:
             done += 1
         if done:
             del self.steps[:done]
-            self.first += done
         if len(self.buffer) >= 256:
             self._send()
 
