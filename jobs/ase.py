@@ -36,7 +36,7 @@ from pydantic import Field, model_validator  # noqa: E402
 
 from raylib.config import ConsoleJobConfig, load_config, log_config  # noqa: E402
 from raylib.files import DataError, read_records  # noqa: E402
-from raylib.generate.engines.base import EngineConfig  # noqa: E402
+from raylib.generate.engines.base import EngineConfig, engine_model_from  # noqa: E402
 
 
 class ASEConfig(ConsoleJobConfig):
@@ -60,6 +60,11 @@ class ASEConfig(ConsoleJobConfig):
     pairs_per_item: int = Field(4, ge=1, description="rm_pairs.jsonl: most right-vs-wrong pairs per item.")
     output: str = Field("runs/ase", description="Output directory (re-use it to resume generation).")
     ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_model(cls, data):
+        return engine_model_from(data)
 
     @model_validator(mode="after")
     def _check(self):
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
             init_cluster(cfg.ray_address)
         if outputs is None:
-            from raylib.trace.runner import sample_outputs
+            from raylib.generate.texts import sample_outputs
 
             engine = cfg.engine.model_copy(update={"model": cfg.model}).model_dump()
             outputs = sample_outputs({i["item_id"]: i["prompt"] for i in items}, engine, n=cfg.n,

@@ -34,7 +34,7 @@ from pydantic import Field, model_validator  # noqa: E402
 from raylib.config import ConsoleJobConfig, Section, load_config, log_config  # noqa: E402
 from raylib.data.problems import DATASETS, check_dataset, subset  # noqa: E402
 from raylib.files import DataError  # noqa: E402
-from raylib.generate.engines.base import EngineConfig  # noqa: E402
+from raylib.generate.engines.base import EngineConfig, engine_model_from  # noqa: E402
 from raylib.trace.runner import TracingSettings  # noqa: E402
 
 
@@ -44,6 +44,11 @@ class TeacherSettings(Section):
                                  "endpoint); engine.model is taken from teacher.model.")
     max_tokens: int = Field(256, ge=16, description="Longest Analysis, tokens.")
     num_cpus: float = Field(1, gt=0, description="CPUs the teacher's engine actor reserves.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_model(cls, data):
+        return engine_model_from(data)
 
 
 class BuildTracesConfig(ConsoleJobConfig):
@@ -95,8 +100,8 @@ def load_runs(cfg: BuildTracesConfig) -> tuple[list[dict], list[str]]:
 
 def analyses_by_teacher(cfg: BuildTracesConfig, rows: list[dict], output: Path, progress) -> dict[str, str]:
     """{item_id: the teacher's Analysis} for every step of every traced run."""
+    from raylib.generate.texts import sample_outputs
     from raylib.trace.items import step_states, teacher_prompt
-    from raylib.trace.runner import sample_outputs
 
     prompts = {}
     for row in rows:

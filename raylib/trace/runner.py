@@ -1,9 +1,9 @@
-"""The Ray shell of the executor recipe: trace runs on sandbox actors, ask a teacher for Analyses, sample an executor
-model's predictions, score them with a reward model. Each writes a resumable JSONL as results arrive.
+"""The Ray shell of the executor recipe: trace runs on sandbox actors and score predictions with a reward model (a
+teacher's Analyses and an executor's predictions come from raylib.generate.texts.sample_outputs). Traces go to a
+resumable JSONL as they arrive.
 
-    from raylib.trace.runner import TracingSettings, trace_runs, sample_outputs, reward_scores
+    from raylib.trace.runner import TracingSettings, trace_runs, reward_scores
     trace_runs(runs, TracingSettings(), "runs/traces/traces.jsonl", progress=True)     # after init_cluster()
-    sample_outputs(prompts, EngineConfig(model=...), n=8, temperature=0.8, path="runs/ase/outputs.jsonl")
     reward_scores(pairs, "runs/rm/model")                                               # [float]
 
 The pieces they call are pure (raylib.trace.items, answers, ase, sources); here only actors, batches and files.
@@ -11,7 +11,6 @@ The pieces they call are pure (raylib.trace.items, answers, ase, sources); here 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Hashable, TextIO
 
@@ -20,7 +19,7 @@ from pydantic import Field
 from raylib.config import Section
 from raylib.files import JsonlStore
 
-__all__ = ["TextsFile", "TracesFile", "TracingSettings", "reward_scores", "sample_outputs", "trace_runs"]
+__all__ = ["TracesFile", "TracingSettings", "reward_scores", "trace_runs"]
 
 BATCH = 32
 
@@ -45,17 +44,6 @@ class TracesFile(JsonlStore):
 
     def is_done(self, row: dict) -> bool:
         return row["status"] != "sandbox-error"
-
-
-class TextsFile(JsonlStore):
-    """One row per key: {"key", "texts": [...]} (a teacher's Analysis, an executor's predictions); rows with an
-    engine error are produced again."""
-
-    def key_of_row(self, row: dict) -> Hashable:
-        return row["key"]
-
-    def is_done(self, row: dict) -> bool:
-        return not row.get("error")
 
 
 def _request(run: dict, settings: TracingSettings):
@@ -95,36 +83,6 @@ def trace_runs(runs: list[dict], settings: TracingSettings, path: str | Path, *,
             ray.kill(handle)
     store.rewrite([run["trace_id"] for run in runs if run["trace_id"] in store.lines])
     return store
-
-
-def sample_outputs(prompts: dict[str, str], engine: dict, *, n: int, temperature: float, max_tokens: int,
-                   path: str | Path, seed: int = 0, num_cpus: float = 1, progress: bool | TextIO = True,
-                   desc: str = "predicting") -> dict[str, list[str]]:
-    """{key: n answer texts} for every prompt (a user turn through the model's chat template), resumable in `path`.
-    Prompts the engine refuses (too long) get no texts and are reported in the row's error."""
-    import ray
-
-    from raylib.console import progress_bar
-    from raylib.generate.engines.actor import EngineActor
-    from raylib.generate.engines.base import GenerationRequest, SamplingParams
-
-    store = TextsFile(path)
-    todo = [key for key in prompts if key not in store.done]
-    if todo:
-        params = SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, seed=seed)
-        actor = ray.remote(EngineActor).options(num_cpus=num_cpus, max_concurrency=2).remote(engine)
-        with progress_bar(len(prompts), desc, progress, initial=len(prompts) - len(todo), unit="item") as bar:
-            for start in range(0, len(todo), 4 * BATCH):
-                keys = todo[start:start + 4 * BATCH]
-                requests = [GenerationRequest(messages=[{"role": "user", "content": prompts[k]}], params=params, key=k)
-                            for k in keys]
-                results = ray.get(actor.generate.remote(requests))
-                store.append([{"key": k, "texts": [o.text for o in r.outputs], "error": r.error}
-                              for k, r in zip(keys, results)])
-                bar.update(len(keys))
-        ray.kill(actor)
-    store.rewrite([k for k in prompts if k in store.lines])
-    return {json.loads(line)["key"]: json.loads(line)["texts"] for line in store.lines.values()}
 
 
 def reward_scores(pairs: list[tuple[str, str]], model: str, *, batch_size: int = 16, max_length: int = 1024,

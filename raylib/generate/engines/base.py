@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "EngineBroken", "EngineConfig", "GenerationEngine", "GenerationOutput", "GenerationRequest", "GenerationResult",
     "OpenAISettings",
-    "SamplingParams", "check_prompt_length", "derive_seed", "failed_result", "sample_seed", "render_prompt",
+    "SamplingParams", "check_prompt_length", "derive_seed", "engine_model_from", "failed_result", "sample_seed",
+    "render_prompt",
     "truncate_at_stop",
 ]
 
@@ -153,6 +154,17 @@ class EngineConfig(BaseModel):
             raise ValueError("backend openai needs model: the name the server serves "
                              "(e.g. the --model it was started with)")
         return self
+
+
+def engine_model_from(data, field: str = "model"):
+    """For a config's `mode="before"` validator where a `model` field sits beside an `engine` (EngineConfig): the
+    engine's model becomes that model before the engine is validated, so `engine.backend=openai` with `--model NAME`
+    is valid (EngineConfig alone would refuse openai with its default model)."""
+    if isinstance(data, dict) and data.get(field) is not None:
+        engine = data.get("engine")
+        engine = engine.model_dump() if isinstance(engine, BaseModel) else dict(engine or {})
+        data = {**data, "engine": {**engine, "model": data[field]}}
+    return data
 
 
 def derive_seed(base_seed: int | None, key: str) -> int | None:

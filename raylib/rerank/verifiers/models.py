@@ -118,19 +118,19 @@ class _Classifier:
         return list(self.tokenizer(task, program, truncation="longest_first",
                                    max_length=self.settings.max_length)["input_ids"])
 
-    def encode_preference(self, task: str, code_a: str, code_b: str) -> list[int]:
+    def encode_preference(self, task: str, code_a: str, code_b: str, criteria: str = "") -> list[int]:
         """Token ids of CodeFavor's prompt (raylib.train.data.reward.preference_prompt); over max_length both programs
         are shortened alike, so the end of the text (code B) is not what gets lost."""
         from raylib.train.data.reward import preference_prompt
 
         limit = self.settings.max_length
-        ids = self.tokenizer(preference_prompt(task, code_a, code_b))["input_ids"]
+        ids = self.tokenizer(preference_prompt(task, code_a, code_b, criteria))["input_ids"]
         for _ in range(4):
             if len(ids) <= limit:
                 break
             keep = 0.95 * limit / len(ids)
             code_a, code_b = code_a[:int(len(code_a) * keep)], code_b[:int(len(code_b) * keep)]
-            ids = self.tokenizer(preference_prompt(task, code_a, code_b))["input_ids"]
+            ids = self.tokenizer(preference_prompt(task, code_a, code_b, criteria))["input_ids"]
         return list(ids[:limit])  # still too long: the task alone is
 
     def close(self) -> None:

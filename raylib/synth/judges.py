@@ -1,0 +1,181 @@
+"""The judges a bench asks which of two programs is better: a pairwise classifier (jobs/train_pref.py's model), a
+scalar reward model (jobs/train_rm.py's), or an LLM with CodeFavor's generative prompt through any engine.
+
+    from raylib.synth.judges import BenchJudgeSettings, make_judge, parse_result
+    judge = make_judge(BenchJudgeSettings(kind="pair-rm", model="runs/pref/model"))
+    judge.decide([{"instruction": ..., "criteria": ..., "code_a": ..., "code_b": ..., "language": "python"}])
+        # [{"verdict": "A" | "B" | None, "detail": {...}}, ...], one per question, in order
+    parse_result("... [RESULT]\\n[CODE_B] is better than [CODE_A] on the criteria.")    # "B"
+
+pair-rm: the classifier reads raylib.train.data.reward.preference_prompt (task, criteria, code A, code B); its
+class-0 logit says "A is better", class-1 "B": the larger decides, equal ones decide nothing (detail: logits). rm:
+each program scored beside `task_text(instruction, criteria)`; the higher score wins, equal scores decide nothing
+(detail: scores). llm: the prompt of raylib/synth/prompts/codefavor_judge.yaml, the answer read by `parse_result`
+(detail: the answer's end; an engine error as "error", with "retry" when the endpoint failed). Models and engines
+are loaded when a judge is built (torch, transformers, vLLM imported there).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from raylib.config import Section
+from raylib.generate.engines.base import EngineConfig, engine_model_from
+
+__all__ = ["BenchJudgeSettings", "JUDGES", "make_judge", "parse_result"]
+
+JUDGES = ("pair-rm", "rm", "llm")
+ANSWER_EXCERPT_CHARS = 300
+
+
+class BenchJudgeSettings(Section):
+    kind: Literal["pair-rm", "rm", "llm"] = Field("pair-rm", description="pair-rm: a pairwise classifier "
+                                                  "(jobs/train_pref.py); rm: a scalar reward model "
+                                                  "(jobs/train_rm.py); llm: a generative judge through an engine.")
+    model: str = Field(..., description="pair-rm / rm: the model directory; llm: the engine's model ('embedded', a "
+                       "directory, or the name an OpenAI-compatible server serves).")
+    engine: EngineConfig = Field(default_factory=EngineConfig, description="llm: the engine (backend vllm, hf or "
+                                 "openai, its endpoint and concurrency); engine.model is taken from model.")
+    prompts: str | None = Field(None, description="llm: a prompt file like raylib/synth/prompts/codefavor_judge.yaml; "
+                                "None: that one.")
+    batch_size: int = Field(16, ge=1, description="pair-rm / rm: sequences per forward pass.")
+    max_length: int = Field(1024, ge=16, description="pair-rm / rm: tokens per input; longer programs are cut.")
+    max_tokens: int = Field(512, ge=1, description="llm: longest answer (feedback and result), tokens.")
+    temperature: float = Field(0.0, ge=0, le=10, description="llm: sampling temperature (CodeFavor: 0, greedy).")
+    seed: int = Field(0, description="llm: base seed of the sampling.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_model(cls, data):
+        return engine_model_from(data)
+
+
+def _letter(first: float, second: float) -> str | None:
+    return "A" if first > second else "B" if second > first else None
+
+
+class _PairRM:
+    def __init__(self, settings: BenchJudgeSettings):
+        from raylib.rerank.settings import ModelVerifierSettings
+        from raylib.rerank.verifiers.models import PairwisePreference
+
+        self.model = PairwisePreference(ModelVerifierSettings(model=settings.model, batch_size=settings.batch_size,
+                                                              max_length=settings.max_length))
+
+    def decide(self, questions: list[dict]) -> list[dict]:
+        inputs = [self.model.encode_preference(q["instruction"], q["code_a"], q["code_b"], q["criteria"])
+                  for q in questions]
+        return [{"verdict": _letter(row[0], row[1]), "detail": {"logits": [round(v, 6) for v in row]}}
+                for row in self.model.logits(inputs)]
+
+
+class _RM:
+    def __init__(self, settings: BenchJudgeSettings):
+        from raylib.rerank.settings import ModelVerifierSettings
+        from raylib.rerank.verifiers.models import RewardModel
+
+        self.model = RewardModel(ModelVerifierSettings(model=settings.model, batch_size=settings.batch_size,
+                                                       max_length=settings.max_length))
+
+    def decide(self, questions: list[dict]) -> list[dict]:
+        from raylib.train.data.reward import task_text
+
+        texts = {}
+        for q in questions:  # each distinct (task, program) scored once: both orders of a task share them
+            task = task_text(q["instruction"], q["criteria"])
+            for code in (q["code_a"], q["code_b"]):
+                texts.setdefault((task, code), len(texts))
+        values = self.model.values(list(texts))
+        out = []
+        for q in questions:
+            task = task_text(q["instruction"], q["criteria"])
+            a, b = values[texts[(task, q["code_a"])]], values[texts[(task, q["code_b"])]]
+            out.append({"verdict": _letter(a, b), "detail": {"scores": [round(a, 6), round(b, 6)]}})
+        return out
+
+
+class _LLM:
+    def __init__(self, settings: BenchJudgeSettings):
+        from raylib.generate.engines import make_engine
+        from raylib.synth.prompts import load_prompts
+
+        self.settings = settings
+        self.prompts = load_prompts("codefavor_judge", settings.prompts)
+        self.engine = make_engine(settings.engine.model_copy(update={"model": settings.model}))
+
+    def decide(self, questions: list[dict]) -> list[dict]:
+        from raylib.generate.engines.base import GenerationRequest, SamplingParams
+
+        s = self.settings
+        params = SamplingParams(n=1, temperature=s.temperature, max_tokens=s.max_tokens, seed=s.seed)
+        requests = [GenerationRequest(messages=self.prompts.messages(self.prompts.fill(
+            "judge", instruction=q["instruction"].strip(), code_a=q["code_a"].rstrip(), code_b=q["code_b"].rstrip(),
+            criteria=q["criteria"].strip(), language=q.get("language", "python"))), params=params,
+            key=q.get("key", "")) for q in questions]
+        out = []
+        for result in self.engine.generate(requests) if requests else []:
+            if result.error or not result.outputs:
+                detail = {"error": result.error or "no output"}
+                out.append({"verdict": None, "detail": {**detail, "retry": True} if result.retryable else detail})
+                continue
+            text = result.outputs[0].text
+            out.append({"verdict": parse_result(text), "detail": {"answer": text[-ANSWER_EXCERPT_CHARS:]}})
+        return out
+
+
+def make_judge(settings: BenchJudgeSettings):
+    """The judge of `settings.kind`, its model loaded (heavy imports happen here)."""
+    return {"pair-rm": _PairRM, "rm": _RM, "llm": _LLM}[settings.kind](settings)
+
+
+_CODE = re.compile(r"\bCODE[\s_-]*([AB])\b")
+_NEGATED = re.compile(r"\b(NOT|NO|NEITHER|NOR)\b|N'T\b")
+
+
+def _sentence_verdict(sentence: str) -> tuple[str | None, int]:
+    """(letter, confidence) of one sentence: "A is better than B" (2), a sentence naming one code and "better" (1);
+    "worse" the other way round; (None, 0) when it decides nothing or is negated."""
+    s = sentence.upper()
+    comparison = re.search(r"\b(BETTER|SUPERIOR|PREFERABLE|WORSE|INFERIOR)\b", s)
+    if comparison is None or _NEGATED.search(s):
+        return None, 0
+    worse = comparison.group(1) in ("WORSE", "INFERIOR")
+    before = [m.group(1) for m in _CODE.finditer(s, 0, comparison.start())]
+    after = [m.group(1) for m in _CODE.finditer(s, comparison.end())]
+    if before and after and before[-1] != after[0]:
+        first = before[-1]
+        return (("B" if first == "A" else "A") if worse else first), 2
+    named = set(before) | set(after)
+    if len(named) == 1:
+        letter = named.pop()
+        return (("B" if letter == "A" else "A") if worse else letter), 1
+    if before:
+        return (("B" if before[0] == "A" else "A") if worse else before[0]), 1
+    return None, 0
+
+
+def parse_result(text: str) -> str | None:
+    """The program an LLM judge's answer prefers, "A" or "B", or None (counted half on a bench).
+
+    As CodeFavor reads its judge: the text after the last "[RESULT]" (the whole answer when there is none), sentence
+    by sentence from the last: a sentence "[CODE_A] is better than [CODE_B]" (also "Code A", "CODE-A"; "worse" read
+    the other way round) decides with confidence 2, one naming a single code and "better" with confidence 1; an
+    earlier sentence replaces the choice only with higher confidence. Negated sentences ("not better", "neither")
+    decide nothing. Without any deciding sentence, an explicit "Answer: A" line is read
+    (raylib.rerank.verifiers.judge.parse_preference).
+    """
+    from raylib.rerank.verifiers.judge import parse_preference
+
+    parts = re.split(r"\[?\bRESULT\b\]?", text, flags=re.IGNORECASE)
+    result = parts[-1]
+    choice, confidence = None, 0
+    for sentence in reversed(re.split(r"(?<!\d)\.(?!\d)|\n", result)):
+        letter, strength = _sentence_verdict(sentence)
+        if strength > confidence:
+            choice, confidence = letter, strength
+    if choice is not None:
+        return choice
+    return parse_preference(text)
