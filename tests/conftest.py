@@ -45,23 +45,37 @@ def tiny_model(tmp_path_factory) -> str:
     return str(build_tiny_llama(tmp_path_factory.mktemp("tiny-llama")))
 
 
-@pytest.fixture
-def judge_url():
-    """A real OpenAI-compatible chat endpoint on 127.0.0.1 that judges programs by rule (tests/judge_server.py);
-    yields its /v1 URL."""
+def _serve(handler):
+    """Serve `handler` (an http.server request handler class) on 127.0.0.1; yields its /v1 URL."""
     import threading
     from http.server import ThreadingHTTPServer
 
-    from tests.judge_server import JudgeServer
-
-    JudgeServer.biased, JudgeServer.asked = False, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), JudgeServer)
+    handler.biased, handler.asked = False, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def judge_url():
+    """A real OpenAI-compatible chat endpoint on 127.0.0.1 that judges programs by rule (tests/judge_server.py);
+    yields its /v1 URL."""
+    from tests.judge_server import JudgeServer
+
+    yield from _serve(JudgeServer)
+
+
+@pytest.fixture
+def synth_url():
+    """A real OpenAI-compatible chat endpoint on 127.0.0.1 that answers Commit-Instruct, Critic-Evol and CodeFavor
+    judge prompts by rule (tests/synth_server.py); yields its /v1 URL."""
+    from tests.synth_server import SynthServer
+
+    yield from _serve(SynthServer)
 
 
 @functools.cache

@@ -9,9 +9,9 @@ dropped answer is counted under a reason.
     strip_fence("```python\\nx = 1\\n```")     # "x = 1"
 
 Header sections (Commit-Instruct): a header is a line starting with the name in brackets or markdown ("[NAIVE_CODE]",
-"**Naive Code:**", "## NAIVE CODE"; "[Criteria]: text" keeps "text"; never inside a ``` fence); a section runs to
-the next header. Marked
-sections (Critic-Evol): text between "-- BEGIN [NAME] --" and "-- END [NAME] --" lines.
+"**Naive Code:**", "## NAIVE CODE"; "[Criteria]: text" keeps "text", "[CRITERIA] is met" is a mention; never inside
+a ``` fence); a section runs to the next header. Marked sections (Critic-Evol): text between "-- BEGIN [NAME] --"
+and "-- END [NAME] --" lines.
 """
 
 from __future__ import annotations
@@ -33,11 +33,16 @@ def _header_pattern(name: str) -> re.Pattern:
 
 def _header_name(line: str, patterns: dict[str, re.Pattern]) -> tuple[str, str] | None:
     """(section name, text after the header on its line) when `line` is a header of one of `patterns`, else None.
-    The name must be bracketed, emphasised, a markdown heading or followed by a colon."""
+    The name must be bracketed, emphasised, a markdown heading or followed by a colon; text after it on the same line
+    needs the colon ("[CRITERIA]: Fast." is a header, "[IMPROVED_CODE] is faster." a mention)."""
     for name, pattern in patterns.items():
         m = pattern.match(line)
-        if m and (m.group("open") or m.group("hash") or m.group("emph") or m.group("colon")):
-            return name, m.group("rest").strip()
+        if m is None or not (m.group("open") or m.group("hash") or m.group("emph") or m.group("colon")):
+            continue
+        rest = m.group("rest").strip()
+        if rest and not m.group("colon"):  # "[IMPROVED_CODE] handles ...": a reference in running text
+            continue
+        return name, rest
     return None
 
 
@@ -92,16 +97,18 @@ def strip_fence(text: str) -> str:
     return re.sub(r"^```[^\n`]*\n?", "", text.strip()).strip("\n")
 
 
-_DECISION = re.compile(r"\[\s*(YES|NO)\s*\]|\b(YES|NO)\b", re.IGNORECASE)
+_DECISION = re.compile(r"\[\s*(YES|NO)\s*\]", re.IGNORECASE)
 
 
 def yes_or_no(text: str) -> bool | None:
-    """The answer to a yes/no question: its first word when that is yes/no (bracketed, emphasised or bare, any case),
-    else the one kind of bracketed "[YES]" / "[NO]" the answer holds; None when it holds none or both."""
+    """The answer to a yes/no question: None when it holds both "[YES]" and "[NO]"; else its first word when that is
+    yes/no (bracketed, emphasised or bare, any case); else the bracketed "[YES]" / "[NO]" it holds; else None."""
+    bracketed = {m.group(1).upper() for m in _DECISION.finditer(text) if m.group(1)}
+    if len(bracketed) == 2:  # "[YES] or [NO]?": both offered, neither chosen
+        return None
     head = re.match(r"^[\s*_#>`\"'(]*(\[\s*)?(yes|no)\b", text, re.IGNORECASE)
     if head:
         return head.group(2).lower() == "yes"
-    bracketed = {m.group(1).upper() for m in _DECISION.finditer(text) if m.group(1)}
-    if len(bracketed) == 1:
+    if bracketed:
         return bracketed == {"YES"}
     return None

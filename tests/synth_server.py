@@ -1,0 +1,83 @@
+"""A real OpenAI-compatible chat endpoint for the synthetic-preference tests: it answers Commit-Instruct,
+Critic-Evol and CodeFavor-judge prompts by rule (the `synth_url` fixture in conftest.py serves it on 127.0.0.1).
+
+Commit-Instruct: commit messages steer it: "[minor]" -> "[NO]", "[unsure]" -> no decision, "[broken]" -> an example
+without [FEEDBACK], "[same]" -> the same code twice; else [YES] and a well-formed example (naive = old code,
+improved = new code). Critic-Evol: an attempt with "a + b" is good enough (reflection only); "BADSYNTAX" gets a second
+attempt that does not parse, "REGRESS" one that returns a - b, "CUTSHORT" an answer cut inside ATTEMPT_2; else the
+second attempt returns a + b. Judge: prefers the program with "a + b" (both or neither: A); "MUDDLED" gets no
+verdict; `biased`: always A.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.judge_server import JudgeServer
+
+GOOD = "def add(a, b):\n    return a + b"
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text.split(start)[-1].split(end)[0]
+
+
+class SynthServer(JudgeServer):
+    @classmethod
+    def answer(cls, messages: list[dict]) -> tuple[int, str]:
+        last = messages[-1]["content"]
+        if "Explain briefly what the change does" in last:
+            return 200, "The change rewrites the function so that it returns the right value."
+        first = next(m["content"] for m in messages if m["role"] == "user")
+        if "Start your answer with [YES] or [NO]" in last:
+            if "[minor]" in first:
+                return 200, "[NO] The change is cosmetic."
+            if "[unsure]" in first:
+                return 200, "It depends on what one values."
+            return 200, "[YES] The new code fixes a bug."
+        if "write one self-contained training example" in last:
+            return 200, cls.example(first)
+        if "======== Your turn" in last:
+            return 200, cls.critique(_between(last.split("======== Your turn")[1], "```python\n", "\n```"))
+        if "[RESULT]" in last and "[CODE_A]" in last:
+            return cls.verdict(last)
+        return 400, "unexpected prompt"
+
+    @staticmethod
+    def example(first: str) -> str:
+        message = _between(first, "Commit message: ", "\n")
+        old = _between(first.split("[OLD_CODE]")[1], "```python\n", "\n```")
+        new = _between(first.split("[NEW_CODE]")[1], "```python\n", "\n```")
+        feedback = "" if "[broken]" in message else "\n[FEEDBACK]\n[IMPROVED_CODE] fixes what [NAIVE_CODE] got wrong.\n"
+        improved = old if "[same]" in message else new
+        return (f"Here is the example.\n\n[INSTRUCTION]\nWrite the function: {message}\n\n[CRITERIA]\nIt must return "
+                f"the right value for every input.\n\n[NAIVE_CODE]\n```python\n{old}\n```\n\n[IMPROVED_CODE]\n"
+                f"```python\n{improved}\n```\n{feedback}")
+
+    @staticmethod
+    def critique(attempt: str) -> str:
+        reflection = "-- BEGIN [REFLECTION] --\n{}\n-- END [REFLECTION] --\n"
+        if "a + b" in attempt:
+            return reflection.format("The attempt is correct and clear; it is good enough.")
+        second = {"BADSYNTAX": "def add(a, b):\n    return (a +", "REGRESS": "def add(a, b):\n    return a - b"}
+        code = next((c for marker, c in second.items() if marker in attempt), GOOD)
+        feedback = "It is better now." if "NOFEEDBACKNAME" in attempt else "[ATTEMPT_2] adds; [ATTEMPT_1] does not."
+        text = (reflection.format("The attempt does not add its arguments.")
+                + "-- BEGIN [CRITERIA] --\nThe function must return the sum.\n-- END [CRITERIA] --\n"
+                + f"-- BEGIN [ATTEMPT_2] --\n```python\n{code}\n```\n-- END [ATTEMPT_2] --\n"
+                + f"-- BEGIN [FEEDBACK] --\n{feedback}\n-- END [FEEDBACK] --\n")
+        return text.split("-- END [ATTEMPT_2]")[0] if "CUTSHORT" in attempt else text
+
+    @classmethod
+    def verdict(cls, prompt: str) -> tuple[int, str]:
+        code_a, code_b = (_between(prompt.split(f"[CODE_{x}]\n")[1], "```python\n", "\n```") for x in "AB")
+        if cls.biased:
+            return 200, "[FEEDBACK]\nBoth run.\n\n[RESULT]\n[CODE_A] is better than [CODE_B] on the criteria."
+        if "FAIL" in code_a:
+            return 400, "the judge refuses"
+        if "MUDDLED" in code_a + code_b:
+            return 200, "[FEEDBACK]\nHard to tell.\n\n[RESULT]\nNeither is better."
+        better = "B" if re.search(r"a \+ b", code_b) and not re.search(r"a \+ b", code_a) else "A"
+        other = "A" if better == "B" else "B"
+        return 200, (f"[FEEDBACK]\nCode {better} adds its arguments.\n\n[RESULT]\n[CODE_{better}] is better than "
+                     f"[CODE_{other}] on the criteria.")
