@@ -82,13 +82,14 @@ class SynthPrefsConfig(ConsoleJobConfig):
 
 def load_inputs(cfg: SynthPrefsConfig) -> tuple[list, dict | None, dict | None, list[dict]]:
     """(items, problems, results by task, skipped commits), everything checked before any model or actor starts."""
-    from raylib.data.problems import check_dataset, load_problems, subset
+    from raylib.data.problems import check_dataset, load_problems, problems_sha, subset
 
     problems = by_task = None
     skipped: list[dict] = []
     dataset = cfg.dataset
+    results_dir = Path(cfg.results or ".")
+    identity = (results_dir if results_dir.is_dir() else results_dir.parent) / "evaluation_identity.json"
     if cfg.method == "execution" and dataset is None:
-        identity = Path(cfg.results) / "evaluation_identity.json"
         if not identity.exists():
             raise DataError(identity, 0, "no evaluation identity here to read the dataset from: give --dataset")
         dataset = json.loads(identity.read_text())["dataset"]
@@ -108,7 +109,8 @@ def load_inputs(cfg: SynthPrefsConfig) -> tuple[list, dict | None, dict | None, 
 
         load_prompts("critic_evol", cfg.llm.prompts)
         if problems is None:
-            return read_attempt_rows(cfg.samples)[:cfg.limit], None, None, skipped
+            attempts, skipped = read_attempt_rows(cfg.samples)
+            return attempts[:cfg.limit], None, None, skipped
         from raylib.data.samples import read_samples
 
         samples, _ = read_samples(cfg.samples, problems, extract=True)
@@ -118,6 +120,9 @@ def load_inputs(cfg: SynthPrefsConfig) -> tuple[list, dict | None, dict | None, 
     from raylib.synth.execution_pairs import read_results
 
     by_task = read_results(cfg.results)
+    if identity.exists() and json.loads(identity.read_text()).get("problems_sha") != problems_sha(problems):
+        raise DataError(identity, 0, f"these results are of other problems than {dataset} "
+                        + (f"from {cfg.dataset_path}" if cfg.dataset_path else "(the shipped file)"))
     unknown = sorted(by_task.keys() - problems.keys())
     if unknown:
         raise DataError(cfg.results, 0, f"results of tasks that are not among the {dataset} problems: {unknown[:3]}")

@@ -19,7 +19,8 @@ GOOD = "def add(a, b):\n    return a + b"
 
 
 def _between(text: str, start: str, end: str) -> str:
-    return text.split(start)[-1].split(end)[0]
+    """The text after the first `start` up to the next `end`."""
+    return text.split(start, 1)[1].split(end)[0]
 
 
 class SynthServer(JudgeServer):

@@ -155,7 +155,7 @@ def test_read_commits_skips_unusable_commits_with_a_reason(tmp_path):
     commits, skipped = read_commits(path, languages=["python", "html"], licenses=["mit", ""])
     assert [c.commit_id for c in commits] == ["a", "f"]
     assert commits[1].language == "html"
-    assert [(s["commit_id"], s["reason"]) for s in skipped] == [
+    assert [(s["source"], s["reason"]) for s in skipped] == [
         ("b", "empty old or new contents"), ("c", "no change"), ("d", "language 'go' not in ['python', 'html']"),
         ("e", "license 'gpl-3.0' not in ['mit', '']")]
 

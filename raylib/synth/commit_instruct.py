@@ -41,8 +41,8 @@ class Commit:
 
 def read_commits(path: str | Path, languages: list[str] | None = None, licenses: list[str] | None = None
                  ) -> tuple[list[Commit], list[dict]]:
-    """(commits, skipped) from an EditPackFT-style file. Skipped rows ({"line", "commit_id", "reason"}): an empty old
-    or new version, no change, a language or license outside the lists given (None: any).
+    """(commits, skipped) from an EditPackFT-style file. Skipped rows ({"source": commit id, "line", "reason"}): an
+    empty old or new version, no change, a language or license outside the lists given (None: any).
 
     Raises:
         DataError: a row lacks old_contents/new_contents/message or has a non-string one (names file, line, field);
@@ -71,7 +71,7 @@ def read_commits(path: str | Path, languages: list[str] | None = None, licenses:
                   else f"license {commit.license!r} not in {licenses}" if licenses and commit.license not in licenses
                   else "")
         if reason:
-            skipped.append({"line": line, "commit_id": commit_id, "reason": reason})
+            skipped.append({"source": commit_id, "line": line, "reason": reason})
         else:
             commits.append(commit)
     if not commits:

@@ -54,14 +54,16 @@ def attempts_from_samples(samples: list, problems: dict[str, Problem]) -> list[A
     return attempts
 
 
-def read_attempt_rows(path: str | Path) -> list[Attempt]:
-    """Attempts without tests from rows {"instruction", "solution" | "response", "task_id"?, "language"?} (CodeFavor
-    starts from self-oss-instruct's instructions and a weak model's responses; a response's fenced code is used).
+def read_attempt_rows(path: str | Path) -> tuple[list[Attempt], list[dict]]:
+    """(attempts without tests, skipped rows) from rows {"instruction", "solution" | "response", "task_id"?,
+    "language"?} (CodeFavor starts from self-oss-instruct's instructions and a weak model's responses). A response's
+    first fenced block is its code; a response without one is used whole if it parses, else skipped ({"source",
+    "line", "reason"}).
 
     Raises:
-        DataError: a row lacks the instruction or the solution (names file, line, field), or the file has none.
+        DataError: a row lacks the instruction or the solution (names file, line, field), or no row has code.
     """
-    attempts = []
+    attempts, skipped = [], []
     for line, row in read_records(path):
         if not isinstance(row.get("instruction"), str):
             raise DataError(path, line, "field 'instruction' is missing or not a string (without --dataset, rows are "
@@ -69,14 +71,17 @@ def read_attempt_rows(path: str | Path) -> list[Attempt]:
         text = row.get("solution", row.get("response"))
         if not isinstance(text, str):
             raise DataError(path, line, "field 'solution' (or 'response') is missing or not a string")
+        task_id, language = str(row.get("task_id", f"line-{line}")), str(row.get("language", "python"))
         program = strip_fence(text)
-        if program.strip():
-            task_id = str(row.get("task_id", f"line-{line}"))
-            attempts.append(Attempt(f"{task_id}#{line}", task_id, row["instruction"], program,
-                                    str(row.get("language", "python")), has_tests=False))
+        error = "no code" if not program.strip() else "" if "```" in text else check_parses(program, language)
+        if error:
+            skipped.append({"source": f"{task_id}#{line}", "line": line, "reason": f"the solution holds no code "
+                            f"({error})" if error != "no code" else "the solution holds no code"})
+            continue
+        attempts.append(Attempt(f"{task_id}#{line}", task_id, row["instruction"], program, language, has_tests=False))
     if not attempts:
-        raise DataError(path, 0, "no attempt with code in the file")
-    return attempts
+        raise DataError(path, 0, "no row with code in the file")
+    return attempts, skipped
 
 
 def critic_messages(prompts: PromptSet, attempt: Attempt) -> list[dict]:
