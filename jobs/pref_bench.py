@@ -26,6 +26,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Literal
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,13 +39,14 @@ from raylib.synth.judges import BenchJudgeSettings  # noqa: E402
 
 class PrefBenchConfig(ConsoleJobConfig):
     bench: str = Field(..., description="A bench file (CodePrefBench format) or a directory of bench files.")
-    judge: str = Field("pair-rm", description="pair-rm (jobs/train_pref.py's classifier), rm (jobs/train_rm.py's "
-                       "reward model) or llm (a generative judge through judge_settings.engine).")
+    judge: Literal["pair-rm", "rm", "llm"] = Field("pair-rm", description="pair-rm (jobs/train_pref.py's "
+                                                   "classifier), rm (jobs/train_rm.py's reward model) or llm (a "
+                                                   "generative judge through judge_settings.engine).")
     model: str = Field(..., description="The judge's model: a checkpoint directory (pair-rm, rm); for llm "
                        "'embedded', a directory, or the name an OpenAI-compatible server serves.")
-    judge_settings: BenchJudgeSettings | None = Field(None, description="The judge's other settings (engine, "
-                                                      "batch_size, max_length, prompts, ...); kind and model come from "
-                                                      "--judge and --model.")
+    judge_settings: BenchJudgeSettings = Field(..., description="The judge's other settings (engine, batch_size, "
+                                               "max_length, prompts, ...); kind and model come from --judge and "
+                                               "--model.")
     limit: int | None = Field(None, ge=1, description="The first N tasks of the bench only.")
     actors: int = Field(1, ge=1, description="Judge actors (model replicas) on Ray Data.")
     batch_size: int = Field(32, ge=1, description="Tasks per actor call (each asked in both orders).")
@@ -53,11 +55,15 @@ class PrefBenchConfig(ConsoleJobConfig):
     output: str = Field("runs/pref_bench", description="Output directory (re-use it to resume).")
     ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
 
-    @model_validator(mode="after")
-    def _settings(self):
-        base = self.judge_settings.model_dump() if self.judge_settings else {}
-        self.judge_settings = BenchJudgeSettings.model_validate({**base, "kind": self.judge, "model": self.model})
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _settings(cls, data):
+        if isinstance(data, dict):
+            given = data.get("judge_settings") or {}
+            given = given.model_dump() if isinstance(given, BenchJudgeSettings) else dict(given)
+            picked = {k: data[f] for k, f in (("kind", "judge"), ("model", "model")) if f in data}
+            data = {**data, "judge_settings": {**given, **picked}}
+        return data
 
 
 def bench_sha(tasks: list) -> str:
@@ -89,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    identity = {"bench_sha": bench_sha(tasks), "judge": settings.model_dump(
-        mode="json", exclude={"batch_size"}), "prompts": prompts}
+    from raylib.generate.settings import engine_identity
+
+    judge = settings.model_dump(mode="json", exclude={"batch_size", "engine", "prompts"})
+    if settings.kind == "llm":
+        judge["engine"] = engine_identity(settings.engine)
+    identity = {"bench_sha": bench_sha(tasks), "judge": judge, "prompts": prompts}
     output.mkdir(parents=True, exist_ok=True)
     changed = claim_output(output / "bench_identity.json", identity)
     if changed:

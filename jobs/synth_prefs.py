@@ -143,10 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     from raylib.cluster import InfrastructureError, init_cluster
     from raylib.console import job_console
     from raylib.files import claim_output
+    from raylib.generate.settings import engine_identity
     from raylib.synth import synthesize
 
     identity = {"method": cfg.method, "input": str(Path(getattr(cfg, _NEEDS[cfg.method])).resolve()),
-                "dataset": cfg.dataset, "llm": cfg.llm.model_dump(mode="json", exclude={"num_cpus"})}
+                "dataset": cfg.dataset, "llm": cfg.llm.model_dump(mode="json", exclude={"num_cpus", "engine"})}
+    if cfg.method != "execution":
+        identity["llm"]["engine"] = engine_identity(cfg.llm.engine)
     output.mkdir(parents=True, exist_ok=True)
     changed = claim_output(output / "synth_identity.json", identity)
     if changed:

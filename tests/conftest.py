@@ -50,7 +50,7 @@ def _serve(handler):
     import threading
     from http.server import ThreadingHTTPServer
 
-    handler.biased, handler.asked = False, []
+    handler.biased, handler.down, handler.asked = False, False, []
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -21,6 +21,7 @@ class JudgeServer(BaseHTTPRequestHandler):
     HTTP 400 (pointwise; pairwise only when shown as Code A). `biased`: every pairwise answer is "Answer: A"."""
 
     biased = False
+    down = False  # (tests/synth_server.py) answer 503 to some prompts
     asked: list[str] = []
     lock = threading.Lock()
 

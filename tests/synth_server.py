@@ -6,7 +6,7 @@ without [FEEDBACK], "[same]" -> the same code twice; else [YES] and a well-forme
 improved = new code). Critic-Evol: an attempt with "a + b" is good enough (reflection only); "BADSYNTAX" gets a second
 attempt that does not parse, "REGRESS" one that returns a - b, "CUTSHORT" an answer cut inside ATTEMPT_2; else the
 second attempt returns a + b. Judge: prefers the program with "a + b" (both or neither: A); "MUDDLED" gets no
-verdict; `biased`: always A.
+verdict; "FAIL" shown as Code A gets HTTP 400, "FLAKY" HTTP 503 while `down` is set; `biased`: always A.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ class SynthServer(JudgeServer):
             return 200, "[FEEDBACK]\nBoth run.\n\n[RESULT]\n[CODE_A] is better than [CODE_B] on the criteria."
         if "FAIL" in code_a:
             return 400, "the judge refuses"
+        if "FLAKY" in code_a + code_b and cls.down:
+            return 503, "overloaded"
         if "MUDDLED" in code_a + code_b:
             return 200, "[FEEDBACK]\nHard to tell.\n\n[RESULT]\nNeither is better."
         better = "B" if re.search(r"a \+ b", code_b) and not re.search(r"a \+ b", code_a) else "A"

@@ -245,22 +245,31 @@ def test_an_llm_judge_over_http_on_the_execution_bench_scores_as_worked_out_by_h
 def test_unreadable_verdicts_count_half_and_endpoint_failures_are_asked_again(ray_cluster, synth_url, tmp_path):
     from tests.synth_server import SynthServer
 
+    def task(task_id: str, a: str, b: str, gt: int) -> dict:
+        return {"task_id": task_id, "instruction": "Add.", "choices": [a, b], "gt_choice": gt,
+                "objective": "correctness"}
+
     bench = write_jsonl(tmp_path / "b.jsonl", [
-        {"task_id": "muddled", "instruction": "Add.", "choices": [GOOD + "  # MUDDLED", TIMES], "gt_choice": 0,
-         "objective": "correctness"},
-        {"task_id": "clear", "instruction": "Add.", "choices": [TIMES, GOOD], "gt_choice": 1,
-         "objective": "correctness"}])
+        task("muddled", GOOD + "  # MUDDLED", TIMES, 0),   # no verdict either way: 0.5, 0.5
+        task("clear", TIMES, GOOD, 1),                     # right both ways: 1, 1
+        task("refused", TIMES + "  # FAIL", GOOD, 1),      # HTTP 400 as stored (0.5, not asked again), then 1
+        task("flaky", GOOD + "  # FLAKY", TIMES, 0)])      # HTTP 503 while down; then right both ways
     args = ["--bench", str(bench), "--judge", "llm", "--model", "rules", "judge_settings.engine.backend=openai",
-            "judge_settings.engine.openai.retries=0", "--output", str(tmp_path / "out")]
-    assert bench_job.main([*args, "judge_settings.engine.openai.base_url=http://127.0.0.1:9/v1"]) == 3
-    assert bench_job.main([*args, f"judge_settings.engine.openai.base_url={synth_url}"]) == 2  # another endpoint
-    SynthServer.asked.clear()
-    args[-1] = str(tmp_path / "out2")
-    assert bench_job.main([*args, "judge_settings.engine.openai.base_url=http://127.0.0.1:9/v1"]) == 3
-    verdicts = read_jsonl(tmp_path / "out2" / "verdicts.jsonl")
-    assert all(d["retry"] for v in verdicts for d in v["details"])
-    s = json.loads((tmp_path / "out2" / "bench_summary.json").read_text())
-    assert s["accuracy"] == 0.5 and s["endpoint_failures"] == 2
+            "judge_settings.engine.openai.retries=0", f"judge_settings.engine.openai.base_url={synth_url}",
+            "--output", str(tmp_path / "out")]
+    SynthServer.down = True
+    assert bench_job.main(args) == 3
+    s = json.loads((tmp_path / "out" / "bench_summary.json").read_text())
+    assert s["endpoint_failures"] == 1 and s["accuracy"] == pytest.approx((1 + 2 + 1.5 + 1) / 8)
+    SynthServer.down, SynthServer.asked = False, []
+    assert bench_job.main(args) == 0
+    assert len(SynthServer.asked) == 2  # only the flaky task's two asks
+    s = json.loads((tmp_path / "out" / "bench_summary.json").read_text())
+    assert s["accuracy"] == pytest.approx((1 + 2 + 1.5 + 2) / 8)
+    assert s["undecided"] == pytest.approx(3 / 8) and s["endpoint_failures"] == 0
+    refused = next(r for r in read_jsonl(tmp_path / "out" / "verdicts.jsonl") if r["task_id"] == "refused")
+    assert refused["verdicts"] == [None, "A"] and "error" in refused["details"][0]
+    assert bench_job.main([*args[:-1], str(tmp_path / "out"), "--model", "another"]) == 2  # not another judge's
 
 
 def test_pairwise_classifier_and_reward_model_judges_decide_by_their_outputs(execution_pairs, tiny_model, tmp_path):

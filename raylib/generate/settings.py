@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from raylib.generate.engines.base import EngineConfig, SamplingParams
 from raylib.generate.prompts import PromptSettings
 
-__all__ = ["GenerationSettings", "GenerationShortcuts", "generation_identity"]
+__all__ = ["GenerationSettings", "GenerationShortcuts", "engine_identity", "generation_identity"]
 
 
 class GenerationSettings(BaseModel):
@@ -76,14 +76,20 @@ class GenerationShortcuts(BaseModel):
         return self
 
 
+def engine_identity(engine: EngineConfig) -> dict:
+    """What an engine's answers depend on: backend, model, dtype, context length, extra kwargs, and for an endpoint
+    its URL and API; not how it is laid out (threads, memory, concurrency)."""
+    identity = engine.model_dump(mode="json", include={"backend", "model", "dtype", "max_model_len", "engine_kwargs"})
+    if engine.backend == "openai":
+        identity["openai"] = engine.openai.model_dump(mode="json", include={"base_url", "api"})
+    return identity
+
+
 def generation_identity(dataset: str, problems_sha: str, settings: GenerationSettings) -> dict:
     """What the samples in an output directory depend on: the problem set (`raylib.data.problems.problems_sha` of all of
     it: --limit may change) and every generation setting but n (which may change) and the actor layout.
     jobs/generate.py and jobs/evaluate.py both check it (raylib.generate.loop.claim_samples_output)."""
-    engine = settings.engine.model_dump(mode="json",
-                                        include={"backend", "model", "dtype", "max_model_len", "engine_kwargs"})
-    if settings.engine.backend == "openai":
-        engine["openai"] = settings.engine.openai.model_dump(mode="json", include={"base_url", "api"})
     return {"dataset": dataset, "problems_sha": problems_sha,
-            "engine": engine, "sampling": settings.sampling.model_dump(mode="json", exclude={"n"}),
+            "engine": engine_identity(settings.engine),
+            "sampling": settings.sampling.model_dump(mode="json", exclude={"n"}),
             "prompt": settings.prompt.model_dump(mode="json")}
