@@ -10,13 +10,15 @@ variant (raylib.data.samples.reference_samples), the right one at gt_choice 0 or
 bench_rows); each task is asked in both orders. Judge: pair-rm, the packaged all-MiniLM-L6-v2 encoder with a fresh
 2-label head (seed 0), max_length 512, the same BenchJudgeSettings on both sides. Both sides use --cpus torch threads
 (the actor reserves --cpus CPUs; Ray sets its OMP_NUM_THREADS to that) and the same --batch-size tasks per call:
-  bare      this process: make_judge (model load), then raylib.synth.runner.decide_rows over the batches;
+  bare      a fresh Python process (as a script without the engine runs), timed from launch to exit: torch and
+            transformers imports, make_judge (model load), then raylib.synth.runner.decide_rows over the batches;
   pipeline  raylib.synth.runner.judge_bench on a local Ray cluster started first (its start is not timed): Ray Data
             actor start, model load in the actor, the batches, verdicts.jsonl written as they arrive.
 Ratio = bare seconds / pipeline seconds (tasks/s of the pipeline over the loop's), end to end; and steady state
 (without actor start and model load: a pipeline run of one batch is subtracted from the full one; the bare loop
-without its load). The verdicts of both sides are compared. Prints a markdown table for BENCHMARKS.md; with
---output, writes it and every number to DIR/pref_bench_throughput.{md,json}.
+without its load). --rounds rounds alternate the sides (this machine's speed drifts by several percent between
+runs); each side's best round counts. The verdicts of both sides are compared. Prints a markdown table for
+BENCHMARKS.md; with --output, writes it and every number to DIR/pref_bench_throughput.{md,json}.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,23 +80,37 @@ def bench_tasks(tmp: Path, limit: int | None) -> list:
     return read_bench(tmp / "bench.jsonl")
 
 
-def bare(tasks: list, settings, batch_size: int, cpus: int) -> dict:
+def bare_process(bench: Path, settings, batch_size: int, cpus: int, out: Path) -> dict:
+    """The bare loop in a fresh Python process, timed from its launch to its exit (interpreter start, torch and
+    transformers imports, model load, the loop), as a script without the engine would run."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--bare-loop", str(bench), settings.model_dump_json(), str(batch_size),
+                    str(cpus), str(out)], check=True)
+    result = json.loads(out.read_text())
+    result["total_s"] = time.perf_counter() - started
+    result["verdicts"] = {k: tuple(v) for k, v in result["verdicts"].items()}
+    return result
+
+
+def bare_loop(bench: str, settings_json: str, batch_size: str, cpus: str, out: str) -> None:
+    """Inside the fresh process: import, load the judge, decide every batch; write the times and verdicts."""
+    started = time.perf_counter()
     import torch
 
-    from raylib.synth.judges import make_judge
+    from raylib.synth.bench import read_bench
+    from raylib.synth.judges import BenchJudgeSettings, make_judge
     from raylib.synth.runner import ask_rows, decide_rows
 
-    torch.set_num_threads(cpus)
-    started = time.perf_counter()
-    judge = make_judge(settings)
-    load_s = time.perf_counter() - started
+    torch.set_num_threads(int(cpus))
+    tasks, size = read_bench(bench), int(batch_size)
+    judge = make_judge(BenchJudgeSettings.model_validate_json(settings_json))
+    loaded = time.perf_counter()
     verdicts = {}
-    for start in range(0, len(tasks), batch_size):
-        for row in decide_rows(judge, ask_rows(tasks[start:start + batch_size])):
-            verdicts[row["key"]] = tuple(row["verdicts"])
-    total_s = time.perf_counter() - started
-    return {"load_s": load_s, "loop_s": total_s - load_s, "total_s": total_s, "verdicts": verdicts,
-            "threads": torch.get_num_threads()}
+    for start in range(0, len(tasks), size):
+        for row in decide_rows(judge, ask_rows(tasks[start:start + size])):
+            verdicts[row["key"]] = row["verdicts"]
+    Path(out).write_text(json.dumps({"load_s": loaded - started, "loop_s": time.perf_counter() - loaded,
+                                     "threads": torch.get_num_threads(), "verdicts": verdicts}))
 
 
 def pipeline(tasks: list, settings, batch_size: int, cpus: int, path: Path) -> dict:
@@ -105,10 +122,15 @@ def pipeline(tasks: list, settings, batch_size: int, cpus: int, path: Path) -> d
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--bare-loop"]:
+        bare_loop(*sys.argv[2:])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="40 tasks only (a smoke run)")
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="CPUs (torch threads) per side")
     parser.add_argument("--batch-size", type=int, default=32, help="tasks per judge call (each asked twice)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of both sides, alternating; each side's best "
+                        "counts")
     parser.add_argument("--output", type=Path, default=None, help="write the table and numbers here")
     args = parser.parse_args()
 
@@ -121,34 +143,44 @@ def main() -> int:
         settings = BenchJudgeSettings(kind="pair-rm", model=str(build_pair_classifier(tmp / "model")),
                                       batch_size=16, max_length=512)
         init_cluster(address="local", num_cpus=args.cpus, include_dashboard=False)
+        fulls, ones, loops = [], [], []
         try:
             pipeline(tasks[:args.batch_size], settings, args.batch_size, args.cpus, tmp / "warm.jsonl")  # warm-up
-            one = pipeline(tasks[:args.batch_size], settings, args.batch_size, args.cpus, tmp / "one.jsonl")
-            full = pipeline(tasks, settings, args.batch_size, args.cpus, tmp / "full.jsonl")
+            for k in range(args.rounds):  # alternate the sides: this machine's speed drifts by several percent
+                ones.append(pipeline(tasks[:args.batch_size], settings, args.batch_size, args.cpus,
+                                     tmp / f"one{k}.jsonl"))
+                fulls.append(pipeline(tasks, settings, args.batch_size, args.cpus, tmp / f"full{k}.jsonl"))
+                loops.append(bare_process(tmp / "bench.jsonl", settings, args.batch_size, args.cpus,
+                                          tmp / f"bare{k}.json"))
         finally:
             shutdown_cluster()
-        loop = bare(tasks, settings, args.batch_size, args.cpus)
 
+    def best(runs: list[dict], field: str = "total_s") -> dict:
+        return min(runs, key=lambda r: r[field])
+
+    full, one, loop = best(fulls), best(ones), best(loops)
     same = sum(full["verdicts"][k] == v for k, v in loop["verdicts"].items())
     rest = len(tasks) - min(args.batch_size, len(tasks))
     steady_pipeline = rest / max(full["total_s"] - one["total_s"], 1e-9)
-    steady_bare = len(tasks) / loop["loop_s"]
+    steady_bare = len(tasks) / best(loops, "loop_s")["loop_s"]
     numbers = {
         "tasks": len(tasks), "asks": 2 * len(tasks), "cpus": args.cpus, "batch_size": args.batch_size,
-        "bare_load_s": round(loop["load_s"], 2), "bare_loop_s": round(loop["loop_s"], 2),
-        "bare_total_s": round(loop["total_s"], 2), "bare_threads": loop["threads"],
-        "pipeline_total_s": round(full["total_s"], 2), "pipeline_one_batch_s": round(one["total_s"], 2),
+        "rounds": args.rounds, "bare_total_s": [round(r["total_s"], 2) for r in loops],
+        "bare_loop_s": [round(r["loop_s"], 2) for r in loops], "bare_threads": loop["threads"],
+        "pipeline_total_s": [round(r["total_s"], 2) for r in fulls],
+        "pipeline_one_batch_s": [round(r["total_s"], 2) for r in ones],
         "end_to_end_ratio": round(loop["total_s"] / full["total_s"], 3),
         "steady_ratio": round(steady_pipeline / steady_bare, 3),
         "same_verdicts": f"{same}/{len(tasks)}",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
     }
     table = "\n".join([
-        "| side | tasks/s end to end | seconds | notes |", "|---|---|---|---|",
-        f"| bare loop | {len(tasks) / loop['total_s']:.1f} | {loop['total_s']:.2f} | load {loop['load_s']:.2f} s, loop "
-        f"{loop['loop_s']:.2f} s, {loop['threads']} threads |",
+        "| side | tasks/s end to end | seconds (best) | notes |", "|---|---|---|---|",
+        f"| bare loop (own process) | {len(tasks) / loop['total_s']:.1f} | {loop['total_s']:.2f} | start, imports and "
+        f"load {loop['total_s'] - loop['loop_s']:.2f} s, loop {loop['loop_s']:.2f} s, {loop['threads']} threads; "
+        f"rounds {numbers['bare_total_s']} |",
         f"| Ray Data pipeline | {len(tasks) / full['total_s']:.1f} | {full['total_s']:.2f} | one batch alone "
-        f"{one['total_s']:.2f} s |",
+        f"{one['total_s']:.2f} s; rounds {numbers['pipeline_total_s']} |",
         "", f"ratio (pipeline / bare, tasks/s): end to end **{numbers['end_to_end_ratio']:.2f}x**, steady state "
         f"{numbers['steady_ratio']:.2f}x; same verdicts {numbers['same_verdicts']}; {len(tasks)} tasks "
         f"({2 * len(tasks)} asks), batch {args.batch_size}, {args.cpus} CPUs; {numbers['machine']}"])

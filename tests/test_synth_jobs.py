@@ -205,19 +205,21 @@ def test_efficiency_pairs_really_differ_in_measured_runtime(execution_pairs):
 
 
 def test_the_execution_bench_is_read_by_pref_bench_and_training(execution_pairs, tmp_path):
-    from jobs.train_pref import PreferenceData, TrainPrefConfig, prepare
+    from jobs import train_pref, train_rm
     from raylib.synth.bench import read_bench
-    from tests.test_rerank_models import train_classifier
 
     tasks = read_bench(execution_pairs / "bench.jsonl")
     pairs = read_jsonl(execution_pairs / "pairs.jsonl")
     assert len(tasks) == len(pairs) == 7
     assert all(t.choices[t.gt_choice] == p["chosen"] for t, p in zip(tasks, pairs))
     assert {t.gt_choice for t in tasks} == {0, 1}
-    del train_classifier  # the pair file alone: jobs/train_pref.py's checks read it
-    _, train, validation, _ = prepare(TrainPrefConfig(model="minilm", data=PreferenceData(
-        train=str(execution_pairs / "pairs.jsonl"), validation_fraction=0.3)))
-    assert len(train) + len(validation) == 2 * 7
+    # what both training jobs read before any worker starts (raylib.train.data.reward, with the pairs' criteria)
+    _, train, validation, _ = train_pref.prepare(train_pref.TrainPrefConfig(model="minilm", data={
+        "train": str(execution_pairs / "pairs.jsonl"), "validation_fraction": 0.3}))
+    assert len(train) + len(validation) == 2 * 7  # both orders of each pair
+    _, train, validation, _ = train_rm.prepare(train_rm.TrainRMConfig(model="minilm", data={
+        "train": str(execution_pairs / "pairs.jsonl"), "validation_fraction": 0.3}))
+    assert len(train) + len(validation) == 7
 
 
 # ------------------------------------------------------------------------------------------------- pref_bench
