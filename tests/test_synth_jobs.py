@@ -13,6 +13,8 @@ import pytest
 import jobs.pref_bench as bench_job
 import jobs.synth_prefs as synth_job
 
+pytestmark = pytest.mark.integration
+
 GOOD = "def add(a, b):\n    return a + b"
 TIMES = "def add(a, b):\n    return a * b"
 PROBLEMS = [
@@ -25,7 +27,7 @@ PROBLEMS = [
      "tests": {"kind": "assertions", "assertions": ["assert total(10) == 45", "assert total(300000) == 44999850000"]}},
 ]
 FAST = ["def total(n):\n    return n * (n - 1) // 2\n", "def total(n):\n    return (n * n - n) // 2\n"]
-SLOW = "def total(n):\n    for _ in range(25):\n        s = sum(range(n))\n    return s\n"
+SLOW = "def total(n):\n    for _ in range(40):\n        s = sum(range(n))\n    return s\n"
 WRONG = "def total(n):\n    return n * n\n"
 
 
