@@ -51,7 +51,9 @@ class PrefBenchConfig(ConsoleJobConfig):
     actors: int = Field(1, ge=1, description="Judge actors (model replicas) on Ray Data.")
     batch_size: int = Field(32, ge=1, description="Tasks per actor call (each asked in both orders).")
     num_cpus: float = Field(1, gt=0, description="CPUs per judge actor.")
-    num_gpus: float = Field(0, ge=0, description="GPUs per judge actor.")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per judge actor; None: on a cluster with GPUs one "
+                                   "for pair-rm / rm, engine.tensor_parallel_size for a local LLM, none for an "
+                                   "endpoint.")
     output: str = Field("runs/pref_bench", description="Output directory (re-use it to resume).")
     ray_address: str | None = Field(None, description="Ray cluster to join; None: RAY_ADDRESS or a local one.")
 

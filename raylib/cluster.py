@@ -18,7 +18,8 @@ import logging
 import os
 from typing import Any
 
-__all__ = ["InfrastructureError", "cluster_resources", "init_cluster", "quiet_data_context", "shutdown_cluster"]
+__all__ = ["InfrastructureError", "cluster_has_gpus", "cluster_resources", "engine_gpus", "init_cluster",
+           "quiet_data_context", "shutdown_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,16 @@ def cluster_has_gpus() -> bool:
     import ray
 
     return ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
+
+
+def engine_gpus(engine, requested: float | None = None) -> float:
+    """GPUs an actor holding `engine` (an EngineConfig) reserves: `requested` when given; else none for an HTTP
+    endpoint (backend openai) or a cluster without GPUs, and the engine's tensor_parallel_size otherwise."""
+    if requested is not None:
+        return requested
+    if engine.backend == "openai" or not cluster_has_gpus():
+        return 0
+    return engine.tensor_parallel_size
 
 
 def quiet_data_context() -> None:

@@ -90,13 +90,11 @@ def generation_stage(requests: list[dict], problems: dict[str, Problem], setting
     """
     import ray
 
-    from raylib.cluster import cluster_resources, quiet_data_context
+    from raylib.cluster import engine_gpus, quiet_data_context
 
     quiet_data_context()
     used = {r["task_id"] for r in requests}
-    num_gpus = settings.num_gpus
-    if num_gpus is None:
-        num_gpus = settings.engine.tensor_parallel_size if cluster_resources().get("GPU", 0) > 0 else 0
+    num_gpus = engine_gpus(settings.engine, settings.num_gpus)
     blocks = max(1, math.ceil(len(requests) / settings.batch_size))
     dataset = ray.data.from_items(requests, override_num_blocks=blocks)
     return dataset.map_batches(

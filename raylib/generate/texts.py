@@ -35,21 +35,25 @@ class TextsFile(JsonlStore):
 
 def sample_outputs(prompts: dict[str, str | list[dict]], engine: dict, *, n: int, temperature: float,
                    max_tokens: int, path: str | Path, seed: int = 0, num_cpus: float = 1,
-                   progress: bool | TextIO = True, desc: str = "predicting") -> dict[str, list[str]]:
+                   num_gpus: float | None = None, progress: bool | TextIO = True,
+                   desc: str = "predicting") -> dict[str, list[str]]:
     """{key: n answer texts} for every prompt, resumable in `path`, from one engine actor (`engine`: an
-    EngineConfig's fields; an openai backend keeps `openai.concurrency` requests in flight). Prompts the engine
+    EngineConfig's fields; an openai backend keeps `openai.concurrency` requests in flight; `num_gpus` None: the
+    engine's tensor_parallel_size on a cluster with GPUs, see raylib.cluster.engine_gpus). Prompts the engine
     refuses (too long) get no texts and their row records the error."""
     import ray
 
+    from raylib.cluster import engine_gpus
     from raylib.console import progress_bar
     from raylib.generate.engines.actor import EngineActor
-    from raylib.generate.engines.base import GenerationRequest, SamplingParams
+    from raylib.generate.engines.base import EngineConfig, GenerationRequest, SamplingParams
 
     store = TextsFile(path)
     todo = [key for key in prompts if key not in store.done]
     if todo:
         params = SamplingParams(n=n, temperature=temperature, max_tokens=max_tokens, seed=seed)
-        actor = ray.remote(EngineActor).options(num_cpus=num_cpus, max_concurrency=2).remote(engine)
+        gpus = engine_gpus(EngineConfig.model_validate(engine), num_gpus)
+        actor = ray.remote(EngineActor).options(num_cpus=num_cpus, num_gpus=gpus, max_concurrency=2).remote(engine)
 
         def messages(prompt: str | list[dict]) -> list[dict]:
             return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt

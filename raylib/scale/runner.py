@@ -416,12 +416,10 @@ def _actors(generation: GenerationSettings, execution, settings: ScaleSettings, 
             concurrency: int):
     import ray
 
-    from raylib.cluster import cluster_has_gpus
+    from raylib.cluster import engine_gpus
 
-    num_gpus = generation.num_gpus
-    if num_gpus is None:
-        num_gpus = generation.engine.tensor_parallel_size if cluster_has_gpus() else 0
-    options = dict(num_cpus=generation.num_cpus, num_gpus=num_gpus, max_concurrency=concurrency,
+    options = dict(num_cpus=generation.num_cpus, num_gpus=engine_gpus(generation.engine, generation.num_gpus),
+                   max_concurrency=concurrency,
                    max_restarts=generation.max_actor_restarts, max_task_retries=-1)
     engine = generation.engine.model_dump(mode="json")
     if settings.strategy == "optune":

@@ -70,9 +70,11 @@ class JudgeTasks:
 
 
 def judge_bench(tasks: list[BenchTask], settings: BenchJudgeSettings, path: str | Path, *, actors: int = 1,
-                batch_size: int = 32, num_cpus: float = 1, num_gpus: float = 0,
+                batch_size: int = 32, num_cpus: float = 1, num_gpus: float | None = None,
                 progress: bool | TextIO = True) -> dict[str, tuple]:
-    """{task key: (verdict as given, verdict swapped)} for every task, judging only those not yet in `path`."""
+    """{task key: (verdict as given, verdict swapped)} for every task, judging only those not yet in `path`.
+    `num_gpus` per judge actor; None: on a cluster with GPUs one for a classifier, the engine's
+    tensor_parallel_size for a local LLM, none for an endpoint."""
     from raylib.console import progress_bar
 
     store = VerdictsFile(path)
@@ -82,9 +84,12 @@ def judge_bench(tasks: list[BenchTask], settings: BenchJudgeSettings, path: str 
         if todo:
             import ray
 
-            from raylib.cluster import quiet_data_context
+            from raylib.cluster import cluster_has_gpus, engine_gpus, quiet_data_context
 
             quiet_data_context()
+            if num_gpus is None:
+                num_gpus = (engine_gpus(settings.engine) if settings.kind == "llm"
+                            else float(cluster_has_gpus()))
             dataset = ray.data.from_items(ask_rows(todo), override_num_blocks=max(1, math.ceil(len(todo) / batch_size)))
             judged = dataset.map_batches(JudgeTasks, batch_size=batch_size, num_cpus=num_cpus, num_gpus=num_gpus,
                                          compute=ray.data.ActorPoolStrategy(size=actors),

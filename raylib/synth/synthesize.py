@@ -39,6 +39,8 @@ class LLMSettings(Section):
                                       "for commit-instruct, 0.5 for critic-evol).")
     seed: int = Field(0, description="Base seed of the sampling.")
     num_cpus: float = Field(1, gt=0, description="CPUs the engine actor reserves.")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs the engine actor reserves; None: "
+                                   "engine.tensor_parallel_size on a cluster with GPUs (none for an endpoint).")
 
     @model_validator(mode="before")
     @classmethod
@@ -82,7 +84,8 @@ def _ask(prompts: dict, llm: LLMSettings, temperature: float, path: Path, progre
     from raylib.generate.texts import sample_outputs
 
     texts = sample_outputs(prompts, llm.engine_config(), n=1, temperature=temperature, max_tokens=llm.max_tokens,
-                           path=path, seed=llm.seed, num_cpus=llm.num_cpus, progress=progress, desc=desc)
+                           path=path, seed=llm.seed, num_cpus=llm.num_cpus, num_gpus=llm.num_gpus,
+                           progress=progress, desc=desc)
     return {key: t[0] for key, t in texts.items() if t}
 
 
@@ -160,6 +163,10 @@ def critic_evol(attempts: list, llm: LLMSettings, output: str | Path, *, problem
         if key in rows:
             first, second = rows[key]
             lost = regressions(first["tests"], second["tests"])
+            if second["status"] == "compile-error":  # other languages' parse check: their compiler
+                dropped.append({"source": key, "stage": "tests", "reason": "the second attempt does not compile ("
+                                + second["error"][:200] + ")"})
+                continue
             if lost:
                 dropped.append({"source": key, "stage": "tests", "reason": "the second attempt fails tests the first "
                                 f"passed ({', '.join(lost[:5])})"})
