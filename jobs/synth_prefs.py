@@ -146,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     from raylib.generate.settings import engine_identity
     from raylib.synth import synthesize
 
-    llm = cfg.llm.model_dump(mode="json", exclude={"num_cpus", "num_gpus", "engine"})
     identity = {"method": cfg.method, "input": str(Path(getattr(cfg, _NEEDS[cfg.method])).resolve()),
-                "dataset": cfg.dataset, "llm": llm}
-    if cfg.method != "execution":
-        identity["llm"]["engine"] = engine_identity(cfg.llm.engine)
+                "dataset": cfg.dataset, "llm": None}
+    if cfg.method != "execution":  # the LLM's answers are kept: they must be this model's (pairs are made anew)
+        identity["llm"] = {**cfg.llm.model_dump(mode="json", exclude={"num_cpus", "num_gpus", "engine"}),
+                           "engine": engine_identity(cfg.llm.engine)}
     output.mkdir(parents=True, exist_ok=True)
     changed = claim_output(output / "synth_identity.json", identity)
     if changed:
