@@ -142,12 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from raylib.cluster import InfrastructureError, init_cluster
     from raylib.console import job_console
+    from raylib.data.problems import problems_sha
     from raylib.files import claim_output
     from raylib.generate.settings import engine_identity
     from raylib.synth import synthesize
 
     identity = {"method": cfg.method, "input": str(Path(getattr(cfg, _NEEDS[cfg.method])).resolve()),
-                "dataset": cfg.dataset, "llm": None}
+                "dataset": cfg.dataset, "problems_sha": problems_sha(problems) if problems else None, "llm": None}
     if cfg.method != "execution":  # the LLM's answers are kept: they must be this model's (pairs are made anew)
         identity["llm"] = {**cfg.llm.model_dump(mode="json", exclude={"num_cpus", "num_gpus", "engine"}),
                            "engine": engine_identity(cfg.llm.engine)}
