@@ -311,3 +311,17 @@ def test_pref_bench_refuses_a_checkpoint_that_is_not_the_judge_kind(execution_pa
     assert bench_job.main(["--bench", str(execution_pairs / "bench.jsonl"), "--judge", "pair-rm", "--model",
                            tiny_model, "--output", str(tmp_path / "x")]) == 2
     assert "not a sequence classifier" in capsys.readouterr().err
+
+
+def test_an_llm_judge_on_a_tiny_local_model_reads_every_answer(execution_pairs, tiny_model, tmp_path):
+    output = tmp_path / "tiny"
+    assert bench_job.main(["--bench", str(execution_pairs / "bench.jsonl"), "--judge", "llm", "--model", tiny_model,
+                           "judge_settings.engine.backend=hf", "judge_settings.max_tokens=16", "--limit", "3",
+                           "--output", str(output)]) == 0
+    rows = read_jsonl(output / "verdicts.jsonl")
+    assert len(rows) == 3 and all(set(d) == {"answer"} for r in rows for d in r["details"])
+    s = json.loads((output / "bench_summary.json").read_text())
+    decided = [v for r in rows for v in r["verdicts"] if v is not None]
+    assert s["undecided"] == pytest.approx(1 - len(decided) / 6)
+    if not decided:  # a random model's answers name no program: every ask counts half
+        assert s["accuracy"] == 0.5
