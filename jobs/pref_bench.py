@@ -47,7 +47,14 @@ class PrefBenchConfig(ConsoleJobConfig):
     judge_settings: BenchJudgeSettings = Field(..., description="The judge's other settings (engine, batch_size, "
                                                "max_length, prompts, ...); kind and model come from --judge and "
                                                "--model.")
-    limit: int | None = Field(None, ge=1, description="The first N tasks of the bench only.")
+    limit: int | None = Field(None, ge=1, description="The first N tasks of the bench only (a later run in the same "
+                              "output may take more).")
+    remove_comments: bool = Field(True, description="Take comments out of Python programs before judging, except "
+                                  "for human-preference tasks (as CodeFavor's evaluation does: a comment can give the "
+                                  "answer away).")
+    criteria: dict[str, str] = Field(default_factory=dict, description="Criteria per objective for rows without "
+                                     "their own, e.g. CodeFavor's exact texts; default: raylib.synth.pairs."
+                                     "OBJECTIVE_CRITERIA.")
     actors: int = Field(1, ge=1, description="Judge actors (model replicas) on Ray Data.")
     batch_size: int = Field(32, ge=1, description="Tasks per actor call (each asked in both orders).")
     num_cpus: float = Field(1, gt=0, description="CPUs per judge actor.")
@@ -69,6 +76,7 @@ class PrefBenchConfig(ConsoleJobConfig):
 
 
 def bench_sha(tasks: list) -> str:
+    """What verdicts depend on in a bench (the whole of it: --limit may grow)."""
     h = hashlib.sha256()
     for t in tasks:
         h.update(json.dumps([t.key, t.instruction, t.criteria, list(t.choices), t.gt_choice]).encode())
@@ -84,16 +92,18 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(cfg.output)
     settings = cfg.judge_settings
     try:
-        tasks = read_bench(cfg.bench)[:cfg.limit]
+        every = read_bench(cfg.bench, criteria=cfg.criteria)
+        tasks = every[:cfg.limit]
         if settings.kind != "llm":
             from raylib.rerank.verifiers.models import check_classifier
 
             check_classifier(settings.model, (2,) if settings.kind == "pair-rm" else (1, 2))
-        prompts = None
+        prompts = prompts_sha = None
         if settings.kind == "llm":
             from raylib.synth.prompts import load_prompts
 
-            prompts = load_prompts("codefavor_judge", settings.prompts).label
+            loaded = load_prompts("codefavor_judge", settings.prompts)
+            prompts, prompts_sha = loaded.label, loaded.sha
     except (DataError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -102,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     judge = settings.model_dump(mode="json", exclude={"batch_size", "engine", "prompts"})
     if settings.kind == "llm":
         judge["engine"] = engine_identity(settings.engine)
-    identity = {"bench_sha": bench_sha(tasks), "judge": judge, "prompts": prompts}
+    identity = {"bench_sha": bench_sha(every), "judge": judge, "prompts": [prompts, prompts_sha],
+                "remove_comments": cfg.remove_comments, "criteria": cfg.criteria}
     output.mkdir(parents=True, exist_ok=True)
     changed = claim_output(output / "bench_identity.json", identity)
     if changed:
@@ -117,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         init_cluster(cfg.ray_address)
         verdicts = judge_bench(tasks, settings, output / "verdicts.jsonl", actors=cfg.actors,
                                batch_size=cfg.batch_size, num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus,
-                               progress=console.err)
+                               remove_comments=cfg.remove_comments, progress=console.err)
         failed = sum(1 for line in (output / "verdicts.jsonl").read_text().splitlines()
                      if any(d.get("retry") for d in json.loads(line)["details"]))
         summary = summarize(tasks, verdicts, meta={"judge": settings.kind, "model": settings.model,

@@ -21,7 +21,7 @@ Writes OUTPUT/pairs.jsonl (raylib/synth/pairs.py's schema: jobs/train_pref.py an
 config.yaml, job.log, the LLM's answers in OUTPUT/answers/ and sandbox runs in OUTPUT/checks/ or OUTPUT/timing/;
 --method execution also writes bench.jsonl (the pairs as a CodePrefBench-format bench for jobs/pref_bench.py).
 Re-running with the same output asks the LLM and the sandbox only what is missing. Exit status: 0 done; 2 bad input
-or config; 3 the sandbox infrastructure failed - re-run.
+or config; 3 the endpoint or the sandbox infrastructure failed for some items - re-run.
 """
 
 import json
@@ -87,12 +87,22 @@ def load_inputs(cfg: SynthPrefsConfig) -> tuple[list, dict | None, dict | None, 
     problems = by_task = None
     skipped: list[dict] = []
     dataset = cfg.dataset
-    results_dir = Path(cfg.results or ".")
-    identity = (results_dir if results_dir.is_dir() else results_dir.parent) / "evaluation_identity.json"
-    if cfg.method == "execution" and dataset is None:
-        if not identity.exists():
-            raise DataError(identity, 0, "no evaluation identity here to read the dataset from: give --dataset")
-        dataset = json.loads(identity.read_text())["dataset"]
+    recorded: dict = {}
+    if cfg.method == "execution":
+        results = Path(cfg.results)
+        if not results.exists():
+            raise DataError(results, 0, "no such evaluation (expected jobs/evaluate.py's output directory or its "
+                            "results.jsonl)")
+        identity = (results if results.is_dir() else results.parent) / "evaluation_identity.json"
+        try:
+            recorded = json.loads(identity.read_text()) if identity.exists() else {}
+        except ValueError as err:
+            raise DataError(identity, 0, f"not valid JSON: {err}") from None
+        if dataset is None:
+            if not isinstance(recorded.get("dataset"), str):
+                raise DataError(identity, 0, "no dataset recorded here (or no evaluation_identity.json): give "
+                                "--dataset")
+            dataset = recorded["dataset"]
     if dataset is not None:
         check_dataset(dataset, cfg.dataset_path)
         problems = load_problems(dataset, cfg.dataset_path)
@@ -120,8 +130,8 @@ def load_inputs(cfg: SynthPrefsConfig) -> tuple[list, dict | None, dict | None, 
     from raylib.synth.execution_pairs import read_results
 
     by_task = read_results(cfg.results)
-    if identity.exists() and json.loads(identity.read_text()).get("problems_sha") != problems_sha(problems):
-        raise DataError(identity, 0, f"these results are of other problems than {dataset} "
+    if recorded.get("problems_sha", problems_sha(problems)) != problems_sha(problems):
+        raise DataError(cfg.results, 0, f"these results are of other problems than {dataset} "
                         + (f"from {cfg.dataset_path}" if cfg.dataset_path else "(the shipped file)"))
     unknown = sorted(by_task.keys() - problems.keys())
     if unknown:
@@ -150,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     identity = {"method": cfg.method, "input": str(Path(getattr(cfg, _NEEDS[cfg.method])).resolve()),
                 "dataset": cfg.dataset, "problems_sha": problems_sha(problems) if problems else None, "llm": None}
     if cfg.method != "execution":  # the LLM's answers are kept: they must be this model's (pairs are made anew)
-        identity["llm"] = {**cfg.llm.model_dump(mode="json", exclude={"num_cpus", "num_gpus", "engine"}),
-                           "engine": engine_identity(cfg.llm.engine)}
+        from raylib.synth.prompts import load_prompts
+
+        prompts = load_prompts(cfg.method.replace("-", "_"), cfg.llm.prompts)
+        identity["llm"] = {**cfg.llm.model_dump(mode="json", exclude={"num_cpus", "num_gpus", "engine", "prompts"}),
+                           "engine": engine_identity(cfg.llm.engine), "prompts": [prompts.label, prompts.sha]}
     output.mkdir(parents=True, exist_ok=True)
     changed = claim_output(output / "synth_identity.json", identity)
     if changed:
@@ -184,13 +197,18 @@ def main(argv: list[str] | None = None) -> int:
             write_records(output / "bench.jsonl", bench_rows(made.pairs, cfg.seed))
         write_json(output / "synth_summary.json", summary)
         lines = [f"{summary['pairs']} pairs from {summary['items']} items ({cfg.method}); {summary['dropped']} "
-                 f"dropped, {len(skipped)} input rows skipped"]
+                 f"dropped, {len(skipped)} input rows skipped"
+                 + (f", {len(made.unanswered)} not answered by the endpoint" if made.unanswered else "")]
         lines += [f"  dropped: {n:5d}  {reason}" for reason, n in summary["dropped_by_reason"].items()]
         lines += [f"  pairs:   {n:5d}  {objective}" for objective, n in summary["pairs_by_objective"].items()]
         print("\n".join(lines), file=console.out)
         print(f"{output}/ pairs.jsonl, dropped.jsonl, synth_summary.json"
               + (", bench.jsonl" if cfg.method == "execution" else "") + f" (logs in {console.log_path.name})",
               file=console.out, flush=True)
+    if made.unanswered:
+        print(f"the endpoint did not answer for {len(made.unanswered)} items (first: {made.unanswered[0]}; errors in "
+              f"{output}/answers/): re-run with the same --output to ask them again", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -51,6 +51,7 @@ def _serve(handler):
     from http.server import ThreadingHTTPServer
 
     handler.biased, handler.down, handler.asked = False, False, []
+    handler.status = None
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -6,7 +6,8 @@ without [FEEDBACK], "[same]" -> the same code twice; else [YES] and a well-forme
 improved = new code). Critic-Evol: an attempt with "a + b" is good enough (reflection only); "BADSYNTAX" gets a second
 attempt that does not parse, "REGRESS" one that returns a - b, "CUTSHORT" an answer cut inside ATTEMPT_2; else the
 second attempt returns a + b. Judge: prefers the program with "a + b" (both or neither: A); "MUDDLED" gets no
-verdict; "FAIL" shown as Code A gets HTTP 400, "FLAKY" HTTP 503 while `down` is set; `biased`: always A.
+verdict; "FAIL" shown as Code A gets HTTP 400, "FLAKY" HTTP 503 while `down` is set; `biased`: always A;
+`status`: every request gets that HTTP status.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ def _between(text: str, start: str, end: str) -> str:
 
 
 class SynthServer(JudgeServer):
+    status: int | None = None  # answer every request with this HTTP status (an endpoint that is down)
+
     @classmethod
     def answer(cls, messages: list[dict]) -> tuple[int, str]:
+        if cls.status:
+            return cls.status, "unavailable"
         last = messages[-1]["content"]
         if "Explain briefly what the change does" in last:
             return 200, "The change rewrites the function so that it returns the right value."

@@ -76,7 +76,7 @@ def test_commit_instruct_over_http_makes_pairs_and_counts_every_drop(ray_cluster
     dropped = {d["source"]: (d["stage"], d["reason"]) for d in read_jsonl(output / "dropped.jsonl")}
     assert dropped == {"c-minor": ("decide", "not an improvement ([NO])"),
                        "c-unsure": ("decide", "no [YES]/[NO] decision"),
-                       "c-broken": ("construct", "missing section FEEDBACK"),
+                       "c-broken": ("construct", "missing section FEEDBACK (or out of order)"),
                        "c-same": ("construct", "naive and improved code are the same"),
                        "c-empty": ("input", "empty old or new contents")}
     summary = json.loads((output / "synth_summary.json").read_text())
@@ -86,6 +86,30 @@ def test_commit_instruct_over_http_makes_pairs_and_counts_every_drop(ray_cluster
     assert synth_job.main(args) == 0  # resumed: every answer is on file
     assert len(SynthServer.asked) == asked
     assert read_jsonl(output / "pairs.jsonl") == [pair]
+    assert synth_job.main([*args, "--limit", "2"]) == 0  # fewer items: nothing asked, nothing lost
+    assert len(SynthServer.asked) == asked and len(read_jsonl(output / "answers" / "explain.jsonl")) == 5
+    assert read_jsonl(output / "pairs.jsonl") == [pair]
+    assert synth_job.main([*args, "llm.temperature=0.3"]) == 2  # another run's answers are not reused
+
+
+def test_commit_instruct_exits_3_when_the_endpoint_fails_and_asks_again_on_the_next_run(ray_cluster, synth_url,
+                                                                                        tmp_path):
+    from tests.synth_server import SynthServer
+
+    commits = write_jsonl(tmp_path / "commits.jsonl", [commit("c-good", "Add instead of multiplying")])
+    args = ["--method", "commit-instruct", "--commits", str(commits), "--output", str(tmp_path / "out"),
+            *endpoint(synth_url, "llm.engine.openai.retries=0")]
+    SynthServer.status = 503
+    try:
+        assert synth_job.main(args) == 3
+    finally:
+        SynthServer.status = None
+    summary = json.loads((tmp_path / "out" / "synth_summary.json").read_text())
+    assert (summary["pairs"], summary["unanswered"], summary["dropped"]) == (0, 1, 0)
+    assert synth_job.main(args) == 0
+    assert len(read_jsonl(tmp_path / "out" / "pairs.jsonl")) == 1
+    moved = [a for a in args if not a.startswith("llm.engine.openai.base_url")]
+    assert synth_job.main([*moved, "llm.engine.openai.base_url=http://127.0.0.1:9/v1"]) == 2  # another endpoint
 
 
 def test_commit_instruct_with_a_tiny_model_runs_every_turn_and_drops_what_it_cannot_read(ray_cluster, tiny_model,
@@ -220,7 +244,8 @@ def test_the_execution_bench_is_read_by_pref_bench_and_training(execution_pairs,
         "train": str(execution_pairs / "pairs.jsonl"), "validation_fraction": 0.3}))
     assert len(train) + len(validation) == 2 * 7  # both orders of each pair
     _, train, validation, _ = train_rm.prepare(train_rm.TrainRMConfig(model="minilm", data={
-        "train": str(execution_pairs / "pairs.jsonl"), "validation_fraction": 0.3}))
+        "train": str(execution_pairs / "pairs.jsonl"), "validation_fraction": 0.3}, train={
+        "optim": {"micro_batch_size": 1}, "scaling": {"workers": 1}}))
     assert len(train) + len(validation) == 7
 
 
@@ -260,7 +285,7 @@ def test_unreadable_verdicts_count_half_and_endpoint_failures_are_asked_again(ra
         task("flaky", GOOD + "  # FLAKY", TIMES, 0)])      # HTTP 503 while down; then right both ways
     args = ["--bench", str(bench), "--judge", "llm", "--model", "rules", "judge_settings.engine.backend=openai",
             "judge_settings.engine.openai.retries=0", f"judge_settings.engine.openai.base_url={synth_url}",
-            "--output", str(tmp_path / "out")]
+            "--remove_comments", "false", "--output", str(tmp_path / "out")]  # the markers are comments
     SynthServer.down = True
     assert bench_job.main(args) == 3
     s = json.loads((tmp_path / "out" / "bench_summary.json").read_text())
@@ -279,7 +304,7 @@ def test_unreadable_verdicts_count_half_and_endpoint_failures_are_asked_again(ra
 def test_pairwise_classifier_and_reward_model_judges_decide_by_their_outputs(execution_pairs, tiny_model, tmp_path):
     from raylib.rerank.settings import ModelVerifierSettings
     from raylib.rerank.verifiers.models import PairwisePreference, RewardModel
-    from raylib.synth.bench import read_bench
+    from raylib.synth.bench import read_bench, without_comments
     from tests.test_rerank_models import train_classifier
 
     tasks = {t.key: t for t in read_bench(execution_pairs / "bench.jsonl")}
@@ -289,7 +314,8 @@ def test_pairwise_classifier_and_reward_model_judges_decide_by_their_outputs(exe
     model = PairwisePreference(ModelVerifierSettings(model=pref, max_length=1024))
     for row in read_jsonl(tmp_path / "pb" / "verdicts.jsonl"):
         t = tasks[row["key"]]
-        given = model.logits([model.encode_preference(t.instruction, *t.choices, t.criteria)])[0]
+        shown = [without_comments(c) for c in t.choices]  # as CodeFavor shows them (--remove_comments default)
+        given = model.logits([model.encode_preference(t.instruction, *shown, t.criteria)])[0]
         assert row["details"][0]["logits"] == pytest.approx(given, abs=1e-4)
         assert row["verdicts"][0] == ("A" if given[0] > given[1] else "B")
     orm = train_classifier(tiny_model, tmp_path / "orm", labels=1)
@@ -300,7 +326,7 @@ def test_pairwise_classifier_and_reward_model_judges_decide_by_their_outputs(exe
 
     for row in read_jsonl(tmp_path / "rm" / "verdicts.jsonl"):
         t = tasks[row["key"]]
-        a, b = scorer.values([(task_text(t.instruction, t.criteria), c) for c in t.choices])
+        a, b = scorer.values([(task_text(t.instruction, t.criteria), without_comments(c)) for c in t.choices])
         assert row["details"][0]["scores"] == pytest.approx([a, b], abs=1e-4)
         assert row["verdicts"] == (["A", "B"] if a > b else ["B", "A"] if b > a else [None, None])
     s = json.loads((tmp_path / "rm" / "bench_summary.json").read_text())
@@ -319,7 +345,9 @@ def test_an_llm_judge_on_a_tiny_local_model_reads_every_answer(execution_pairs, 
                            "judge_settings.engine.backend=hf", "judge_settings.max_tokens=16", "--limit", "3",
                            "--output", str(output)]) == 0
     rows = read_jsonl(output / "verdicts.jsonl")
-    assert len(rows) == 3 and all(set(d) == {"answer"} for r in rows for d in r["details"])
+    assert len(rows) == 3 and all("answer" in d for r in rows for d in r["details"])
+    # 16 tokens end an answer before any [RESULT]: cut answers decide nothing
+    assert all(v is None for r in rows for v, d in zip(r["verdicts"], r["details"]) if d.get("cut"))
     s = json.loads((output / "bench_summary.json").read_text())
     decided = [v for r in rows for v in r["verdicts"] if v is not None]
     assert s["undecided"] == pytest.approx(1 - len(decided) / 6)

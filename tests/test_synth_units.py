@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 
 from raylib.files import DataError
-from raylib.synth.bench import ask_score, read_bench, summarize
+from raylib.synth.bench import ask_score, read_bench, summarize, without_comments
 from raylib.synth.commit_instruct import (
     SECTIONS,
     Commit,
@@ -75,23 +76,27 @@ def test_header_sections_accept_markdown_headers_and_text_on_the_header_line():
 
 
 @pytest.mark.parametrize("answer, reason", [
-    (WELL_FORMED.split("[FEEDBACK]")[0], "missing section FEEDBACK"),
-    (WELL_FORMED + "\n[CRITERIA]\nagain", "section CRITERIA appears twice"),
+    (WELL_FORMED.split("[FEEDBACK]")[0], "missing section FEEDBACK (or out of order)"),
+    (WELL_FORMED.replace("[INSTRUCTION]", "[TMP]").replace("[CRITERIA]", "[INSTRUCTION]").replace("[TMP]",
+                                                                                                   "[CRITERIA]"),
+     "missing section CRITERIA (or out of order)"),
     (WELL_FORMED.replace("It must not fail on an empty list.", ""), "section CRITERIA is empty"),
-    ("Instruction following matters.\n" + WELL_FORMED.split("[CRITERIA]")[1], "missing section INSTRUCTION"),
-    ("", "missing section INSTRUCTION"),
+    ("Instruction following matters.\n" + WELL_FORMED.split("[CRITERIA]")[1], "missing section INSTRUCTION (or "
+                                                                               "out of order)"),
+    ("", "missing section INSTRUCTION (or out of order)"),
 ])
 def test_header_sections_name_what_a_broken_answer_lacks(answer, reason):
     assert header_sections(answer, SECTIONS) == ({}, reason)
 
 
-def test_marked_sections_take_the_last_block_and_report_a_block_cut_short():
+def test_marked_sections_read_the_answer_after_its_last_reflection_and_report_a_block_cut_short():
     text = ("-- BEGIN [REFLECTION] --\nexample\n-- END [REFLECTION] --\n"
+            "-- BEGIN [FEEDBACK] --\nthe example's\n-- END [FEEDBACK] --\n"
             "-- BEGIN [REFLECTION] --\nmine\n-- END [REFLECTION] --\n"
             "-- BEGIN [ATTEMPT_2] --\n```python\ndef f(:\n")
-    found, missing = marked_sections(text, ["REFLECTION", "ATTEMPT_2", "FEEDBACK"])
+    found, missing = marked_sections(text, ["REFLECTION", "ATTEMPT_2", "FEEDBACK"], after="REFLECTION")
     assert found == {"REFLECTION": "mine"}
-    assert missing == ["ATTEMPT_2", "FEEDBACK"]
+    assert missing == ["ATTEMPT_2", "FEEDBACK"]  # the example's feedback is not this answer's
 
 
 @pytest.mark.parametrize("answer, expected", [
@@ -294,6 +299,13 @@ def _row(sample_id: int, passed: bool, program: str, status: str | None = None, 
             "tests": [{"name": "check", "passed": passed, "duration_s": runtime}], "duration_s": 0.02}
 
 
+def test_a_program_that_both_passed_and_failed_makes_no_correctness_pair():
+    rows = {"T": [_row(0, True, "flaky"), _row(1, False, "flaky", status="timeout"), _row(2, False, "bad"),
+                  _row(3, True, "good")]}
+    pairs = correctness_pairs(rows, {"T": _Problem()}, max_pairs=5)
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("good", "bad")]
+
+
 def test_correctness_pairs_join_distinct_passing_and_failing_programs_up_to_the_cap():
     rows = {"T": [_row(0, True, "good1"), _row(1, True, "good1"), _row(2, True, "good2"), _row(3, False, "bad1")]}
     pairs = correctness_pairs(rows, {"T": _Problem()}, max_pairs=5)
@@ -319,7 +331,7 @@ def test_efficiency_pairs_need_every_repeat_to_differ_by_the_factor():
     assert [(p["chosen"], p["rejected"]) for p in pairs] == [("fast", "slow")]
     assert pairs[0]["provenance"]["chosen_runtimes_s"] == times["fast"]
     assert pairs[0]["provenance"]["ratio"] == pytest.approx(0.035 / 0.011, abs=1e-3)
-    assert unstable == 1
+    assert unstable == ["T#3"]  # flaky is sample 3 of the evaluation
 
 
 def test_runtime_of_sums_test_durations_or_falls_back_to_the_run():
@@ -347,6 +359,8 @@ def test_read_bench_takes_the_objective_from_the_row_or_a_codeprefbench_file_nam
 @pytest.mark.parametrize("row, message", [
     (_bench_row("a", 0, objective="correctness", choices=["x"]), "field 'choices' must be a list of two"),
     (_bench_row("a", True, objective="correctness"), "field 'gt_choice' must be 0 or 1"),
+    (_bench_row("a", 1.0, objective="correctness"), "field 'gt_choice' must be 0 or 1"),
+    (_bench_row("a", 1, objective="correctness", criteria=["x"]), "field 'criteria' must be a string"),
     (_bench_row("a", 0), "no objective"),
     (_bench_row("a", 0, objective="style"), "objective 'style' has no default criteria"),
     ({"instruction": "x"}, "field 'task_id' is missing"),
@@ -386,6 +400,30 @@ def test_both_order_accounting_worked_out_by_hand(tmp_path):
     assert s["judge"] == "llm" and s["tasks"] == 4
 
 
+def test_bench_criteria_come_from_the_row_then_the_given_table_then_the_defaults(tmp_path):
+    path = tmp_path / "bench.jsonl"
+    rows = [_bench_row("a", 0, objective="correctness"), _bench_row("b", 0, objective="security", criteria="Own."),
+            _bench_row("c", 1, objective="style")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tasks = read_bench(path, criteria={"correctness": "CodeFavor's text.", "style": "Short."})
+    assert [t.criteria for t in tasks] == ["CodeFavor's text.", "Own.", "Short."]
+
+
+def test_comments_are_removed_from_python_programs_as_codefavor_shows_them():
+    code = 'def f(x):\n    """Doc."""\n    # the answer is 42\n    return x  # trailing\n'
+    assert without_comments(code) == 'def f(x):\n    """Doc."""\n    return x'
+    assert without_comments("def f(:  # broken") == "def f(:  # broken"
+    assert without_comments("int f() { return 1; } // c", "cpp") == "int f() { return 1; } // c"
+
+
+def test_a_prompt_file_edited_without_a_new_version_has_another_sha(tmp_path):
+    path = tmp_path / "judge.yaml"
+    shipped = load_prompts("codefavor_judge")
+    path.write_text((Path(shipped.path)).read_text().replace("Judge which", "Decide which"))
+    edited = load_prompts("codefavor_judge", path)
+    assert edited.label == shipped.label and edited.sha != shipped.sha
+
+
 def test_an_ask_scores_one_zero_or_half():
     assert (ask_score("A", "A"), ask_score("B", "A"), ask_score(None, "B")) == (1.0, 0.0, 0.5)
 
@@ -401,6 +439,14 @@ def test_an_ask_scores_one_zero_or_half():
     ("[RESULT] [CODE_?] is better than [CODE_?]", None),
     ("Answer: B", "B"),
     ("", None),
+    ("Compared with [CODE_A], [CODE_B] is better.", "B"),
+    ("Between [CODE_A] and [CODE_B], [CODE_B] is better.", "B"),
+    ("While [CODE_B] is better documented, [CODE_A] is better than [CODE_B] on the criteria.", "A"),
+    ("[CODE_A] is worse than [CODE_B] because its result is wrong.", "B"),
+    ("[CODE_A] is worse than [CODE_B] because it doesn't handle empty lists.", "B"),
+    ("[CODE_B] outperforms [CODE_A].", "B"),
+    ("Neither [CODE_A] nor [CODE_B] is better.", None),
+    ("[CODE_A] is no better than [CODE_B].", None),
 ])
 def test_parse_result_reads_codefavor_verdicts(answer, expected):
     assert parse_result(answer) == expected
@@ -427,3 +473,47 @@ def test_the_preference_and_reward_readers_take_the_synthetic_pair_schema(tmp_pa
     [rm] = read_pair_file(path, tokenizer, max_len=512)
     assert rm["chosen_ids"] == tokenizer(task_text("Add two numbers.", "Return the sum."), "a + b")["input_ids"]
     assert task_text("Add two numbers.", "Return the sum.") == "Add two numbers.\n\nCriteria: Return the sum."
+
+
+# ------------------------------------------------------------------------------------------------- what review found
+
+
+@pytest.mark.parametrize("answer", [
+    WELL_FORMED.replace("[IMPROVED_CODE] handles", "Improved code: handles"),            # a mention with a colon
+    WELL_FORMED.replace("[IMPROVED_CODE] handles", "[IMPROVED_CODE]: handles"),
+    WELL_FORMED.replace("returning the average", "returning the average.\nInstruction: do not use statistics"),
+    WELL_FORMED.replace("\n", "\r\n"),                                                     # Windows line endings
+    WELL_FORMED.replace("[CRITERIA]\n", "[CRITERIA]\n```sorted``` is not the point;\n"),    # an inline fence
+    ("1. **Instruction**\nMean.\n### 2. Criteria\nEmpty lists.\n*Naive Code (Python)*\n```\nf()\n```\n"
+     "Improved Code (Python):\n```\ng()\n```\n## Feedback\nBetter."),                      # other header styles
+])
+def test_header_sections_read_well_formed_answers_with_header_like_lines_in_them(answer):
+    sections, reason = header_sections(answer, SECTIONS)
+    assert reason == "" and set(sections) == set(SECTIONS)
+    assert "\r" not in "".join(sections.values())
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("No doubt, this is a clear improvement. [YES]", True), ("Yes and no. [NO]", False),
+    ("[YES]\nThe old code used `if x == [NO]`.", True), ("I cannot say [Yes] or [No] definitively, but [YES]", True),
+    ("[NO] - but [YES] for style", False), ("Hmm: [YES] and later [NO].", None),
+])
+def test_yes_or_no_prefers_the_bracketed_answer_outside_code(answer, expected):
+    assert yes_or_no(answer) is expected
+
+
+@pytest.mark.parametrize("text, code", [
+    ("```python\nx = '```'\n```", "x = '```'"),                   # a fence inside a line is not the end
+    ("````\nprint('```')\n````", "print('```')"),
+    ("~~~python\ny = 1\n~~~", "y = 1"),
+    ("  ```python\n  def f():\n      return 1\n  ```", "def f():\n    return 1"),   # indented: dedented
+    ("```python\r\nz = 2\r\n```", "z = 2"),
+])
+def test_strip_fence_reads_the_fences_models_write(text, code):
+    assert strip_fence(text) == code
+
+
+def test_a_critique_that_repeats_the_improvable_example_before_finding_nothing_makes_no_pair():
+    example = _critique(second="def has_duplicates(items):\n    return len(set(items)) < len(items)")
+    answer = example + "-- BEGIN [REFLECTION] --\nThe attempt is fine.\n-- END [REFLECTION] --\n"
+    assert read_critique(answer, ATTEMPT) == (None, NO_IMPROVEMENT)

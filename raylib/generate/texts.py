@@ -24,7 +24,8 @@ BATCH = 128  # prompts per engine call: big enough to keep a vLLM batch or an en
 
 
 class TextsFile(JsonlStore):
-    """One row per key: {"key", "texts": [...], "error"}; rows with an engine error are produced again."""
+    """One row per key: {"key", "texts": [...], "error", "retryable"}; rows with an engine error are produced
+    again."""
 
     def key_of_row(self, row: dict) -> Hashable:
         return row["key"]
@@ -35,12 +36,14 @@ class TextsFile(JsonlStore):
 
 def sample_outputs(prompts: dict[str, str | list[dict]], engine: dict, *, n: int, temperature: float,
                    max_tokens: int, path: str | Path, seed: int = 0, num_cpus: float = 1,
-                   num_gpus: float | None = None, progress: bool | TextIO = True,
-                   desc: str = "predicting") -> dict[str, list[str]]:
+                   num_gpus: float | None = None, progress: bool | TextIO = True, desc: str = "predicting",
+                   errors: dict[str, tuple[str, bool]] | None = None) -> dict[str, list[str]]:
     """{key: n answer texts} for every prompt, resumable in `path`, from one engine actor (`engine`: an
     EngineConfig's fields; an openai backend keeps `openai.concurrency` requests in flight; `num_gpus` None: the
     engine's tensor_parallel_size on a cluster with GPUs, see raylib.cluster.engine_gpus). Prompts the engine
-    refuses (too long) get no texts and their row records the error."""
+    refuses (too long) or could not answer (an endpoint down) get no texts; `errors`, when given, receives
+    {key: (the error, whether the endpoint failed: a re-run asks again)} for them. Rows of keys not asked this
+    time stay in the file."""
     import ray
 
     from raylib.cluster import engine_gpus
@@ -63,10 +66,12 @@ def sample_outputs(prompts: dict[str, str | list[dict]], engine: dict, *, n: int
                 keys = todo[start:start + BATCH]
                 requests = [GenerationRequest(messages=messages(prompts[k]), params=params, key=k) for k in keys]
                 results = ray.get(actor.generate.remote(requests))
-                store.append([{"key": k, "texts": [o.text for o in r.outputs], "error": r.error}
-                              for k, r in zip(keys, results)])
+                store.append([{"key": k, "texts": [o.text for o in r.outputs], "error": r.error,
+                               "retryable": r.retryable} for k, r in zip(keys, results)])
                 bar.update(len(keys))
         ray.kill(actor)
-    store.rewrite([k for k in prompts if k in store.lines])
-    rows = (json.loads(line) for line in store.lines.values())
+    store.rewrite([k for k in prompts if k in store.lines] + [k for k in store.lines if k not in prompts])
+    rows = [json.loads(store.lines[k]) for k in prompts if k in store.lines]
+    if errors is not None:
+        errors.update({row["key"]: (row["error"], bool(row.get("retryable"))) for row in rows if row["error"]})
     return {row["key"]: row["texts"] for row in rows}

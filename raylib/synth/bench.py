@@ -28,7 +28,7 @@ from typing import Literal
 from raylib.files import DataError, atomic_write, read_records
 from raylib.synth.pairs import OBJECTIVE_CRITERIA
 
-__all__ = ["BenchTask", "ask_score", "read_bench", "summarize", "write_bench_report"]
+__all__ = ["BenchTask", "ask_score", "read_bench", "summarize", "without_comments", "write_bench_report"]
 
 Verdict = Literal["A", "B"] | None
 
@@ -54,13 +54,15 @@ def _bench_files(path: Path) -> list[Path]:
     return [path]
 
 
-def read_bench(path: str | Path) -> list[BenchTask]:
-    """The tasks of a bench file, or of every bench file in a directory (sorted by name).
+def read_bench(path: str | Path, criteria: dict[str, str] | None = None) -> list[BenchTask]:
+    """The tasks of a bench file, or of every bench file in a directory (sorted by name). `criteria`: per objective,
+    the criteria of rows that give none (default: OBJECTIVE_CRITERIA).
 
     Raises:
         DataError: a missing file; a row without task_id/instruction, with choices that are not two strings, a
             gt_choice that is not 0 or 1, or no objective (names file, line and field); an empty bench.
     """
+    defaults = {**OBJECTIVE_CRITERIA, **(criteria or {})}
     tasks: list[BenchTask] = []
     seen: dict[str, int] = {}
     for file in _bench_files(Path(path)):
@@ -74,24 +76,39 @@ def read_bench(path: str | Path) -> list[BenchTask]:
             if not (isinstance(choices, list) and len(choices) == 2 and all(isinstance(c, str) for c in choices)):
                 raise DataError(file, line, "field 'choices' must be a list of two programs (strings)")
             gt = row.get("gt_choice")
-            if gt not in (0, 1) or isinstance(gt, bool):
+            if type(gt) is not int or gt not in (0, 1):
                 raise DataError(file, line, f"field 'gt_choice' must be 0 or 1 (the better choice), got {gt!r}")
             objective = row.get("objective") or (named.group(1) if named else None)
             if not isinstance(objective, str):
                 raise DataError(file, line, "no objective: give the row an 'objective' or name the file "
                                 "OBJECTIVE-alignment.jsonl (e.g. correctness-alignment.jsonl)")
-            criteria = row.get("criteria") or OBJECTIVE_CRITERIA.get(objective)
-            if not isinstance(criteria, str):
+            if not isinstance(row.get("criteria", ""), str):
+                raise DataError(file, line, "field 'criteria' must be a string")
+            text = row.get("criteria") or defaults.get(objective)
+            if not isinstance(text, str):
                 raise DataError(file, line, f"objective {objective!r} has no default criteria "
-                                f"({sorted(OBJECTIVE_CRITERIA)}): give the row a 'criteria'")
+                                f"({sorted(defaults)}): give the row a 'criteria'")
             base = f"{objective}/{row['task_id']}"
             seen[base] = seen.get(base, 0) + 1
             key = base if seen[base] == 1 else f"{base}#{seen[base]}"
             tasks.append(BenchTask(key, row["task_id"], row["instruction"], (choices[0], choices[1]), gt, objective,
-                                   criteria, str(row.get("language") or "python")))
+                                   text, str(row.get("language") or "python")))
     if not tasks:
         raise DataError(path, 0, "the bench has no task")
     return tasks
+
+
+def without_comments(code: str, language: str = "python") -> str:
+    """`code` without its comments (Python: parsed and written back, which also normalises its layout; docstrings
+    stay), as CodeFavor's evaluation shows programs to judges; unchanged when it does not parse or is not Python."""
+    if language != "python":
+        return code
+    import ast
+
+    try:
+        return ast.unparse(ast.parse(code))
+    except (SyntaxError, ValueError, RecursionError):
+        return code
 
 
 def ask_score(verdict: Verdict, right: str) -> float:

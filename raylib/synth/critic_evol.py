@@ -103,11 +103,12 @@ def check_parses(code: str, language: str) -> str:
 
 
 def read_critique(answer: str, attempt: Attempt) -> tuple[dict | None, str]:
-    """The critique's parts {"reflection", "criteria", "attempt_2" (code), "feedback"}, or (None, why not): no
+    """The critique's parts {"reflection", "criteria", "attempt_2" (code), "feedback"}, read from the answer's last
+    reflection on (an answer that first repeats an example is read from its own part), or (None, why not): no
     reflection; only a reflection (the critic found the attempt good enough); some but not all of the other
     sections; a second attempt without code, equal to the first, or that does not parse; feedback that names
     neither attempt."""
-    found, missing = marked_sections(answer, ["REFLECTION", *IMPROVEMENT])
+    found, missing = marked_sections(answer, ["REFLECTION", *IMPROVEMENT], after="REFLECTION")
     if "REFLECTION" in missing:
         return None, "missing section REFLECTION"
     if set(missing) == set(IMPROVEMENT):

@@ -7,7 +7,7 @@ whose runtimes, measured again in the sandbox several times, differ by a configu
     pairs = correctness_pairs(rows, problems, max_pairs=4, seed=0)
     samples, programs = timing_samples(rows, max_programs=6, repeats=5, seed=0)   # evaluate these again
     pairs, unstable = efficiency_pairs(programs, timing_rows, problems, factor=2.0, min_gap_s=0.005, max_pairs=4,
-                                       seed=0)
+                                       seed=0)         # unstable: ["task#sample", ...] whose repeats did not all pass
 
 A program's runtime in one run is the sum of its tests' measured durations (the run's whole duration when its tests
 carry none). An efficiency pair needs every repeat of the slower program to take at least `factor` times the
@@ -41,6 +41,9 @@ def read_results(results: str | Path) -> dict[str, list[dict]]:
         DataError: no such file, a row lacking a field (names file, line, field), or no usable row.
     """
     path = Path(results)
+    if not path.exists():
+        raise DataError(path, 0, "no such evaluation (expected jobs/evaluate.py's output directory or its "
+                        "results.jsonl)")
     path = path / "results.jsonl" if path.is_dir() else path
     by_task: dict[str, list[dict]] = {}
     for line, row in read_records(path):
@@ -48,6 +51,8 @@ def read_results(results: str | Path) -> dict[str, list[dict]]:
         if missing:
             raise DataError(path, line, f"results row lacks field(s) {missing} (expected a results.jsonl written by "
                             "jobs/evaluate.py)")
+        if not isinstance(row["program"], str) or not isinstance(row["tests"] if "tests" in row else [], list):
+            raise DataError(path, line, "field 'program' must be a string and 'tests' a list")
         if row["status"] in (INFRA_STATUS, GENERATION_ERROR_STATUS) or not row["program"].strip():
             continue
         by_task.setdefault(row["task_id"], []).append(row)
@@ -61,10 +66,16 @@ def _rank(seed: int, *parts) -> str:
 
 
 def _distinct(rows: list[dict], passed: bool) -> list[dict]:
+    """The first row of each distinct program that `passed` (or not), leaving out programs whose rows disagree (a
+    pass and a timeout under load): such a program is neither surely right nor surely wrong."""
+    verdicts: dict[str, set[bool]] = {}
+    for row in rows:
+        verdicts.setdefault(row["program_sha"], set()).add(bool(row["passed"]))
     seen, out = set(), []
     for row in rows:
-        if bool(row["passed"]) == passed and row["program_sha"] not in seen:
-            seen.add(row["program_sha"])
+        sha = row["program_sha"]
+        if verdicts[sha] == {passed} and sha not in seen:
+            seen.add(sha)
             out.append(row)
     return out
 
@@ -110,22 +121,22 @@ def runtime_of(row: dict) -> float:
 
 def efficiency_pairs(programs: dict[str, list[dict]], timing_rows: list[dict], problems: dict[str, Problem], *,
                      repeats: int, factor: float, min_gap_s: float, max_pairs: int, seed: int = 0,
-                     source: str = "") -> tuple[list[dict], int]:
+                     source: str = "") -> tuple[list[dict], list[str]]:
     """(pairs: the faster program chosen over the slower, where every repeat of the slower took >= `factor` x and
     >= `min_gap_s` more than the longest repeat of the faster; up to `max_pairs` per problem, the largest ratios
-    first; the number of programs left out because a repeat did not pass again).
+    first; "task_id#sample_id" of the programs left out because a repeat did not pass again).
 
     `timing_rows`: the results rows of `timing_samples`' samples (sample id k * repeats + r: program k, repeat r)."""
     runs: dict[tuple[str, int], list[dict]] = {}
     for row in timing_rows:
         runs.setdefault((row["task_id"], int(row["sample_id"]) // repeats), []).append(row)
-    pairs, unstable = [], 0
+    pairs, unstable = [], []
     for task, rows in programs.items():
         times = {}
         for k, row in enumerate(rows):
             repeated = runs.get((task, k), [])
             if len(repeated) < repeats or not all(r["passed"] for r in repeated):
-                unstable += 1
+                unstable.append(f"{task}#{row['sample_id']}")
                 continue
             times[k] = [runtime_of(r) for r in repeated]
         candidates = []

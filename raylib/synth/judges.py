@@ -11,7 +11,8 @@ pair-rm: the classifier reads raylib.train.data.reward.preference_prompt (task, 
 class-0 logit says "A is better", class-1 "B": the larger decides, equal ones decide nothing (detail: logits). rm:
 each program scored beside `task_text(instruction, criteria)`; the higher score wins, equal scores decide nothing
 (detail: scores). llm: the prompt of raylib/synth/prompts/codefavor_judge.yaml, the answer read by `parse_result`
-(detail: the answer's end; an engine error as "error", with "retry" when the endpoint failed). Models and engines
+(detail: the answer's end; an engine error as "error", with "retry" when the endpoint failed; an answer cut at
+max_tokens before its [RESULT] decides nothing, "cut"). Models and engines
 are loaded when a judge is built (torch, transformers, vLLM imported there).
 """
 
@@ -121,8 +122,13 @@ class _LLM:
                 detail = {"error": result.error or "no output"}
                 out.append({"verdict": None, "detail": {**detail, "retry": True} if result.retryable else detail})
                 continue
-            text = result.outputs[0].text
-            out.append({"verdict": parse_result(text), "detail": {"answer": text[-ANSWER_EXCERPT_CHARS:]}})
+            output = result.outputs[0]
+            detail = {"answer": output.text[-ANSWER_EXCERPT_CHARS:]}
+            if output.finish_reason == "length" and not _RESULT.search(output.text):
+                # cut off before its [RESULT]: what it said so far is feedback, not a verdict
+                out.append({"verdict": None, "detail": {**detail, "cut": True}})
+                continue
+            out.append({"verdict": parse_result(output.text), "detail": detail})
         return out
 
 
@@ -132,50 +138,56 @@ def make_judge(settings: BenchJudgeSettings):
 
 
 _CODE = re.compile(r"\bCODE[\s_-]*([AB])\b")
-_NEGATED = re.compile(r"\b(NOT|NO|NEITHER|NOR)\b|N'T\b")
+_RESULT = re.compile(r"\[RESULT\]|\bRESULT\b|\bResult\b")
+_ANSWER_LINE = re.compile(r"^[\s*_#]*(?:final\s+)?(?:answer|verdict)[\s*_]*[:=][\s*_\[]*(?:code[\s_-]?)?([AB])\b"
+                          r"[\]*_.\s]*$", re.IGNORECASE | re.MULTILINE)
+_COMPARISON = re.compile(r"\b(BETTER|SUPERIOR|PREFERABLE|PREFERRED|WORSE|INFERIOR|OUTPERFORMS?|BEATS?)\b")
+_NEGATED = re.compile(r"\b(NOT|NO|NEITHER|NOR|NEVER)\b|N'T\b")
+_OTHER = {"A": "B", "B": "A"}
 
 
-def _sentence_verdict(sentence: str) -> tuple[str | None, int]:
-    """(letter, confidence) of one sentence: "A is better than B" (2), a sentence naming one code and "better" (1);
-    "worse" the other way round; (None, 0) when it decides nothing or is negated."""
-    s = sentence.upper()
-    comparison = re.search(r"\b(BETTER|SUPERIOR|PREFERABLE|WORSE|INFERIOR)\b", s)
-    if comparison is None or _NEGATED.search(s):
+def _comparison_verdict(s: str, m: re.Match) -> tuple[str | None, int]:
+    """(letter, confidence) of one comparison word in sentence `s` (upper case): the code named nearest before it is
+    the subject ("Compared with A, B is better" -> B); "X is better than Y" / "X outperforms Y" (the other code right
+    after it) decides with confidence 2, a subject alone with 1; "worse" / "inferior" name the other one; a negation
+    between the subject and the word decides nothing."""
+    before = list(_CODE.finditer(s, 0, m.start()))
+    after = list(_CODE.finditer(s, m.end()))
+    word = m.group(1)
+    flips = word in ("WORSE", "INFERIOR")
+    if not before or "NEITHER" in s:
         return None, 0
-    worse = comparison.group(1) in ("WORSE", "INFERIOR")
-    before = [m.group(1) for m in _CODE.finditer(s, 0, comparison.start())]
-    after = [m.group(1) for m in _CODE.finditer(s, comparison.end())]
-    if before and after and before[-1] != after[0]:
-        first = before[-1]
-        return (("B" if first == "A" else "A") if worse else first), 2
-    named = set(before) | set(after)
-    if len(named) == 1:
-        letter = named.pop()
-        return (("B" if letter == "A" else "A") if worse else letter), 1
-    if before:
-        return (("B" if before[0] == "A" else "A") if worse else before[0]), 1
-    return None, 0
+    subject = before[-1]
+    if _NEGATED.search(s, subject.end(), m.start()):
+        return None, 0
+    letter = _OTHER[subject.group(1)] if flips else subject.group(1)
+    direct = word.startswith(("OUTPERFORM", "BEAT"))
+    than = re.match(r"\s*(?:THAN|TO)\b", s[m.end():]) or direct
+    if than and after and after[0].group(1) != subject.group(1):
+        return letter, 2
+    return letter, 1
 
 
 def parse_result(text: str) -> str | None:
     """The program an LLM judge's answer prefers, "A" or "B", or None (counted half on a bench).
 
-    As CodeFavor reads its judge: the text after the last "[RESULT]" (the whole answer when there is none), sentence
-    by sentence from the last: a sentence "[CODE_A] is better than [CODE_B]" (also "Code A", "CODE-A"; "worse" read
-    the other way round) decides with confidence 2, one naming a single code and "better" with confidence 1; an
-    earlier sentence replaces the choice only with higher confidence. Negated sentences ("not better", "neither")
-    decide nothing. Without any deciding sentence, an explicit "Answer: A" line is read
-    (raylib.rerank.verifiers.judge.parse_preference).
+    As CodeFavor reads its judge: the text after the last "[RESULT]" / "RESULT" / "Result" (the whole answer when it
+    has none), sentence by sentence from the last: "[CODE_A] is better than [CODE_B]" (also "Code A", "CODE-A";
+    "outperforms"; "worse" / "inferior" read the other way) decides with confidence 2, a sentence naming its subject
+    code and "better" with confidence 1; an earlier sentence replaces the choice only with higher confidence.
+    Negated comparisons ("is not better", "neither") decide nothing. Without any deciding sentence, the last
+    explicit "Answer: A" / "Verdict: [CODE_B]" line decides.
     """
-    from raylib.rerank.verifiers.judge import parse_preference
-
-    parts = re.split(r"\[?\bRESULT\b\]?", text, flags=re.IGNORECASE)
-    result = parts[-1]
+    text = text.replace("\r\n", "\n")
+    result = _RESULT.split(text)[-1]
     choice, confidence = None, 0
     for sentence in reversed(re.split(r"(?<!\d)\.(?!\d)|\n", result)):
-        letter, strength = _sentence_verdict(sentence)
-        if strength > confidence:
-            choice, confidence = letter, strength
+        upper = sentence.upper()
+        for m in _COMPARISON.finditer(upper):
+            letter, strength = _comparison_verdict(upper, m)
+            if strength > confidence:
+                choice, confidence = letter, strength
     if choice is not None:
         return choice
-    return parse_preference(text)
+    answers = _ANSWER_LINE.findall(text)
+    return answers[-1].upper() if answers else None

@@ -15,6 +15,8 @@ loaded, naming the file and what is missing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -47,6 +49,12 @@ class PromptSet:
     def label(self) -> str:
         """name@version, as provenance records it."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def sha(self) -> str:
+        """A hash of every text: an output directory's answers belong to one (a text edited without a new version
+        still counts as other prompts)."""
+        return hashlib.sha256(json.dumps([self.system, self.texts], sort_keys=True).encode()).hexdigest()[:16]
 
     def fill(self, key: str, **values: str) -> str:
         """The text `key` with its declared placeholders replaced by `values` (each must be given)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Hashable, TextIO
 
 from raylib.files import JsonlStore
-from raylib.synth.bench import BenchTask
+from raylib.synth.bench import BenchTask, without_comments
 from raylib.synth.judges import BenchJudgeSettings
 
 __all__ = ["JudgeTasks", "VerdictsFile", "ask_rows", "decide_rows", "judge_bench"]
@@ -35,10 +35,15 @@ class VerdictsFile(JsonlStore):
         return not any(d.get("retry") for d in row["details"])
 
 
-def ask_rows(tasks: list[BenchTask]) -> list[dict]:
-    """The plain rows a judge stage reads, one per task."""
+def ask_rows(tasks: list[BenchTask], remove_comments: bool = False) -> list[dict]:
+    """The plain rows a judge stage reads, one per task; `remove_comments`: programs without their comments, except
+    for human-preference tasks (raylib.synth.bench.without_comments)."""
+    def shown(task: BenchTask, code: str) -> str:
+        return without_comments(code, task.language) if remove_comments and task.objective != "human-preference" \
+            else code
+
     return [{"key": t.key, "instruction": t.instruction, "criteria": t.criteria, "language": t.language,
-             "choice_a": t.choices[0], "choice_b": t.choices[1]} for t in tasks]
+             "choice_a": shown(t, t.choices[0]), "choice_b": shown(t, t.choices[1])} for t in tasks]
 
 
 def decide_rows(judge, rows: list[dict]) -> list[dict]:
@@ -71,7 +76,7 @@ class JudgeTasks:
 
 def judge_bench(tasks: list[BenchTask], settings: BenchJudgeSettings, path: str | Path, *, actors: int = 1,
                 batch_size: int = 32, num_cpus: float = 1, num_gpus: float | None = None,
-                progress: bool | TextIO = True) -> dict[str, tuple]:
+                remove_comments: bool = False, progress: bool | TextIO = True) -> dict[str, tuple]:
     """{task key: (verdict as given, verdict swapped)} for every task, judging only those not yet in `path`.
     `num_gpus` per judge actor; None: on a cluster with GPUs one for a classifier, the engine's
     tensor_parallel_size for a local LLM, none for an endpoint."""
@@ -90,7 +95,8 @@ def judge_bench(tasks: list[BenchTask], settings: BenchJudgeSettings, path: str 
             if num_gpus is None:
                 num_gpus = (engine_gpus(settings.engine) if settings.kind == "llm"
                             else float(cluster_has_gpus()))
-            dataset = ray.data.from_items(ask_rows(todo), override_num_blocks=max(1, math.ceil(len(todo) / batch_size)))
+            dataset = ray.data.from_items(ask_rows(todo, remove_comments),
+                                          override_num_blocks=max(1, math.ceil(len(todo) / batch_size)))
             judged = dataset.map_batches(JudgeTasks, batch_size=batch_size, num_cpus=num_cpus, num_gpus=num_gpus,
                                          compute=ray.data.ActorPoolStrategy(size=actors),
                                          fn_constructor_kwargs={"settings": settings.model_dump(mode="json")})

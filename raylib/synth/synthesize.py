@@ -67,9 +67,11 @@ class Made:
     pairs: list[dict]
     dropped: list[dict]
     seen: int  # items the method started from
+    unanswered: list[str] = dataclasses.field(default_factory=list)  # the endpoint failed: a re-run asks again
 
     def counts(self) -> dict:
         return {"items": self.seen, "pairs": len(self.pairs), "dropped": len(self.dropped),
+                "unanswered": len(self.unanswered),
                 "dropped_by_reason": dict(Counter(_reason_kind(d["reason"]) for d in self.dropped).most_common()),
                 "pairs_by_objective": dict(Counter(p["objective"] for p in self.pairs))}
 
@@ -79,13 +81,23 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0].split(": ")[0]
 
 
-def _ask(prompts: dict, llm: LLMSettings, temperature: float, path: Path, progress, desc: str) -> dict[str, str]:
-    """{key: the first answer} of every prompt answered (refused prompts are left out)."""
+def _ask(prompts: dict, llm: LLMSettings, temperature: float, path: Path, progress, desc: str, dropped: list,
+         unanswered: list) -> dict[str, str]:
+    """{key: the first answer} of every prompt answered. Prompts the engine refused go to `dropped` (stage `desc`,
+    the engine's error); those the endpoint failed to answer to `unanswered` (a re-run asks them again)."""
     from raylib.generate.texts import sample_outputs
 
+    errors: dict[str, tuple[str, bool]] = {}
     texts = sample_outputs(prompts, llm.engine_config(), n=1, temperature=temperature, max_tokens=llm.max_tokens,
                            path=path, seed=llm.seed, num_cpus=llm.num_cpus, num_gpus=llm.num_gpus,
-                           progress=progress, desc=desc)
+                           progress=progress, desc=desc, errors=errors)
+    for key in prompts:
+        if not texts.get(key):
+            error, endpoint = errors.get(key, ("no answer", False))
+            if endpoint:
+                unanswered.append(key)
+            else:
+                dropped.append({"source": key, "stage": desc, "reason": f"the engine gave no answer ({error})"})
     return {key: t[0] for key, t in texts.items() if t}
 
 
@@ -106,12 +118,11 @@ def commit_instruct(commits: list, llm: LLMSettings, output: str | Path, *, prog
     answers = Path(output) / "answers"
     by_id = {c.commit_id: c for c in commits}
     dropped: list[dict] = []
+    unanswered: list[str] = []
 
     def turn(name: str, live: list[str], messages) -> dict[str, str]:
-        got = _ask({k: messages(k) for k in live}, llm, temperature, answers / f"{name}.jsonl", progress, name)
-        dropped.extend({"source": k, "stage": name, "reason": "the engine gave no answer (prompt too long?)"}
-                       for k in live if k not in got)
-        return got
+        return _ask({k: messages(k) for k in live}, llm, temperature, answers / f"{name}.jsonl", progress, name,
+                    dropped, unanswered)
 
     explained = turn("explain", list(by_id), lambda k: explain_messages(prompts, by_id[k]))
     decided = turn("decide", list(explained), lambda k: decide_messages(prompts, by_id[k], explained[k]))
@@ -130,7 +141,7 @@ def commit_instruct(commits: list, llm: LLMSettings, output: str | Path, *, prog
             pairs.append(pair)
         else:
             dropped.append({"source": key, "stage": "construct", "reason": reason})
-    return Made(pairs, dropped, len(commits))
+    return Made(pairs, dropped, len(commits), unanswered)
 
 
 def critic_evol(attempts: list, llm: LLMSettings, output: str | Path, *, problems: dict[str, Problem] | None = None,
@@ -144,10 +155,10 @@ def critic_evol(attempts: list, llm: LLMSettings, output: str | Path, *, problem
     prompts = load_prompts("critic_evol", llm.prompts)
     temperature = 0.5 if llm.temperature is None else llm.temperature
     by_key = {a.key: a for a in attempts}
+    dropped: list[dict] = []
+    unanswered: list[str] = []
     answers = _ask({k: critic_messages(prompts, a) for k, a in by_key.items()}, llm, temperature,
-                   Path(output) / "answers" / "critic.jsonl", progress, "critic")
-    dropped = [{"source": k, "stage": "critic", "reason": "the engine gave no answer (prompt too long?)"}
-               for k in by_key if k not in answers]
+                   Path(output) / "answers" / "critic.jsonl", progress, "critic", dropped, unanswered)
     critiques = {}
     for key, answer in answers.items():
         critique, reason = read_critique(answer, by_key[key])
@@ -174,7 +185,7 @@ def critic_evol(attempts: list, llm: LLMSettings, output: str | Path, *, problem
             checks = {"first_passed": first["passed"], "second_passed": second["passed"],
                       "first_status": first["status"], "second_status": second["status"]}
         pairs.append(pair_from_critique(by_key[key], critique, prompts, llm.model, checks))
-    return Made(pairs, dropped, len(attempts))
+    return Made(pairs, dropped, len(attempts), unanswered)
 
 
 def _run_checks(keys: list[str], by_key: dict, critiques: dict, problems: dict[str, Problem], output: Path,
@@ -236,6 +247,6 @@ def from_execution(by_task: dict[str, list[dict]], problems: dict[str, Problem],
                                             factor=settings.factor, min_gap_s=settings.min_gap_s,
                                             max_pairs=settings.efficiency_per_problem, seed=seed, source=source)
         pairs += faster
-        dropped += [{"source": "timing", "stage": "timing", "reason": "a passing program failed when run again"}
-                    ] * unstable
+        dropped += [{"source": key, "stage": "timing", "reason": "a passing program did not pass every timed run"}
+                    for key in unstable]
     return Made(pairs, dropped, sum(len(rows) for rows in by_task.values()))

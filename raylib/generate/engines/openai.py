@@ -120,8 +120,8 @@ class OpenAIEngine:
                 problem = f"HTTP {response.status_code}: {response.text[:500]}"
                 if response.status_code in _SETUP_STATUS:  # a bad key or URL: fix it and re-run;
                     # not the request's fault
-                    raise RequestFailed(f"{path}: {problem} (check generation.engine.openai.base_url and the API key "
-                                        f"in ${s.api_key_env})", retryable=True)
+                    raise RequestFailed(f"{path}: {problem} (check the endpoint's base_url "
+                                        f"({s.base_url}) and the API key in ${s.api_key_env})", retryable=True)
                 if response.status_code not in _RETRIED_STATUS:
                     raise RequestFailed(f"{path}: {problem}")
                 retry_after = response.headers.get("retry-after", "")
