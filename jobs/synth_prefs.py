@@ -59,6 +59,8 @@ class SynthPrefsConfig(ConsoleJobConfig):
     licenses: list[str] | None = Field(None, description="commit-instruct: keep commits under these licenses only "
                                        "(CodeFavor: [apache-2.0, mit, bsd-3-clause, bsd-2-clause]); None: all.")
     limit: int | None = Field(None, ge=1, description="The first N commits, attempts or problems only.")
+    extract_code: bool = Field(False, description="critic-evol with --dataset: take code out of chat-style samples "
+                               "first (as jobs/evaluate.py --extract_code).")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="The model that writes the data.")
     pairs: ExecutionPairSettings = Field(default_factory=ExecutionPairSettings, description="execution: how many "
                                          "pairs, and how runtimes must differ.")
@@ -123,7 +125,7 @@ def load_inputs(cfg: SynthPrefsConfig) -> tuple[list, dict | None, dict | None, 
             return attempts[:cfg.limit], None, None, skipped
         from raylib.data.samples import read_samples
 
-        samples, _ = read_samples(cfg.samples, problems, extract=True)
+        samples, _ = read_samples(cfg.samples, problems, extract=cfg.extract_code)
         return attempts_from_samples(samples, problems)[:cfg.limit], problems, None, skipped
     if problems is None:
         raise ValueError("--method execution needs the problems: --dataset")
