@@ -193,10 +193,9 @@ def _run_checks(keys: list[str], by_key: dict, critiques: dict, problems: dict[s
     """{key: (results row of the first attempt, of the second)}, both run against the problem's tests."""
     if not keys:
         return {}
-    import json
-
     from raylib.cluster import InfrastructureError
     from raylib.evaluate.pipeline import evaluate
+    from raylib.files import read_records
 
     samples = []
     for k, key in enumerate(keys):
@@ -208,10 +207,7 @@ def _run_checks(keys: list[str], by_key: dict, critiques: dict, problems: dict[s
     if not done.complete:
         raise InfrastructureError(f"{done.infra_errors} checks could not run (sandbox infrastructure); re-run with "
                                   "the same output to retry them")
-    by_id = {}
-    for line in (output / "results.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        by_id[(row["task_id"], row["sample_id"])] = row
+    by_id = {(row["task_id"], row["sample_id"]): row for _, row in read_records(output / "results.jsonl")}
     return {key: (by_id[(by_key[key].task_id, 2 * k)], by_id[(by_key[key].task_id, 2 * k + 1)])
             for k, key in enumerate(keys)}
 
@@ -222,8 +218,7 @@ def from_execution(by_task: dict[str, list[dict]], problems: dict[str, Problem],
     """Correctness pairs from the results as they are; efficiency pairs after timing each problem's passing
     programs `settings.repeats` times in the sandbox (OUTPUT/timing/, an evaluation as jobs/evaluate.py writes
     it)."""
-    import json
-
+    from raylib.files import read_records
     from raylib.synth.execution_pairs import correctness_pairs, efficiency_pairs, timing_samples
 
     pairs = correctness_pairs(by_task, problems, max_pairs=settings.correctness_per_problem, seed=seed, source=source)
@@ -242,7 +237,7 @@ def from_execution(by_task: dict[str, list[dict]], problems: dict[str, Problem],
             if not done.complete:
                 raise InfrastructureError(f"{done.infra_errors} timing runs could not run (sandbox infrastructure); "
                                           "re-run with the same output to retry them")
-            rows = [json.loads(line) for line in (timing / "results.jsonl").read_text().splitlines()]
+            rows = [row for _, row in read_records(timing / "results.jsonl")]
         faster, unstable = efficiency_pairs(programs, rows, problems, repeats=settings.repeats,
                                             factor=settings.factor, min_gap_s=settings.min_gap_s,
                                             max_pairs=settings.efficiency_per_problem, seed=seed, source=source)
