@@ -3,6 +3,7 @@
     python jobs/build_datasets.py --results runs/eval/results.jsonl --dataset humaneval --output runs/data
     python jobs/build_datasets.py --results r.jsonl --dataset mbpp+ --dataset-path MbppPlus.jsonl --pairs-per-task 16
     python jobs/build_datasets.py --results runs/eval/results.jsonl --limit 100 --output runs/data_first100
+    python jobs/build_datasets.py --config configs/codeprm_orm_data.yaml      # CodePRM's class-balanced ORM set
 
 Writes OUTPUT/orm.jsonl, OUTPUT/pairs.jsonl and OUTPUT/sft.jsonl (their fields: raylib/train/data/from_results.py)
 and config.yaml.
@@ -30,6 +31,10 @@ class BuildDatasetsConfig(JobConfig):
     output: str = Field("runs/datasets", description="Output directory.")
     pairs_per_task: int = Field(8, ge=1, description="Most pass-vs-fail pairs per task.")
     sft_per_task: int = Field(4, ge=1, description="Most passing programs per task kept for SFT.")
+    orm_per_class: int | None = Field(
+        None, ge=1, description="None: orm.jsonl has every distinct program. N: CodePRM's class-balanced ORM set: up "
+        "to N passing and N failing programs per problem (min of the two counts), then as many failing as passing "
+        "examples overall (raylib.train.data.from_results.balanced_orm_examples; CodeRM used 50).")
     limit: int | None = Field(None, ge=1, description="Only the results of the dataset's first N problems (the rest "
                               "held out, e.g. for selection with --skip N).")
     seed: int = Field(0, description="Seed for which pairs and programs are kept.")
@@ -44,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(BuildDatasetsConfig, argv)
     from raylib.data.problems import load_problems
     from raylib.files import write_records
-    from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
+    from raylib.train.data.from_results import (
+        balanced_orm_examples,
+        orm_examples,
+        preference_pairs,
+        read_results,
+        sft_examples,
+    )
 
     try:
         problems = load_problems(cfg.dataset, cfg.dataset_path)
@@ -62,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = [r for r in rows if r["task_id"] in kept]
     log_config(cfg, cfg.output)
     built = {
-        "orm.jsonl": orm_examples(rows, problems),
+        "orm.jsonl": orm_examples(rows, problems) if cfg.orm_per_class is None
+        else balanced_orm_examples(rows, problems, cfg.orm_per_class, cfg.seed),
         "pairs.jsonl": preference_pairs(rows, problems, cfg.pairs_per_task, cfg.seed),
         "sft.jsonl": sft_examples(rows, problems, cfg.sft_per_task, cfg.seed),
     }

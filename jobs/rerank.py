@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from raylib.data.samples import read_samples
     from raylib.evaluate.pipeline import claim_evaluation_output
     from raylib.rerank.pipeline import claim_rerank_output, rerank
-    from raylib.rerank.report import rerank_table
+    from raylib.rerank.report import difficulty_table, rerank_table
 
     output = Path(cfg.output)
     names = parse_chain(cfg.verifier)
@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=console.err)
             return 3
         print("\n" + rerank_table(result.summary), file=console.out)
+        by_difficulty = difficulty_table(result.summary)
+        if by_difficulty:
+            print("\n" + by_difficulty, file=console.out)
         print(f"\nscores in {output}/ (scores.jsonl, rerank_summary.json, report.md, best_of_k.png; logs in "
               f"{console.log_path.name})", file=console.out, flush=True)
     return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 LANGUAGES = ("python", "cpp", "javascript")
 LANGUAGE_ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cxx": "cpp", "js": "javascript",
@@ -32,6 +32,28 @@ MAX_TEST_CASES = 10_000
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_PRELUDE_DESCRIPTION = (
+    "Python run in the program's own namespace just before it: the imports a benchmark's harness gives every "
+    "solution (LiveCodeBench's `from collections import *`, ..., TACO's `from typing import List`). Trusted text; "
+    "it runs in the program's process and decides nothing. Ignored for other languages.")
+
+
+class _OmitsEmptyExtras(_Strict):
+    """Fields added later (`_LATER`) are left out of the serialized tests while empty, so the hashes of existing
+    problem sets (raylib.data.problems.problems_sha), and the output directories tied to them, stay as they were."""
+
+    _LATER: tuple[str, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_empty_extras(self, handler):
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self._LATER:
+                if not data.get(name):
+                    data.pop(name, None)
+        return data
 
 
 class Limits(_Strict):
@@ -103,17 +125,26 @@ class AssertionTests(_Strict):
     strict_return_types: bool = Field(True, description="As in FunctionTests.")
 
 
-ORACLES = ("equal", "set", "not-none", "always", "sum-div", "surface-area", "digit-distance", "poly-root")
+ORACLES = ("equal", "set", "not-none", "always", "sum-div", "surface-area", "digit-distance", "poly-root", "lcb",
+           "apps")
 
 
-class CallTests(_Strict):
+class CallTests(_OmitsEmptyExtras):
     """EvalPlus / LeetCode style (Python): `entry_point` is called on each input in its own call, and each answer is
     compared, outside the program's process, with the expected one: given, or the reference solution's answer on
     that input, recorded once by a trusted run. Inputs are argument lists in the plain-data wire format
-    (`sandbox.inside.plain.encode([arg, ...])`), so tuples, sets and NaN survive. Always judged by replay."""
+    (`sandbox.inside.plain.encode([arg, ...])`), so tuples, sets and NaN survive. Always judged by replay.
 
+    LeetCode style: with `instance_of="Solution"`, a program that defines a class `Solution` is answered by the method
+    `entry_point` of one instance of it, made before the first call (as LiveCodeBench's and TACO's harnesses do);
+    a program without that class, by its function `entry_point`."""
+
+    _LATER = ("instance_of", "prelude")
     kind: Literal["calls"] = "calls"
-    entry_point: str = Field(..., min_length=1, description="Name of the function under test.")
+    entry_point: str = Field(..., min_length=1, description="Name of the function (or method) under test.")
+    instance_of: str = Field("", description="LeetCode style: the class whose instance's method is called when the "
+                             "program defines it (e.g. 'Solution'); empty: always a function of the program.")
+    prelude: str = Field("", max_length=MAX_CODE_BYTES, description=_PRELUDE_DESCRIPTION)
     inputs: list[str] = Field(..., min_length=1, max_length=100_000, description="Each call's arguments: "
                               "plain.encode([arg, ...]).")
     groups: list[tuple[str, int]] = Field(
@@ -129,13 +160,15 @@ class CallTests(_Strict):
         "equal", description="How an answer is compared: equal (EvalPlus's rule with atol), or one of EvalPlus's "
         "special oracles: set (as sets), not-none (the reference answer says whether the answer is not None), always, "
         "sum-div (or 0), surface-area (or EvalPlus's second formula), digit-distance (or zero-padded digits), "
-        "poly-root (a root of the polynomial given as the first argument, within atol).")
+        "poly-root (a root of the polynomial given as the first argument, within atol); lcb (LiveCodeBench's rule: a "
+        "tuple answer as a list, then ==); apps (TACO/APPS's rule: as lcb, or equal to the expected list's first item, "
+        "or a list of tuples equal to it as lists).")
 
-    @field_validator("entry_point")
+    @field_validator("entry_point", "instance_of")
     @classmethod
-    def _identifier(cls, v: str) -> str:
-        if not v.isidentifier():
-            raise ValueError(f"entry_point must be an identifier, got {v!r}")
+    def _identifier(cls, v: str, info) -> str:
+        if (v or info.field_name == "entry_point") and not v.isidentifier():
+            raise ValueError(f"{info.field_name} must be an identifier, got {v!r}")
         return v
 
     @model_validator(mode="after")
@@ -163,14 +196,16 @@ class StdioCase(_Strict):
     output: str = Field(..., max_length=MAX_STDIN_BYTES, description="Expected stdout.")
 
 
-class StdioTests(_Strict):
+class StdioTests(_OmitsEmptyExtras):
     """LiveCodeBench/TACO style: run the program once per case on `input`, compare stdout with `output`."""
 
+    _LATER = ("prelude",)
     kind: Literal["stdio"] = "stdio"
     cases: list[StdioCase] = Field(..., min_length=1, max_length=MAX_TEST_CASES, description="Test cases.")
     float_tolerance: float = Field(1e-6, ge=0, description="Tokens that both parse as numbers match within this "
                                    "absolute/relative tolerance.")
     stop_on_first_failure: bool = Field(False, description="Skip the remaining cases after the first failure.")
+    prelude: str = Field("", max_length=MAX_CODE_BYTES, description=_PRELUDE_DESCRIPTION)
 
 
 Tests = Annotated[Union[FunctionTests, AssertionTests, CallTests, StdioTests], Field(discriminator="kind")]

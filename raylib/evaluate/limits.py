@@ -6,8 +6,9 @@
     todo = cache.to_time(problems, used, TimeLimits())      # the references still to time
     limits = cache.limits(problems, used, TimeLimits())     # {task_id: seconds}
 
-Call tests (HumanEval+, MBPP+) are not timed here: the sandbox limits each of their calls by the reference's own
-time on that input, and a whole run by CALL_TESTS_CAP_S.
+Call tests are not timed here. Those judged against a reference (HumanEval+, MBPP+): the sandbox limits each call by
+the reference's own time on that input, and a whole run by CALL_TESTS_CAP_S. Those with given answers (LeetCode-style
+LiveCodeBench / TACO problems): each call gets the problem's limit (the dataset's, else `default_s`).
 """
 
 from __future__ import annotations
@@ -91,7 +92,12 @@ class ReferenceTimes:
         return warnings
 
     def limits(self, problems: dict, used: set[str], settings: TimeLimits) -> dict[str, float]:
-        """{task_id: per-execution limit} for the used tasks (call tests: CALL_TESTS_CAP_S per run)."""
-        return {t: CALL_TESTS_CAP_S if isinstance(problems[t].tests, CallTests)
+        """{task_id: per-execution limit} for the used tasks (call tests judged against a reference: CALL_TESTS_CAP_S
+        per run; with given answers: per call)."""
+        return {t: CALL_TESTS_CAP_S if _reference_judged_calls(problems[t].tests)
                 else time_limit(self.times.get(t), settings.floor_s, settings.factor, settings.default_s,
                                 problems[t].time_limit_s) for t in used}
+
+
+def _reference_judged_calls(tests) -> bool:
+    return isinstance(tests, CallTests) and tests.expected is None

@@ -22,12 +22,14 @@ def build_request(problem: Problem, program: str, limit_s: float, memory_mb: int
                   call_floor_s: float = 1.0, call_factor: float = 4.0) -> ExecRequest:
     """The sandbox request that runs `program` against `problem`'s tests under a `limit_s` wall/CPU limit.
 
-    Call tests (HumanEval+/MBPP+) are limited per call instead, as EvalPlus does: max(`call_floor_s`,
-    `call_factor` x the reference's time on that input), and each test (base, plus) min(60 s, their sum) + 1 s."""
+    Call tests are limited per call instead: judged against a reference (HumanEval+/MBPP+), as EvalPlus does:
+    max(`call_floor_s`, `call_factor` x the reference's time on that input), and each test (base, plus) min(60 s,
+    their sum) + 1 s; with given answers (LeetCode style), `limit_s` per call."""
     cases = len(problem.tests.cases) if isinstance(problem.tests, StdioTests) else 1
     if isinstance(problem.tests, CallTests):
+        floor = call_floor_s if problem.tests.expected is None else limit_s
         limits = Limits(wall_time_s=CALL_TESTS_CAP_S, cpu_time_s=CALL_TESTS_CAP_S, memory_mb=memory_mb,
-                        call_time_floor_s=call_floor_s, call_time_factor=call_factor)
+                        call_time_floor_s=floor, call_time_factor=call_factor)
         return ExecRequest(language=problem.language, code=program, tests=problem.tests, limits=limits,
                            request_id=request_id)
     limits = Limits(wall_time_s=limit_s, cpu_time_s=limit_s, memory_mb=memory_mb,

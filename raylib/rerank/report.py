@@ -12,7 +12,9 @@ from pathlib import Path
 
 from raylib.files import atomic_write
 
-__all__ = ["best_of_k", "plot_best_of_k", "rerank_table", "write_rerank_report"]
+__all__ = ["best_of_k", "difficulty_table", "plot_best_of_k", "rerank_table", "write_rerank_report"]
+
+_DIFFICULTY_ORDER = ("easy", "medium", "medium_hard", "hard", "very_hard")
 
 
 def best_of_k(per_problem: dict[str, dict[str, tuple]]) -> dict:
@@ -51,6 +53,29 @@ def rerank_table(summary: dict) -> str:
     for name, v in verifiers.items():
         cells = [f"{100 * v[key]:.2f}%" for key in ("top1", "pass@1", "pass@n", *ranks) if key in v]
         lines.append(f"| {name} | {v['tasks']} | " + " | ".join(cells) + f" | {v['all_unknown']} |")
+    return "\n".join(lines)
+
+
+def difficulty_table(summary: dict) -> str | None:
+    """CodePRM's table shape: a column per difficulty (easy, medium, hard, ..., then all), a row each for pass@1 and
+    pass@n (a random sample; any sample) and each verifier's reranked top-1. None when no problem has a difficulty."""
+    verifiers = summary["verifiers"]
+    groups = next((v["by_difficulty"] for v in verifiers.values() if v.get("by_difficulty")), None)
+    if not groups:
+        return None
+    order = sorted(groups, key=lambda g: (_DIFFICULTY_ORDER.index(g.lower()) if g.lower() in _DIFFICULTY_ORDER
+                                          else len(_DIFFICULTY_ORDER), g))
+    first = next(iter(verifiers.values()))
+
+    def row(label: str, overall: dict, by_group: dict, key: str) -> str:
+        cells = [f"{100 * by_group[g][key]:.2f}%" if g in by_group else "-" for g in order]
+        return f"| {label} | " + " | ".join(cells) + f" | {100 * overall[key]:.2f}% |"
+
+    lines = ["| | " + " | ".join(f"{g} ({groups[g]['tasks']})" for g in order) + f" | all ({first['tasks']}) |",
+             "|" + "---|" * (len(order) + 2),
+             row("pass@1", first, first["by_difficulty"], "pass@1"),
+             row("pass@n", first, first["by_difficulty"], "pass@n")]
+    lines += [row(f"{name} top-1", v, v.get("by_difficulty") or {}, "top1") for name, v in verifiers.items()]
     return "\n".join(lines)
 
 
@@ -95,6 +120,9 @@ def write_rerank_report(summary: dict, curves: dict, output_dir: str | Path, tit
              "passes the hidden tests (ties: the mean over the tied samples); pass@1: a random sample; pass@n: any "
              "sample (the ceiling); rank@k: any of the k top-scored passes (CodePRM). unknown: problems whose scores "
              "are all unknown (e.g. the problem shows no tests); their pick is a random one.", ""]
+    by_difficulty = difficulty_table(summary)
+    if by_difficulty:
+        lines += ["## By difficulty (CodePRM's table)", "", by_difficulty, ""]
     for name, v in summary["verifiers"].items():
         for group in ("by_difficulty", "by_tag"):
             if v.get(group):

@@ -79,6 +79,10 @@ def runs_from_problems(problems: dict, inputs_per_problem: int = 3, source: str 
         if problem.language != "python" or not problem.reference_solution:
             left_out.append(f"{task_id}: no Python reference solution")
             continue
+        instance_of = getattr(problem.tests, "instance_of", "")
+        if instance_of and f"class {instance_of}" in problem.reference_solution:
+            left_out.append(f"{task_id}: LeetCode style (a method of {instance_of}); trace mode calls functions")
+            continue
         if problem.tests.kind == "stdio":
             inputs = [(case.input, None) for case in problem.tests.cases[:inputs_per_problem]]
         else:

@@ -11,6 +11,10 @@ encoded by `plain`. This process answers one line per call on the result descrip
     [i, "x", "ExceptionType", "message"]                                     raised
     [i, "n", "type name"]                                                     returned something that is not plain data
 after a first line ["load", "ok"] or ["load", "compile-error" | "runtime-error", "description"].
+With `instance_of` (LeetCode style) and a program that defines that class, a call's name is a method of one
+instance of it, made at the first call (an exception there is that call's answer, and the next call tries again).
+
+A prelude (the imports a benchmark's harness gives every solution) runs in the program's namespace first.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import traceback
 
 SOLUTION_FILE = "solution.py"
+PRELUDE_FILE = "<prelude>"
 _MAX_MESSAGE = 1000
 if "plain" not in globals():  # imported as a package module (tests); the worker passes in its own copy
     from sandbox.inside import plain
@@ -59,7 +64,7 @@ def describe(exc: BaseException, source: str | None = None) -> str:
     return text[:2000]
 
 
-def load(code: str) -> tuple[dict | None, list | None]:
+def load(code: str, prelude: str = "") -> tuple[dict | None, list | None]:
     """(the program's namespace, None) or (None, the load line that says why it could not be loaded)."""
     try:
         compiled = compile(code, SOLUTION_FILE, "exec")
@@ -67,26 +72,36 @@ def load(code: str) -> tuple[dict | None, list | None]:
         return None, ["load", "compile-error", describe(exc)]
     namespace = {"__name__": "solution", "__builtins__": builtins, "__file__": SOLUTION_FILE}
     try:
+        if prelude:
+            exec(compile(prelude, PRELUDE_FILE, "exec"), namespace)
         exec(compiled, namespace)
     except BaseException as exc:  # noqa: BLE001 - SystemExit included: leaving during load is a failure
         return None, ["load", "runtime-error", describe(exc, code)]
     return namespace, None
 
 
-def run_calls(code: str, calls: list, fd: int) -> None:
+def run_calls(code: str, calls: list, fd: int, prelude: str = "", instance_of: str = "") -> None:
     """Load `code`, then make each call [name, args_text, kwargs_text] and write its line on `fd` (see above)."""
     dumps = plain._dumps
-    namespace, failure = load(code)
+    namespace, failure = load(code, prelude)
     if failure is not None:
         _write_all(fd, (dumps(failure) + "\n").encode())
         return
     _write_all(fd, b'["load","ok"]\n')
+    owner = namespace.get(instance_of) if instance_of else None
+    instance = None
     for index, (name, args_text, kwargs_text) in enumerate(calls):
         args, kwargs = plain.decode(args_text), plain.decode(kwargs_text)
         try:
-            if name not in namespace:
+            if isinstance(owner, type):
+                if instance is None:
+                    instance = owner()
+                function = getattr(instance, name)
+            elif name in namespace:
+                function = namespace[name]
+            else:
                 raise NameError(f"name {name!r} is not defined")
-            result = namespace[name](*args, **kwargs)
+            result = function(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - an exception is an answer too
             try:
                 message = str(exc)[:_MAX_MESSAGE]
@@ -104,8 +119,8 @@ def run_calls(code: str, calls: list, fd: int) -> None:
         _write_all(fd, (line + "\n").encode())
 
 
-def run_program(code: str) -> int:
-    """Run `code` as __main__ (stdin/stdout style); returns the exit status."""
+def run_program(code: str, prelude: str = "") -> int:
+    """Run `code` as __main__ (stdin/stdout style), after `prelude` in its namespace; returns the exit status."""
     try:
         compiled = compile(code, SOLUTION_FILE, "exec")
     except (SyntaxError, ValueError) as exc:
@@ -116,6 +131,8 @@ def run_program(code: str) -> int:
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
     try:
+        if prelude:
+            exec(compile(prelude, PRELUDE_FILE, "exec"), main.__dict__)
         exec(compiled, main.__dict__)
     except SystemExit as exc:
         status = exc.code

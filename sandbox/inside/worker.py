@@ -178,10 +178,11 @@ def _child(spec: dict, fds: list[int]) -> None:
         sys.modules["__main__"] = type(sys)("__main__")  # `import __main__` must not reach the worker module
         mode = payload["mode"]
         if mode == "calls":
-            child.run_calls(payload["code"], payload["calls"], RESULT_FD)
+            child.run_calls(payload["code"], payload["calls"], RESULT_FD, payload.get("prelude", ""),
+                            payload.get("instance_of", ""))
             status = 0
         elif mode == "program":
-            status = child.run_program(payload["code"])
+            status = child.run_program(payload["code"], payload.get("prelude", ""))
         elif mode == "trace":
             status = tracer.run_traced(payload, RESULT_FD)
         else:  # test-code mode
@@ -610,16 +611,18 @@ class Worker:
             self.recordings[key] = found
         return found
 
-    def call_recording(self, reference: str, entry_point: str, inputs: list[str], not_none: bool) -> dict:
+    def call_recording(self, reference: str, entry_point: str, inputs: list[str], not_none: bool, prelude: str = "",
+                       instance_of: str = "") -> dict:
         """The reference's answers on call-test inputs (cached; decoded once): see record.record_calls."""
-        digest = blake2b(f"{entry_point}\0{not_none}\0{reference}".encode("utf-8", "surrogatepass"), digest_size=16)
+        digest = blake2b(f"{entry_point}\0{not_none}\0{instance_of}\0{prelude}\0{reference}".encode(
+            "utf-8", "surrogatepass"), digest_size=16)
         for text in inputs:  # plain-data texts are ASCII JSON: no separator can occur inside one
             digest.update(b"\0" + text.encode("utf-8", "surrogatepass"))
         key = digest.hexdigest()
         found = self.recordings.get(key)
         if found is None:
-            found, why = self.in_judge_child(record.record_calls, (reference, entry_point, inputs, not_none),
-                                             self.record_limit_s)
+            found, why = self.in_judge_child(record.record_calls, (reference, entry_point, inputs, not_none, prelude,
+                                                                   instance_of), self.record_limit_s)
             if found is None:
                 found = {"unreplayable": f"the recording of the reference solution {why}"}
             if not found.get("unreplayable"):
@@ -851,7 +854,8 @@ class Request:
     def _program(self, source: str) -> tuple[dict, dict | None]:
         """How to run `source` with no tests: execute() arguments, or an error result (compile-error)."""
         if self.lang == "python":
-            return {"payload": {"mode": "program", "code": source}}, None
+            prelude = (self.tests or {}).get("prelude") or ""
+            return {"payload": {"mode": "program", "code": source, "prelude": prelude}}, None
         if self.lang == "cpp":
             binary, error = self._compile_cpp({"solution.cpp": source})
             return {"argv": [binary]}, error
@@ -997,7 +1001,8 @@ class Request:
                                    "times": [0.0] * (end - begin), "unreplayable": ""})
             else:
                 recordings.append(self.w.call_recording(tests["reference_solution"], entry, tests["inputs"][begin:end],
-                                                        tests["oracle"] == "not-none"))
+                                                        tests["oracle"] == "not-none", tests.get("prelude") or "",
+                                                        tests.get("instance_of") or ""))
         judgeable = [not r.get("unreplayable") for r in recordings]
         plan = [[[entry, text, '["d"]'] for text in tests["inputs"][begin:end]] if ok else []
                 for (begin, end), ok in zip(spans, judgeable)]
@@ -1006,7 +1011,9 @@ class Request:
             call_limits, wall_s = self._call_limits([r["times"] if ok else [] for r, ok in zip(recordings, judgeable)])
             o = self.w.execute(stdin=b"", limits=self.limits, keep_bytes=self.keep, wall_s=wall_s, cpu_s=wall_s,
                                payload={"mode": "calls", "code": self.req["code"],
-                                        "calls": [c for p in plan for c in p]},
+                                        "calls": [c for p in plan for c in p],
+                                        "prelude": tests.get("prelude") or "",
+                                        "instance_of": tests.get("instance_of") or ""},
                                call_limits=call_limits)
             if o.setup:
                 return self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))

@@ -44,10 +44,12 @@ def compile_cached(source: str, filename: str):
     return code
 
 
-def reference_namespace(reference: str) -> dict:
-    """The reference solution's module namespace: the tests' helpers (HumanEval's `poly`, `encode_cyclic`) come
-    from here, never from the candidate."""
+def reference_namespace(reference: str, prelude: str = "") -> dict:
+    """The reference solution's module namespace (after `prelude`, the harness's imports): the tests' helpers
+    (HumanEval's `poly`, `encode_cyclic`) come from here, never from the candidate."""
     namespace = {"__name__": "reference", "__builtins__": builtins, "__file__": REFERENCE_FILE}
+    if prelude:
+        exec(compile_cached(prelude, "<prelude>"), namespace)
     exec(compile_cached(reference, REFERENCE_FILE), namespace)
     return namespace
 
@@ -217,13 +219,16 @@ def record(reference: str, tests: dict) -> dict:
 MAX_EXPECTED_BYTES = 256 * 1024 * 1024  # recorded answers are kept decoded by every worker: bound them
 
 
-def record_calls(reference: str, entry_point: str, inputs: list[str], not_none: bool) -> dict:
+def record_calls(reference: str, entry_point: str, inputs: list[str], not_none: bool, prelude: str = "",
+                 instance_of: str = "") -> dict:
     """The reference's answer and time on each input of call tests: {"expected": [plain text, or None where it
     raised], "raised": {index: "Type: message"}, "times": seconds, "unreplayable": '' or why}. With `not_none`
-    the answer recorded is whether the reference's answer is not None (EvalPlus's not-none oracle)."""
+    the answer recorded is whether the reference's answer is not None (EvalPlus's not-none oracle). `prelude` and
+    `instance_of` as in sandbox.schema.CallTests."""
     try:
-        namespace = reference_namespace(reference)
-        function = namespace[entry_point]
+        namespace = reference_namespace(reference, prelude)
+        owner = namespace.get(instance_of) if instance_of else None
+        function = getattr(owner(), entry_point) if isinstance(owner, type) else namespace[entry_point]
     except BaseException as exc:  # noqa: BLE001
         return {"unreplayable": f"the reference solution does not load: {type(exc).__name__}: {exc}"[:500]}
     expected, raised, times, size = [], {}, [], 0

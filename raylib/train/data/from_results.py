@@ -3,6 +3,7 @@
     from raylib.train.data.from_results import orm_examples, preference_pairs, read_results, sft_examples
     rows = read_results("runs/eval/results.jsonl")
     orm = orm_examples(rows, problems)                          # outcome reward model: (prompt, program) -> passed
+    orm = balanced_orm_examples(rows, problems, max_per_class=50)   # CodePRM's ORM set: per problem, then overall
     pairs = preference_pairs(rows, problems, max_per_task=8)    # reward / preference models: chosen passes
     sft = sft_examples(rows, problems, max_per_task=4)          # rejection sampling: passing programs only
 
@@ -10,7 +11,7 @@ Each builder keeps one example per distinct program of a task (models sample the
 out samples whose sandbox failed ("sandbox-error": nothing is known about them), and is deterministic for a seed.
 Their JSONL rows, field by field:
 
-    orm:   {"task_id", "prompt", "program", "label": 1|0, "status"}
+    orm:   {"task_id", "prompt", "program", "label": 1|0, "status"}   (orm_examples and balanced_orm_examples)
     pairs: {"task_id", "prompt", "chosen", "rejected", "rejected_status"}
     sft:   {"task_id", "prompt", "completion", "messages": [{"role": "user", ...}, {"role": "assistant", ...}]}
 
@@ -28,7 +29,7 @@ from raylib.data.problems import Problem
 from raylib.files import DataError, read_records
 from sandbox.schema import INFRA_STATUS
 
-__all__ = ["orm_examples", "preference_pairs", "read_results", "sft_examples"]
+__all__ = ["balanced_orm_examples", "orm_examples", "preference_pairs", "read_results", "sft_examples"]
 
 _RESULT_FIELDS = ("task_id", "passed", "status", "program")
 
@@ -62,6 +63,29 @@ def orm_examples(rows: list[dict], problems: dict[str, Problem]) -> list[dict]:
     return [{"task_id": task_id, "prompt": problems[task_id].prompt, "program": row["program"],
              "label": int(bool(row["passed"])), "status": row["status"]}
             for task_id, task_rows in _distinct_by_task(rows, problems).items() for row in task_rows]
+
+
+def balanced_orm_examples(rows: list[dict], problems: dict[str, Problem], max_per_class: int = 50,
+                          seed: int = 0) -> list[dict]:
+    """CodePRM's ORM training set (CodeRM coderm/eval/scripts/results_to_orm_dataset.py), as `orm_examples` rows.
+
+    Per problem, k = min(passing, failing, `max_per_class`) distinct programs of each class; a problem with programs of
+    one class only still gives one of them when it has more than one (as CodeRM does). Then the whole set is balanced:
+    as many failing as passing examples, drawn at random, and shuffled. Deterministic for a seed."""
+    rng = random.Random(seed)
+    examples: dict[int, list[dict]] = {0: [], 1: []}
+    for task_id, task_rows in _distinct_by_task(rows, problems).items():
+        by_label = {1: [r for r in task_rows if r["passed"]], 0: [r for r in task_rows if not r["passed"]]}
+        k = min(len(by_label[1]), len(by_label[0]), max_per_class)
+        for label, group in by_label.items():
+            rng.shuffle(group)
+            take = max(k, 1 if len(group) > 1 else 0)
+            examples[label] += [{"task_id": task_id, "prompt": problems[task_id].prompt, "program": row["program"],
+                                 "label": label, "status": row["status"]} for row in group[:take]]
+    size = min(len(examples[0]), len(examples[1]))
+    chosen = rng.sample(examples[1], size) + rng.sample(examples[0], size)
+    rng.shuffle(chosen)
+    return chosen
 
 
 def preference_pairs(rows: list[dict], problems: dict[str, Problem], max_per_task: int = 8,
