@@ -199,3 +199,18 @@ class Solution(metaclass=Meta):
 '''
     result = run(box, code, calls("f", [([1], 1)]))
     assert_not_forged(result)
+
+
+def test_feedback_on_the_shown_cases_names_the_call_the_expected_and_the_got(box):
+    from raylib.generate.prompts import PromptSettings
+    from raylib.scale.feedback import feedback_text
+    from raylib.scale.tasks import CodeTasks
+
+    problems = load_problems("stdio", "tests/fixtures/livecodebench.jsonl")
+    tasks = CodeTasks({"1": problems["1"]}, PromptSettings())
+    wrong = "class Solution:\n    def twoSum(self, nums, target):\n        return [1, 0]\n"
+    requests = tasks.shown_requests("1", wrong, 5.0, 1024)
+    shown = tasks.shown_run("1", box.run_batch(requests))
+    text = feedback_text("public-tests", shown)
+    assert "fails 1 of the 1 tests shown" in text
+    assert "- `twoSum([2, 7, 11, 15], 9)` should be `[0, 1]`, got `[1, 0]`." in text

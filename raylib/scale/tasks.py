@@ -160,7 +160,8 @@ class CodeTasks:
     def shown_run(self, task_id: str, results: list) -> ShownRun | None:
         """A ShownRun from the results of `shown_requests` (None when the problem shows no tests)."""
         from raylib.rerank.public_tests import public_tests
-        from sandbox.schema import AssertionTests, StdioTests
+        from sandbox.inside import plain
+        from sandbox.schema import AssertionTests, CallTests, StdioTests
 
         if not results:
             return None
@@ -182,6 +183,17 @@ class CodeTasks:
                                        error=verdict.error if verdict else run.error, expected=case.output,
                                        got=verdict.actual if verdict else None))
             return ShownRun(run.status, run.error, tuple(shown), stdio=True)
+        if isinstance(tests, CallTests) and tests.expected is not None and len(tests.groups) == len(tests.inputs):
+            for i, (args, expected) in enumerate(zip(tests.inputs, tests.expected)):  # LeetCode style: one per case
+                verdict = run.tests[i] if i < len(run.tests) else None
+                call = f"{tests.entry_point}({', '.join(map(repr, plain.decode(args)))})"
+                error = verdict.error if verdict else run.error
+                got = error.rpartition(", got ")[2] if verdict and verdict.status == "failed" and ", got " in error \
+                    else None  # the judge's "expected X, got Y"
+                shown.append(ShownTest(test=call, passed=bool(verdict and verdict.passed),
+                                       status=verdict.status if verdict else run.status, error=error, call=call,
+                                       expected=repr(plain.decode(expected)), got=got))
+            return ShownRun(run.status, run.error, tuple(shown))
         assertions = tests.assertions if isinstance(tests, AssertionTests) else []
         for i, assertion in enumerate(assertions):
             verdict = run.tests[i] if i < len(run.tests) else None

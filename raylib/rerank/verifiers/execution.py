@@ -29,7 +29,7 @@ from raylib.evaluate.requests import build_request
 from raylib.rerank.base import RETRY, Candidates, Score
 from raylib.rerank.public_tests import public_inputs, public_tests
 from raylib.rerank.selection import cluster_scores
-from sandbox.schema import INFRA_STATUS, AssertionTests, ExecRequest, Limits, StdioTests
+from sandbox.schema import INFRA_STATUS, AssertionTests, CallTests, ExecRequest, Limits, StdioTests
 
 __all__ = ["BehaviourClusters", "PublicTests", "SandboxRunner"]
 
@@ -114,6 +114,8 @@ def _test_count(tests) -> int:
         return len(tests.assertions)
     if isinstance(tests, StdioTests):
         return len(tests.cases)
+    if isinstance(tests, CallTests):
+        return len(tests.groups) or 1
     return 1
 
 
