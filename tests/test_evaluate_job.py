@@ -359,6 +359,32 @@ def test_stdio_problems_get_limits_from_their_reference_runtime(ray_cluster, tmp
     assert summary["by_difficulty"]["A"]["pass@1"] == pytest.approx(1 / 3)
 
 
+def test_leetcode_style_problems_are_evaluated_by_the_job_with_the_problems_own_limit(ray_cluster, tmp_path, capsys):
+    fixtures = REPO / "tests" / "fixtures"
+    right = ("class Solution:\n    def twoSum(self, nums: List[int], target: int) -> List[int]:\n"
+             "        seen = {}\n        for i, x in enumerate(nums):\n            if target - x in seen:\n"
+             "                return [seen[target - x], i]\n            seen[x] = i\n")
+    samples = write_records(tmp_path / "s.jsonl", [
+        {"task_id": "1", "solution": right},
+        {"task_id": "1", "solution": "class Solution:\n    def twoSum(self, nums, target):\n        return [0, 1]\n"},
+        {"task_id": "1", "solution": "import time\nclass Solution:\n    def twoSum(self, nums, target):\n"
+                                     "        time.sleep(5)\n"},
+        {"task_id": "2", "solution": "class Solution:\n    def countWords(self, words):\n"
+                                     "        return dict(Counter(words))\n"},
+    ])
+    rc = evaluate.main(["--dataset", "stdio", "--dataset-path", str(fixtures / "livecodebench.jsonl"),
+                        "--samples", str(samples), "--output", str(tmp_path / "out"), "time_limits.default_s=1"])
+    capsys.readouterr()
+    assert rc == 0
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [(r["task_id"], r["status"], r["judged_by"]) for r in rows] == [
+        ("1", "passed", "replay"), ("1", "failed", "replay"), ("1", "timeout", "replay"), ("2", "passed", "replay")]
+    assert [t["status"] for t in rows[1]["tests"]] == ["passed", "failed", "passed"]  # [0, 1] is right for 2 of 3
+    assert rows[2]["time_limit_s"] == 1.0  # no reference to time: the default limit, per call
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["by_difficulty"]["easy"]["pass@1"] == pytest.approx(1 / 3)
+
+
 # ------------------------------------------------------------------------------------------------- ray job submit
 
 
