@@ -8,6 +8,10 @@ attempt that does not parse, "REGRESS" one that returns a - b, "CUTSHORT" an ans
 second attempt returns a + b. Judge: prefers the program with "a + b" (both or neither: A); "MUDDLED" gets no
 verdict; "FAIL" shown as Code A gets HTTP 400, "FLAKY" HTTP 503 while `down` is set; `biased`: always A;
 `status`: every request gets that HTTP status.
+
+Reflection sequences (jobs/synth_reflection.py), by the function `NAME(a, b)` the problem defines: `add` first gets
+a - b, after an execution block a + b; `sub` always gets a + b; `mul` gets a * b at once; `talk` gets an answer
+without code; `quiet` first gets `return a`, then a fenced a + b without any reflection text.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ class SynthServer(JudgeServer):
             return 200, cls.critique(_between(last.split("======== Your turn")[1], "```python\n", "\n```"))
         if "[RESULT]" in last and "[CODE_A]" in last:
             return cls.verdict(last)
+        if "Before the code, explain your approach" in first:
+            return 200, cls.reflection(first, sum("Execution result:" in m["content"] for m in messages
+                                                  if m["role"] == "user"))
         return 400, "unexpected prompt"
 
     @staticmethod
@@ -73,6 +80,20 @@ class SynthServer(JudgeServer):
                 + f"-- BEGIN [ATTEMPT_2] --\n```python\n{code}\n```\n-- END [ATTEMPT_2] --\n"
                 + f"-- BEGIN [FEEDBACK] --\n{feedback}\n-- END [FEEDBACK] --\n")
         return text.split("-- END [ATTEMPT_2]")[0] if "CUTSHORT" in attempt else text
+
+    @staticmethod
+    def reflection(first: str, fixes: int) -> str:
+        """The answer for the problem defining NAME(a, b) after `fixes` execution blocks."""
+        name = re.search(r"def (\w+)\(a, b\)", first).group(1)
+        body = {"add": "a - b" if fixes == 0 else "a + b", "sub": "a + b", "mul": "a * b", "quiet": "a"}.get(name)
+        if body is None:
+            return "I would rather explain the idea than write the code."
+        code = f"```python\ndef {name}(a, b):\n    return {body}\n```"
+        if name == "quiet" and fixes:
+            return code
+        prose = ("I combine the two arguments with one operator." if fixes == 0
+                 else f"The test failed because `{name}` computes the wrong operation; it must use the other one.")
+        return f"{prose}\n\n{code}\n"
 
     @classmethod
     def verdict(cls, prompt: str) -> tuple[int, str]:

@@ -1,4 +1,5 @@
-"""Synthetic preference data (CodeFavor) and the evaluation of code judges on CodePrefBench-style pairs.
+"""Synthetic preference data (CodeFavor), the evaluation of code judges on CodePrefBench-style pairs, and
+reflection sequences (ReflectionCoder).
 
     pairs.py             the one pair schema every method writes; CodePrefBench rows made from pairs
     sections.py          reading an LLM's answer: [HEADER] sections, BEGIN/END-marked sections, YES/NO, code fences
@@ -9,6 +10,10 @@
     bench.py             CodePrefBench files, both-order accounting, position bias, summary and report
     judges.py            the judges asked on a bench: a pairwise classifier, a scalar reward model, an LLM
     runner.py            the Ray shell: the judges on a Ray Data actor pool
+    reflection_seq.py    ReflectionCoder's reflection sequences: each round's chat, code read out of an answer,
+                         execution blocks from sandbox results, the training sample
+    reflection_loop.py   the rounds: the engine answers every unfinished problem, the sandbox runs every program
 
-Jobs: jobs/synth_prefs.py (the three methods), jobs/pref_bench.py (a judge on a bench).
+Jobs: jobs/synth_prefs.py (the three methods), jobs/pref_bench.py (a judge on a bench), jobs/synth_reflection.py
+(reflection sequences).
 """

@@ -32,6 +32,7 @@ PLACEHOLDERS: dict[str, dict[str, set[str]]] = {
                         "construct": {"language"}},
     "critic_evol": {"critic": {"instruction", "language", "attempt"}},
     "codefavor_judge": {"judge": {"instruction", "code_a", "code_b", "criteria", "language"}},
+    "reflection": {"code": {"problem"}, "reflect": {"execution", "language"}, "final": {"problem"}},
 }
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
