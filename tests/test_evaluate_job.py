@@ -353,6 +353,8 @@ def test_stdio_problems_get_limits_from_their_reference_runtime(ray_cluster, tmp
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert [r["status"] for r in rows] == ["passed", "failed", "timeout"]
     assert rows[1]["program"] == "print(0)\n"  # extracted from the fence
+    assert (rows[1]["tests"][0]["expected"], rows[1]["tests"][0]["actual"]) == ("6\n", "0\n")  # kept when failed
+    assert "expected" not in rows[0]["tests"][0]
     reference = json.loads((tmp_path / "out" / "reference_times.json").read_text())["1000_A. Sum of digits"]
     assert rows[0]["time_limit_s"] == pytest.approx(max(0.5, 4 * reference), abs=1e-3)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

@@ -16,6 +16,7 @@ __all__ = ["GENERATION_ERROR_STATUS", "HEAD_FIELDS", "INFRA_STATUS", "build_requ
 
 GENERATION_ERROR_STATUS = "generation-error"  # the model produced no answer (e.g. its prompt was too long): a failure
 _KEPT_OUTPUT = 2000  # characters of stdout/stderr kept per result row
+_KEPT_CASE = 500  # characters of a failed stdin/stdout case's expected and actual output kept
 
 
 def build_request(problem: Problem, program: str, limit_s: float, memory_mb: int, request_id: str = "",
@@ -47,11 +48,21 @@ def result_row(sample: Sample, result: ExecResult, limit_s: float) -> dict:
     return {
         "task_id": sample.task_id, "sample_id": sample.sample_id, "program_sha": sample.sha,
         "passed": result.passed, "status": result.status, "error": result.error, "judged_by": result.judged_by,
-        "tests": [{"name": t.name, "passed": t.passed, "status": t.status, "error": t.error[:500],
-                   "duration_s": round(t.duration_s, 6)} for t in result.tests],
+        "tests": [_test_row(t) for t in result.tests],
         "duration_s": round(result.duration_s, 6), "time_limit_s": limit_s, "exit_code": result.exit_code,
         "stdout": result.stdout[:_KEPT_OUTPUT], "stderr": result.stderr[-_KEPT_OUTPUT:], "program": sample.program,
     }
+
+
+def _test_row(verdict) -> dict:
+    """One test's verdict in a results row; a failed stdin/stdout case keeps (the start of) what was expected and what
+    the program printed, for feedback and reflection data."""
+    row = {"name": verdict.name, "passed": verdict.passed, "status": verdict.status, "error": verdict.error[:500],
+           "duration_s": round(verdict.duration_s, 6)}
+    if not verdict.passed and verdict.expected is not None:
+        row.update(expected=verdict.expected[:_KEPT_CASE],
+                   actual=None if verdict.actual is None else verdict.actual[:_KEPT_CASE])
+    return row
 
 
 # what bookkeeping, pass@k and the judging-mode counts need of a row
