@@ -246,18 +246,6 @@ ARGS = ["cleaning.min_tests=3", "cleaning.max_question_chars=500", "cleaning.max
         "execution.actors=1", "execution.workers_per_actor=2"]
 
 
-def call_based_loads(tmp_path) -> bool:
-    """Whether codeloop's loader runs call-based TACO rows (else it skips them as unsupported)."""
-    line = next(line for line in RAW.read_text().splitlines() if '"fn_name' in line)
-    (tmp_path / "call.jsonl").write_text(line + "\n")
-    skipped: list[str] = []
-    try:
-        load_problems("stdio", tmp_path / "call.jsonl", warnings=skipped)
-    except Exception:  # noqa: BLE001 - nothing loaded: every row skipped
-        pass
-    return not skipped
-
-
 @pytest.mark.integration
 def test_clean_problems_job_keeps_exactly_the_passing_solutions_and_counts_every_removal(ray_cluster, tmp_path,
                                                                                          capsys):
@@ -267,16 +255,13 @@ def test_clean_problems_job_keeps_exactly_the_passing_solutions_and_counts_every
     args = ["--input", str(RAW), "--output", str(output), *ARGS]
     assert job.main(args) == 0
     console = capsys.readouterr().out
-    calls = call_based_loads(tmp_path)
 
     kept = [json.loads(line) for line in (output / "problems.jsonl").read_text().splitlines()]
     expected = {"taco/1": ["a, b = map(int, input().split())\nprint(a + b)\n",
                            "import sys\nprint(sum(map(int, sys.stdin.read().split())))\n"],
                 "taco/2": ["s = input()\nprint(s[::-1])\n", "import sys\nprint(sys.stdin.readline().strip()[::-1])\n"],
+                "taco/11": ["def add(a, b):\n    return a + b\n"],  # call-based: run as TACO's harness calls it
                 "multiply": ["a, b = map(int, input().split())\nprint(a * b)\n"]}
-    if calls:
-        expected = {**{k: expected[k] for k in ("taco/1", "taco/2")}, "taco/11": ["def add(a, b):\n    return a + b\n"],
-                    "multiply": expected["multiply"]}
     assert {r["problem_id"]: json.loads(r["solutions"]) for r in kept} == expected
     assert [r["problem_id"] for r in kept] == list(expected)  # input order
     assert json.loads(kept[-1]["input_output"]) == {"inputs": ["2 3\n", "4 5\n", "0 7\n"],
@@ -288,7 +273,7 @@ def test_clean_problems_job_keeps_exactly_the_passing_solutions_and_counts_every
     assert problems == {"taco/4": "malformed", "line 13": "malformed", "taco/3": "too few tests",
                         "taco/5": "question too long", "taco/8": "contaminated", "taco/9": "contaminated",
                         "taco/6": "no usable solution", "taco/7": "duplicate question",
-                        "taco/10": "no passing solution", **({} if calls else {"taco/11": "unsupported"})}
+                        "taco/10": "no passing solution"}
     solutions = sorted((r["task_id"], r["solution"], r["reason"]) for r in removed if r["solution"] is not None)
     assert solutions == sorted([
         ("taco/1", 1, "does not parse"), ("taco/1", 3, "duplicate solution"), ("taco/1", 6, "not tried"),
@@ -296,20 +281,20 @@ def test_clean_problems_job_keeps_exactly_the_passing_solutions_and_counts_every
         ("taco/2", 3, "solution too long"), ("taco/2", 4, "solution too short"), ("taco/2", 1, "fails tests"),
         ("taco/6", 0, "does not parse"), ("taco/6", 1, "does not parse"),
         ("taco/10", 0, "fails tests"), ("taco/10", 1, "fails tests"),
-        *([("taco/11", 1, "fails tests")] if calls else [])])
+        ("taco/11", 1, "fails tests")])
     timeout = next(r for r in removed if (r["task_id"], r["solution"]) == ("taco/2", 1))
     assert timeout["detail"].startswith("timeout")
 
     summary = json.loads((output / "clean_summary.json").read_text())
     assert summary["input"] == {"problems": 13, "solutions": 24}
-    assert summary["kept"] == {"problems": 4 if calls else 3, "solutions": 6 if calls else 5}
+    assert summary["kept"] == {"problems": 4, "solutions": 6}
     assert summary["removed_by_reason"]["problems"] == {
         "malformed": 2, "contaminated": 2, "too few tests": 1, "question too long": 1, "no usable solution": 1,
-        "duplicate question": 1, "no passing solution": 1, **({} if calls else {"unsupported": 1})}
+        "duplicate question": 1, "no passing solution": 1}
     assert summary["removed_by_reason"]["solutions"] == {
-        "fails tests": 5 if calls else 4, "does not parse": 3, "duplicate solution": 1, "not tried": 1,
+        "fails tests": 5, "does not parse": 3, "duplicate solution": 1, "not tried": 1,
         "solution too long": 1, "solution too short": 1, "over the per-problem cap": 1}
-    assert summary["execution"] == ({"samples": 12, "passed": 7} if calls else {"samples": 10, "passed": 6})
+    assert summary["execution"] == {"samples": 12, "passed": 7}
     assert "malformed" in console and "problems.jsonl" in console and (output / "config.yaml").exists()
 
     # a re-run runs nothing in the sandbox again and writes the same outputs
