@@ -60,39 +60,24 @@ def file_sha(path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def loadable(rows: list[TacoRow], directory: Path) -> tuple[list[TacoRow], dict, list[Removal]]:
-    """(the rows codeloop's loader runs, their problems, removals): the rows are written to
-    OUTPUT/execution/candidates.jsonl in TACO format and read back with `load_problems`; rows it skips are
-    "unsupported" (e.g. call-based problems while the sandbox cannot run them), rows it refuses "unloadable"."""
-    import re
-
+def loadable(rows: list[TacoRow]) -> tuple[list[TacoRow], dict, list[Removal]]:
+    """(the rows codeloop's loader runs, their problems, removals): each row, in TACO format as problems.jsonl will
+    hold it, goes through the loader's own converter (raylib.data.problems.problem_from_row); rows it skips are
+    "unsupported" (a kind of test the sandbox cannot run), rows it refuses "unloadable"."""
     from raylib.data.clean import taco_record
-    from raylib.data.problems import load_problems
-    from raylib.files import write_records
+    from raylib.data.problems import Unsupported, problem_from_row
 
-    removed: list[Removal] = []
-    path = directory / "candidates.jsonl"
-    while True:
-        write_records(path, [taco_record(r) for r in rows])
-        skipped: list[str] = []
+    kept, problems, removed = [], {}, []
+    for row in rows:
         try:
-            problems = load_problems("stdio", path, skip_unsupported=True, warnings=skipped)
+            problems[row.task_id] = problem_from_row(taco_record(row), "stdio", line=row.line)
+        except Unsupported as exc:
+            removed.append(Removal(row.task_id, "unsupported", str(exc), line=row.line))
         except DataError as err:
-            if err.line:  # one row the loader refuses: drop it and read the rest again
-                bad = rows.pop(err.line - 1)
-                removed.append(Removal(bad.task_id, "unloadable", err.message, line=bad.line))
-                if rows:
-                    continue
-                return [], {}, removed
-            if len(skipped) < len(rows):
-                raise
-            problems = {}  # every row skipped
-        break
-    for warning in skipped:
-        line = int(re.search(r":(\d+): skipped: ", warning)[1])
-        row = rows[line - 1]
-        removed.append(Removal(row.task_id, "unsupported", warning.split(": skipped: ", 1)[1], line=row.line))
-    return [r for r in rows if r.task_id in problems], problems, removed
+            removed.append(Removal(row.task_id, "unloadable", err.message, line=row.line))
+        else:
+            kept.append(row)
+    return kept, problems, removed
 
 
 def execution_filter(rows: list[TacoRow], cfg: CleanProblemsConfig, directory: Path,
@@ -104,7 +89,7 @@ def execution_filter(rows: list[TacoRow], cfg: CleanProblemsConfig, directory: P
     from raylib.evaluate.pipeline import evaluate
     from raylib.files import read_records
 
-    rows, problems, removed = loadable(rows, directory)
+    rows, problems, removed = loadable(rows)
     samples = execution_samples(rows)
     if not samples:
         return rows, removed, {"samples": 0, "passed": 0}

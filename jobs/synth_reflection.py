@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                 "llm": {**cfg.llm.model_dump(mode="json", exclude={"num_cpus", "num_gpus", "engine", "prompts"}),
                         "engine": engine_identity(cfg.llm.engine), "prompts": [prompts.label, prompts.sha]},
                 "execution": {"time_limits": cfg.time_limits.model_dump(mode="json", exclude={"reference_on"}),
-                              "memory_mb": cfg.execution.memory_mb}}
+                              "memory_mb": cfg.execution.memory_mb},
+                "max_execution_chars": cfg.max_execution_chars}  # the blocks the model was shown
     output.mkdir(parents=True, exist_ok=True)
     changed = claim_output(output / "synth_identity.json", identity)
     if changed:

@@ -63,9 +63,13 @@ def _host_timeout(request: ExecRequest) -> float:
     worker's own limits allow (recordings, runs, judging a run's answers: max(10 s, wall) each)."""
     limits, tests = request.limits, request.tests
     judging = max(limits.wall_time_s, 10.0)
-    if isinstance(tests, CallTests):  # one recording and up to wall + 1 s of run per test (base, plus)
-        groups = max(1, len(tests.groups))
-        return groups * (isolation.RECORD_LIMIT_S + limits.wall_time_s + 1.0) + judging + 15.0
+    if isinstance(tests, CallTests):
+        sizes = [size for _, size in tests.groups] or [len(tests.inputs)]
+        if tests.expected is None:  # one recording and up to wall + 1 s of run per test (base, plus)
+            return len(sizes) * (isolation.RECORD_LIMIT_S + limits.wall_time_s + 1.0) + judging + 15.0
+        floor = limits.call_time_floor_s  # given answers: nothing recorded, each call limited to the floor
+        run = sum(min(limits.wall_time_s, floor * size) + 1.0 for size in sizes) if floor else limits.wall_time_s + 1
+        return run + judging + 15.0
     if getattr(tests, "reference_solution", None):
         return isolation.RECORD_LIMIT_S + isolation.REPLAY_ROUNDS * (limits.wall_time_s + 2.0 + judging) + 15.0
     runs = len(tests.cases) if isinstance(tests, StdioTests) else 1

@@ -41,8 +41,9 @@ _PRELUDE_DESCRIPTION = (
 
 
 class _OmitsEmptyExtras(_Strict):
-    """Fields added later (`_LATER`) are left out of the serialized tests while empty, so the hashes of existing
-    problem sets (raylib.data.problems.problems_sha), and the output directories tied to them, stay as they were."""
+    """Fields added later (`_LATER`) are left out of the serialized tests while empty, so the hashes of problem sets
+    that do not use them (raylib.data.problems.problems_sha), and the output directories tied to them, stay as they
+    were."""
 
     _LATER: tuple[str, ...] = ()
 
@@ -137,7 +138,9 @@ class CallTests(_OmitsEmptyExtras):
 
     LeetCode style: with `instance_of="Solution"`, a program that defines a class `Solution` is answered by the method
     `entry_point` of one instance of it, made before the first call (as LiveCodeBench's and TACO's harnesses do);
-    a program without that class, by its function `entry_point`."""
+    a program without that class, by its function `entry_point`. Under their oracles (`lcb`, `apps`) a number of
+    another type that equals an int or float (Fraction(3), Decimal('0.5')) is answered as that int or float, since
+    those harnesses compare with ==."""
 
     _LATER = ("instance_of", "prelude")
     kind: Literal["calls"] = "calls"

@@ -236,7 +236,7 @@ def test_rows_the_loader_refuses_are_removed_and_the_rest_load(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in [good, {**good, "time_limit": ". seconds"}, good]))
     rows, _ = read_rows(path)
-    kept, problems, removed = loadable(rows, tmp_path / "execution")
+    kept, problems, removed = loadable(rows)
     assert [r.task_id for r in kept] == list(problems) == ["taco/1", "taco/3"]
     assert [(r.task_id, r.reason) for r in removed] == [("taco/2", "unloadable")]
     assert "could not convert string to float" in removed[0].detail

@@ -34,6 +34,7 @@ def rows_for(problems):
         result("HumanEval/0", good, "passed"), result("HumanEval/0", good, "passed"),  # sampled twice: kept once
         result("HumanEval/0", good2, "passed"), result("HumanEval/0", bad, "failed"),
         result("HumanEval/0", "def x(:", "compile-error"), result("HumanEval/0", "lost", "sandbox-error"),
+        result("HumanEval/0", "", "generation-error"), result("HumanEval/0", " \n", "failed"),  # no program: out
         result("HumanEval/1", "def separate_paren_groups(s):\n    return []\n", "failed"),  # no pass: no pair, no sft
     ], (good, good2, bad)
 

@@ -214,3 +214,49 @@ def test_feedback_on_the_shown_cases_names_the_call_the_expected_and_the_got(box
     text = feedback_text("public-tests", shown)
     assert "fails 1 of the 1 tests shown" in text
     assert "- `twoSum([2, 7, 11, 15], 9)` should be `[0, 1]`, got `[1, 0]`." in text
+
+
+def test_the_host_waits_for_given_answer_calls_only_as_long_as_the_worker_may_take():
+    from sandbox.pool import _host_timeout
+
+    tests = calls("f", [([i], i) for i in range(150)])
+    request = ExecRequest(code="def f(x):\n    return x\n", tests=tests,
+                          limits=Limits(wall_time_s=60, cpu_time_s=60, call_time_floor_s=6))
+    # 150 one-case tests: min(60, 6 x 1) + 1 s each, then judging max(10, 60) s and 15 s of slack; nothing recorded
+    assert _host_timeout(request) == 150 * 7 + 60 + 15
+
+
+def test_numbers_of_other_types_are_compared_as_the_harnesses_compare_them(box):
+    # LiveCodeBench and TACO compare with ==: Fraction(3) == 3 and Decimal("0.5") == 0.5 pass there, Fraction(1, 3)
+    # is not equal to any float
+    code = "from fractions import Fraction\nfrom decimal import Decimal\nclass Solution:\n    def f(self, x):\n" \
+           "        return [Fraction(3), Decimal('0.5'), {Fraction(2): (Fraction(7, 2),)}][x]\n"
+    cases = [([0], 3), ([1], 0.5), ([2], {2: (3.5,)})]  # inside containers too
+    assert run(box, code, calls("f", cases)).passed
+    assert run(box, code, calls("f", cases, oracle="apps", prelude=TACO_PRELUDE)).passed
+    third = "from fractions import Fraction\ndef f(x):\n    return Fraction(1, 3)\n"
+    result = run(box, third, calls("f", [([0], 1 / 3)]))
+    assert_not_forged(result)
+    assert "not plain data" in result.tests[0].error
+    # EvalPlus's rule is not changed: there an answer must be plain data
+    strict = CallTests(entry_point="f", inputs=[plain.encode([0])], expected=[plain.encode(3)])
+    assert not run(box, "from fractions import Fraction\ndef f(x):\n    return Fraction(3)\n", strict).passed
+
+
+def test_unreadable_functional_rows_are_skipped_or_refused_with_the_field_named(tmp_path):
+    from raylib.files import DataError
+
+    base = {"question_id": "q", "question_content": "x", "platform": "leetcode", "starter_code": "",
+            "private_test_cases": "[]", "metadata": json.dumps({"func_name": "f"})}
+    trailing = dict(base, public_test_cases=json.dumps([{"input": "[1,2]\n", "output": "3", "testtype": "functional"}]))
+    no_name = dict(base, question_id="r", metadata='"x"',
+                   public_test_cases=json.dumps([{"input": "1", "output": "1", "testtype": "functional"}]))
+    path = tmp_path / "lcb.jsonl"
+    path.write_text(json.dumps(trailing) + "\n")
+    warnings: list[str] = []
+    with pytest.raises(DataError, match="no stdio problems"):  # the one row is skipped, with its reason
+        load_problems("stdio", path, warnings=warnings)
+    assert warnings == [f"{path}:1: skipped: functional test case 0: input line 2 is not JSON (Expecting value): ''"]
+    path.write_text(json.dumps(no_name) + "\n")
+    with pytest.raises(DataError, match=r"lcb.jsonl:1: .*needs metadata.func_name .*got metadata '\"x\"'"):
+        load_problems("stdio", path)

@@ -72,6 +72,22 @@ def test_execution_block_of_compile_errors_timeouts_and_passes():
     assert execution_text(row(True, "passed", passing[:1]), HUMANEVAL) == "The tests passed."
 
 
+def test_execution_block_of_a_leetcode_case_is_the_call_with_expected_and_got():
+    from raylib.data.problems import load_problems
+
+    two_sum = load_problems("stdio", "tests/fixtures/livecodebench.jsonl")["1"]
+    encoded = two_sum.tests.inputs[0]
+    tests = [{"name": "case 0", "passed": False, "status": "failed",
+              "error": f"input 0 {encoded}: expected [0, 1], got [1, 0]"},
+             {"name": "case 1", "passed": False, "status": "runtime-error",
+              "error": f"input 1 {two_sum.tests.inputs[1]}: KeyError: 3"},
+             {"name": "case 2", "passed": True, "status": "passed", "error": ""}]
+    assert execution_text(row(False, "failed", tests), two_sum) == (
+        "2 of 3 tests failed.\n"
+        "- `twoSum([2, 7, 11, 15], 9)` failed: expected `[0, 1]`, got `[1, 0]`\n"
+        "- `twoSum([3, 2, 4], 6)` raised an error: KeyError: 3 (expected `[1, 2]`)")
+
+
 def test_execution_block_shows_three_failures_and_is_bounded():
     tests = [{"name": f"assert add({i}, 1) == {i + 1}", "passed": False, "status": "failed",
               "error": "AssertionError " + "x" * 400} for i in range(5)]
@@ -83,9 +99,15 @@ def test_execution_block_shows_three_failures_and_is_bounded():
     assert len(short) <= 200 and short.endswith("\n... (cut)")
 
 
-def test_code_is_read_out_of_answers_with_the_prose_before_it():
+def test_code_is_read_out_of_answers_with_the_prose_around_it():
     answer = "It must add.\n\n```python\ndef add(a, b):\n    return a + b\n```\nThat is all."
-    assert read_answer(answer, ADD) == ("It must add.", "def add(a, b):\n    return a + b\n")
+    assert read_answer(answer, ADD) == ("It must add.\n\nThat is all.", "def add(a, b):\n    return a + b\n")
+    # a reflection that quotes the wrong line in a fence of its own, then gives the program: both texts are prose
+    quoted = "The bug:\n```python\nreturn a - b\n```\nIt subtracts.\n```python\ndef add(a, b):\n    return a + b\n```"
+    assert read_answer(quoted, ADD) == ("The bug:\n```python\nreturn a - b\n```\nIt subtracts.",
+                                        "def add(a, b):\n    return a + b\n")
+    after = "```python\ndef add(a, b):\n    return a + b\n```\nI subtracted before; now it adds."
+    assert read_answer(after, ADD)[0] == "I subtracted before; now it adds."
     # a rewritten function gets the prompt's imports; a body alone continues the prompt
     assert read_answer("```python\ndef half(x):\n    return x / 2\n```", HUMANEVAL) == \
         ("", "from typing import List\ndef half(x):\n    return x / 2\n")

@@ -428,30 +428,33 @@ def clean(rows: Rows, settings: CleaningSettings, index: NgramIndex | None,
 # ------------------------------------------------------------------------------------------------- evaluation sets
 
 _STATEMENT_FIELDS = ("question_content", "question", "description", "prompt", "text")
+_ID_FIELDS = ("question_id", "task_id", "problem_id", "id", "name")
 
 
 def evaluation_texts(sets: Iterable[EvaluationSet]) -> dict[str, str]:
-    """{"dataset:task_id": problem statement} of the evaluation sets, read with `load_problems`; rows it skips as
-    unsupported (e.g. LiveCodeBench's LeetCode-style problems) still give their statement (question_content,
-    question, description, prompt or text).
+    """{"dataset:task_id": problem statement} of the evaluation sets: the shipped ones (no path) through `load_problems`
+    (their prompts); files by path straight from their rows' statement field (question_content, question,
+    description, prompt or text; nothing else of a row is decoded, so LiveCodeBench's compressed private tests are
+    never unpacked, and rows codeloop cannot run still count).
 
     Raises:
-        DataError: a file is missing or not in a format of its dataset.
+        DataError: a file is missing or unreadable, or a row has no statement field.
     """
     from raylib.data.problems import load_problems
 
     texts: dict[str, str] = {}
     for spec in sets:
-        skipped: list[str] = []
-        problems = load_problems(spec.dataset, spec.path, skip_unsupported=True, warnings=skipped)
-        label = spec.dataset if spec.path is None else f"{spec.dataset}[{Path(spec.path).name}]"
-        texts.update({f"{label}:{task_id}": p.prompt for task_id, p in problems.items()})
-        lines = {int(m[1]) for w in skipped if (m := re.search(r":(\d+): skipped: ", w))}
-        if lines:
-            for line, row in read_records(spec.path):
-                statement = next((row[f] for f in _STATEMENT_FIELDS if isinstance(row.get(f), str)), None)
-                if line in lines and statement:
-                    texts[f"{label}:line {line}"] = statement
+        if spec.path is None:
+            texts.update({f"{spec.dataset}:{task_id}": p.prompt for task_id, p in load_problems(spec.dataset).items()})
+            continue
+        label = f"{spec.dataset}[{Path(spec.path).name}]"
+        for line, row in read_records(spec.path):
+            statement = next((row[f] for f in _STATEMENT_FIELDS if isinstance(row.get(f), str)), None)
+            if statement is None:
+                raise DataError(spec.path, line, f"no problem statement: expected one of the fields "
+                                f"{list(_STATEMENT_FIELDS)} (has {sorted(row)[:12]})")
+            task_id = next((str(row[f]) for f in _ID_FIELDS if row.get(f) is not None), f"line {line}")
+            texts[f"{label}:{task_id}"] = statement
     return texts
 
 

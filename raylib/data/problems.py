@@ -43,7 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serial
 from raylib.files import DataError, read_records
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, CallTests, FunctionTests, StdioCase, StdioTests, Tests
 
-__all__ = ["DATASETS", "Problem", "check_dataset", "load_problems", "problems_sha", "subset"]
+__all__ = ["DATASETS", "Problem", "Unsupported", "check_dataset", "load_problems", "problem_from_row", "problems_sha",
+           "subset"]
 
 DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "multipl-e", "stdio", "jsonl")
 
@@ -279,9 +280,17 @@ def _call_tests(inputs: list[list], outputs: list, entry_point: str, prelude: st
                      groups=[(f"case {i}", 1) for i in range(len(inputs))])
 
 
-def _lcb_arguments(text: str) -> list:
+def _lcb_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:  # LiveCodeBench's grader fails every program on such a case: skip the problem
+        raise Unsupported(f"{where} is not JSON ({exc.msg}): {text[:80]!r}") from None
+
+
+def _lcb_arguments(text: str, case: int) -> list:
     """A functional case's input: one JSON value per line, the method's arguments in order (LiveCodeBench)."""
-    return [json.loads(line) for line in text.split("\n")]
+    return [_lcb_json(line, f"functional test case {case}: input line {j + 1}")
+            for j, line in enumerate(text.split("\n"))]
 
 
 def _lcb_row(row: dict) -> Problem:
@@ -291,13 +300,16 @@ def _lcb_row(row: dict) -> Problem:
     common = dict(task_id=str(row["question_id"]), difficulty=row.get("difficulty"),
                   tags=(row["platform"],) if row.get("platform") else (), source="livecodebench")
     if kinds == {"functional"}:
-        entry = (_as_json(row.get("metadata") or "{}") or {}).get("func_name")
-        if not entry:
-            raise ValueError("a functional problem needs metadata.func_name (the method the tests call)")
+        metadata = _as_json(row.get("metadata") or "{}")
+        entry = metadata.get("func_name") if isinstance(metadata, dict) else None
+        if not entry or not isinstance(entry, str):
+            raise ValueError(f"a functional problem needs metadata.func_name (the method the tests call), got "
+                             f"metadata {str(row.get('metadata'))[:80]!r}")
 
-        def tests(group):
-            return _call_tests([_lcb_arguments(c["input"]) for c in group], [json.loads(c["output"]) for c in group],
-                               entry, LCB_PRELUDE, "lcb") if group else None
+        def tests(group, offset=0):
+            return _call_tests([_lcb_arguments(c["input"], offset + i) for i, c in enumerate(group)],
+                               [_lcb_json(c["output"], f"functional test case {offset + i}: output")
+                                for i, c in enumerate(group)], entry, LCB_PRELUDE, "lcb") if group else None
 
         prompt = row["question_content"]
         if (row.get("starter_code") or "").strip():
@@ -479,6 +491,34 @@ def check_dataset(dataset: str, path: str | Path | None) -> None:
         raise ValueError(f"dataset {dataset!r} needs dataset_path (its problem file)")
 
 
+def problem_from_row(row: dict, dataset: str, path: str | Path = "<row>", line: int = 0) -> Problem:
+    """One row of a problem file as a Problem of `dataset` (its format recognised from its fields, as load_problems
+    does; `line` also numbers TACO rows without an id).
+
+    Raises:
+        Unsupported: a row of a known format that codeloop cannot run (load_problems skips it by default).
+        DataError: the row is of another format than the dataset's, lacks fields or cannot be read (names `path`,
+            `line` and what was expected).
+    """
+    fmt = _detect(row)
+    if fmt not in _ACCEPTS[dataset]:
+        expected = " or ".join(_ACCEPTS[dataset])
+        raise DataError(path, line, f"row is in {fmt!r} format, dataset {dataset!r} expects {expected} rows "
+                        f"(fields: {sorted(row)[:12]})")
+    _require(row, _FIELDS[fmt], path, line, fmt)
+    try:
+        return _convert(fmt, row, dataset, line)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise DataError(path, line,
+                        f"{fmt} row: field {'.'.join(map(str, first['loc'])) or '(row)'}: {first['msg']}") from None
+    except Unsupported:
+        raise
+    except (ValueError, SyntaxError, KeyError, TypeError, AttributeError, IndexError, zlib.error,
+            pickle.UnpicklingError) as exc:
+        raise DataError(path, line, f"{fmt} row: cannot read {type(exc).__name__}: {exc}") from None
+
+
 def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsupported: bool = True,
                   warnings: list[str] | None = None) -> dict[str, Problem]:
     """Load a problem set into {task_id: Problem}, in file order.
@@ -505,27 +545,14 @@ def load_problems(dataset: str, path: str | Path | None = None, *, skip_unsuppor
         path = SHIPPED_FILES[dataset]
     problems: dict[str, Problem] = {}
     for line, row in read_records(path):
-        fmt = _detect(row)
-        if fmt not in _ACCEPTS[dataset]:
-            expected = " or ".join(_ACCEPTS[dataset])
-            raise DataError(path, line, f"row is in {fmt!r} format, dataset {dataset!r} expects {expected} rows "
-                            f"(fields: {sorted(row)[:12]})")
-        _require(row, _FIELDS[fmt], path, line, fmt)
         try:
-            problem = _convert(fmt, row, dataset, line)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise DataError(path, line,
-                            f"{fmt} row: field {'.'.join(map(str, first['loc'])) or '(row)'}: {first['msg']}") from None
+            problem = problem_from_row(row, dataset, path, line)
         except Unsupported as exc:
             if not skip_unsupported:
                 raise DataError(path, line, str(exc)) from None
             if warnings is not None:
                 warnings.append(f"{path}:{line}: skipped: {exc}")
             continue
-        except (ValueError, SyntaxError, KeyError, TypeError, AttributeError, IndexError, zlib.error,
-                pickle.UnpicklingError) as exc:
-            raise DataError(path, line, f"{fmt} row: cannot read {type(exc).__name__}: {exc}") from None
         if problem.task_id in problems:
             raise DataError(path, line, f"duplicate task_id {problem.task_id!r}")
         problems[problem.task_id] = problem

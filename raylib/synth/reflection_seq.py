@@ -84,7 +84,7 @@ def read_answer(answer: str, problem: Problem) -> tuple[str, str]:
     fence = text.find("```")
     code = extract_code(text, problem.language, problem.entry_point)
     if fence >= 0:
-        prose = text[:fence]
+        prose = _outside_block(text, code) or text[:fence]
     elif problem.language != "python" or not _defines_something(code):
         return text.strip(), ""
     else:
@@ -92,6 +92,17 @@ def read_answer(answer: str, problem: Problem) -> tuple[str, str]:
     if not code.strip():
         return prose.strip(), ""
     return prose.strip(), assemble_program(problem, text, None, extract=True)
+
+
+def _outside_block(text: str, code: str) -> str | None:
+    """The answer without the fenced block its code came from (a reflection may come after the code, or quote a line
+    in a fence of its own before it); None when that block is not found as such."""
+    at = text.find(code.strip()) if code.strip() else -1
+    start = text.rfind("```", 0, at) if at >= 0 else -1
+    end = text.find("```", at + len(code.strip())) if at >= 0 else -1
+    if start < 0 or end < 0:
+        return None
+    return (text[:start].rstrip() + "\n\n" + text[end + 3:].lstrip()).strip()
 
 
 def _defines_something(code: str) -> bool:
@@ -115,9 +126,34 @@ def _stdio_case(problem: Problem, name: str):
     return cases[int(match.group(1))] if match and cases and int(match.group(1)) < len(cases) else None
 
 
+def _call_case(problem: Problem, name: str) -> int | None:
+    """The input a LeetCode-style verdict named "case N" is about (one call per test), or None."""
+    tests = problem.tests
+    match = re.fullmatch(r"case (\d+)", name)
+    if tests.kind != "calls" or not match or len(tests.groups) != len(tests.inputs) or tests.expected is None:
+        return None
+    return int(match.group(1)) if int(match.group(1)) < len(tests.inputs) else None
+
+
+def _describe_call(test: dict, problem: Problem, index: int, verb: str) -> str:
+    """A failed LeetCode-style case as a call: `twoSum([2, 7], 9)` failed: expected `[0, 1]`, got `[1, 0]`."""
+    from sandbox.inside import plain
+
+    tests, status = problem.tests, str(test.get("status", "failed"))
+    call = f"{tests.entry_point}({', '.join(map(repr, plain.decode(tests.inputs[index])))})"
+    expected = repr(plain.decode(tests.expected[index]))
+    error = str(test.get("error") or "").removeprefix(f"input {index} {tests.inputs[index][:200]}: ")
+    if status == "failed" and ", got " in error:
+        return f"- `{_clip(call)}` failed: expected `{_clip(expected)}`, got `{_clip(error.rpartition(', got ')[2])}`"
+    return f"- `{_clip(call)}` {verb}" + (f": {_clip(error)}" if error else "") + f" (expected `{_clip(expected)}`)"
+
+
 def _describe(test: dict, problem: Problem) -> str:
     """One failed test: what was tested, how it failed, expected vs got (got when the verdict carries it)."""
     name, status = str(test.get("name", "")), str(test.get("status", "failed"))
+    call_case = _call_case(problem, name)
+    if call_case is not None:
+        return _describe_call(test, problem, call_case, _VERB.get(status, status))
     error, source = str(test.get("error") or ""), ""
     located = _LOCATION.match(error)
     if located:

@@ -179,7 +179,7 @@ def _child(spec: dict, fds: list[int]) -> None:
         mode = payload["mode"]
         if mode == "calls":
             child.run_calls(payload["code"], payload["calls"], RESULT_FD, payload.get("prelude", ""),
-                            payload.get("instance_of", ""))
+                            payload.get("instance_of", ""), payload.get("numbers_as_plain", False))
             status = 0
         elif mode == "program":
             status = child.run_program(payload["code"], payload.get("prelude", ""))
@@ -1013,7 +1013,8 @@ class Request:
                                payload={"mode": "calls", "code": self.req["code"],
                                         "calls": [c for p in plan for c in p],
                                         "prelude": tests.get("prelude") or "",
-                                        "instance_of": tests.get("instance_of") or ""},
+                                        "instance_of": tests.get("instance_of") or "",
+                                        "numbers_as_plain": tests["oracle"] in ("lcb", "apps")},
                                call_limits=call_limits)
             if o.setup:
                 return self._result("sandbox-error", o, error="sandbox: " + o.text("setup", 2000))

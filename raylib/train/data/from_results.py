@@ -8,7 +8,8 @@
     sft = sft_examples(rows, problems, max_per_task=4)          # rejection sampling: passing programs only
 
 Each builder keeps one example per distinct program of a task (models sample the same program many times), leaves
-out samples whose sandbox failed ("sandbox-error": nothing is known about them), and is deterministic for a seed.
+out samples whose sandbox failed ("sandbox-error": nothing is known about them) and answers that made no program
+("generation-error", empty), and is deterministic for a seed.
 Their JSONL rows, field by field:
 
     orm:   {"task_id", "prompt", "program", "label": 1|0, "status"}   (orm_examples and balanced_orm_examples)
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from raylib.data.problems import Problem
 from raylib.files import DataError, read_records
+from raylib.evaluate.requests import GENERATION_ERROR_STATUS
 from sandbox.schema import INFRA_STATUS
 
 __all__ = ["balanced_orm_examples", "orm_examples", "preference_pairs", "read_results", "sft_examples"]
@@ -46,12 +48,14 @@ def read_results(path: str | Path) -> list[dict]:
 
 
 def _distinct_by_task(rows: list[dict], problems: dict[str, Problem]) -> dict[str, list[dict]]:
-    """{task_id: rows with distinct programs, in file order}, without infrastructure failures or unknown tasks."""
+    """{task_id: rows with distinct programs, in file order}, without infrastructure failures, answers that made no
+    program (the model gave none: "generation-error", or an empty one) or unknown tasks."""
     by_task: dict[str, list[dict]] = {}
     seen: set[tuple[str, str]] = set()
     for row in rows:
         key = (row["task_id"], row["program"])
-        if row["status"] == INFRA_STATUS or row["task_id"] not in problems or key in seen:
+        if (row["status"] in (INFRA_STATUS, GENERATION_ERROR_STATUS) or not row["program"].strip()
+                or row["task_id"] not in problems or key in seen):
             continue
         seen.add(key)
         by_task.setdefault(row["task_id"], []).append(row)
