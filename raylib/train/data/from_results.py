@@ -27,8 +27,8 @@ import random
 from pathlib import Path
 
 from raylib.data.problems import Problem
-from raylib.files import DataError, read_records
 from raylib.evaluate.requests import GENERATION_ERROR_STATUS
+from raylib.files import DataError, read_records
 from sandbox.schema import INFRA_STATUS
 
 __all__ = ["balanced_orm_examples", "orm_examples", "preference_pairs", "read_results", "sft_examples"]
