@@ -5,7 +5,7 @@
         cluster.address                  # "127.0.0.1:PORT": jobs join with --ray-address / ray_address=
         cluster.submit([...])            # `ray job submit --working-dir . -- ...` from the repository root
         cluster.alive_nodes()            # how many nodes the cluster counts alive
-        cluster.run_driver(script)       # the last line a driver joined to the cluster prints
+        cluster.run_driver(script)       # what a driver joined to the cluster prints after "@@"
         cluster.workers[0].kill()        # SIGKILL the node's every process (raylet, object store, its workers)
 """
 
@@ -63,17 +63,20 @@ class RayNodes(RayHead):
     workers: list[Node] = field(default_factory=list)
 
     def run_driver(self, script: str) -> str:
-        """The last line a Python driver `script` prints, run in its own process joined to the cluster (so this
+        """What a Python driver `script` prints on its last line that starts with "@@" (Ray prints its own notes on
+        the driver's stdout too, e.g. of a node that died), run in its own process joined to the cluster (so this
         process, which holds the tests' own local cluster, never joins it)."""
         out = subprocess.run([str(BIN / "python"), "-c", script], env=dict(self.env, RAY_ADDRESS=self.address),
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
-        return out.stdout.strip().splitlines()[-1]
+        marked = [line[2:] for line in out.stdout.splitlines() if line.startswith("@@")]
+        assert marked, out.stdout[-2000:]
+        return marked[-1]
 
     def alive_nodes(self) -> int:
         """The nodes the cluster counts alive."""
         return sum(json.loads(self.run_driver(
-            "import json, ray; ray.init(address='auto'); print(json.dumps([n['Alive'] for n in ray.nodes()]))")))
+            "import json, ray; ray.init(address='auto'); print('@@' + json.dumps([n['Alive'] for n in ray.nodes()]))")))
 
     def wait_for_nodes(self, count: int, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout

@@ -21,8 +21,8 @@ import json, ray
 from ray.util.state import list_actors
 ray.init(address="auto")
 nodes = {n["NodeID"]: n for n in ray.nodes()}
-print(json.dumps(sorted({a.node_id for a in list_actors(detail=True, limit=10000)
-                         if "ExecuteSamples" in (a.class_name or "") and a.node_id in nodes})))
+print("@@" + json.dumps(sorted({a.node_id for a in list_actors(detail=True, limit=10000)
+                                if "ExecuteSamples" in (a.class_name or "") and a.node_id in nodes})))
 """
 
 
