@@ -55,6 +55,7 @@ from typing import Any, Iterable, Literal
 from pydantic import Field, model_validator
 
 from raylib.config import Section
+from raylib.data.problems import taco_task_id
 from raylib.data.samples import Sample
 from raylib.files import DataError, read_records
 
@@ -202,11 +203,6 @@ def normalise_tests(spec: Any) -> dict:
     return {**tests, "inputs": [i for i, _ in unique], "outputs": [o for _, o in unique]}
 
 
-def _task_id(row: dict, line: int) -> str:
-    # the loader's rule (raylib.data.problems._taco_row), so problems.jsonl keeps the ids of the input file
-    return str(row.get("problem_id", row.get("id")) or row.get("name") or f"taco/{line}")
-
-
 def parse_row(row: dict, line: int) -> TacoRow:
     """One TACO/APPS row with its tests normalised and its solutions read (not yet checked); ValueError when
     malformed."""
@@ -219,7 +215,7 @@ def parse_row(row: dict, line: int) -> TacoRow:
     solutions = _json(row.get("solutions"), "solutions") or []
     if not isinstance(solutions, list):
         raise ValueError(f"solutions is a {type(solutions).__name__}, not a list")
-    return TacoRow(_task_id(row, line), line, row, tests, list(enumerate(solutions)))
+    return TacoRow(taco_task_id(row, line), line, row, tests, list(enumerate(solutions)))
 
 
 def read_rows(path: str | Path, limit: int | None = None) -> tuple[Rows, list[Removal]]:
@@ -239,7 +235,7 @@ def read_rows(path: str | Path, limit: int | None = None) -> tuple[Rows, list[Re
         try:
             parsed = parse_row(row, line)
         except ValueError as exc:
-            removed.append(Removal(_task_id(row, line), "malformed", str(exc), line=line))
+            removed.append(Removal(taco_task_id(row, line), "malformed", str(exc), line=line))
             continue
         if parsed.task_id in seen:
             removed.append(Removal(parsed.task_id, "duplicate task id", f"line {seen[parsed.task_id]} has it",

@@ -45,7 +45,7 @@ from raylib.files import DataError, read_records
 from sandbox.schema import LANGUAGE_ALIASES, AssertionTests, CallTests, FunctionTests, StdioCase, StdioTests, Tests
 
 __all__ = ["DATASETS", "Problem", "Unsupported", "check_dataset", "load_problems", "problem_from_row", "problems_sha",
-           "subset"]
+           "subset", "taco_task_id"]
 
 DATASETS = ("humaneval", "humaneval+", "mbpp", "mbpp+", "multipl-e", "stdio", "jsonl")
 
@@ -270,6 +270,12 @@ TACO_PRELUDE = (
 STARTER_CODE = "\n\nUse this starter code:\n```python\n{starter}\n```\n"  # after the statement of a call-based problem
 
 
+def _with_starter_code(statement: str, row: dict) -> str:
+    """A call-based problem's prompt: its statement, then the row's starter code (the signature to implement)."""
+    starter = (row.get("starter_code") or "").rstrip()
+    return statement + STARTER_CODE.format(starter=starter) if starter.strip() else statement
+
+
 def _call_tests(inputs: list[list], outputs: list, entry_point: str, prelude: str, oracle: str) -> CallTests:
     """LeetCode-style tests: one test per case (named as stdin/stdout cases are), `Solution().entry_point(*args)`
     when the program defines `Solution`, else its function `entry_point`."""
@@ -312,10 +318,8 @@ def _lcb_row(row: dict) -> Problem:
                                [_lcb_json(c["output"], f"functional test case {offset + i}: output")
                                 for i, c in enumerate(group)], entry, LCB_PRELUDE, "lcb") if group else None
 
-        prompt = row["question_content"]
-        if (row.get("starter_code") or "").strip():
-            prompt += STARTER_CODE.format(starter=row["starter_code"].rstrip())
-        return Problem(prompt=prompt, entry_point=entry, tests=tests(cases), public_tests=tests(public), **common)
+        return Problem(prompt=_with_starter_code(row["question_content"], row), entry_point=entry,
+                       tests=tests(cases), public_tests=tests(public), **common)
     if kinds != {"stdin"}:
         raise Unsupported(f"test cases of types {sorted(kinds)} in one problem (expected all stdin or all functional)")
 
@@ -360,14 +364,18 @@ def _apps_int_keys(value: Any, unwrap: bool) -> Any:
     return value
 
 
+def taco_task_id(row: dict, index: int) -> str:
+    """A TACO/APPS row's task id: problem_id, id or name, else "taco/<line>"."""
+    return str(row.get("problem_id", row.get("id")) or row.get("name") or f"taco/{index}")
+
+
 def _taco_row(row: dict, index: int) -> Problem:
     io_spec = _as_json(row["input_output"]) or {}
     solutions = _as_json(row.get("solutions") or "[]") or []
     limit = _SECONDS.search(str(row.get("time_limit") or ""))
     tags = _listish(row.get("tags"))
-    common = dict(task_id=str(row.get("problem_id", row.get("id")) or row.get("name") or f"taco/{index}"),
-                  reference_solution=solutions[0] if solutions else None, difficulty=row.get("difficulty"),
-                  tags=tuple(map(str, tags)),
+    common = dict(task_id=taco_task_id(row, index), reference_solution=solutions[0] if solutions else None,
+                  difficulty=row.get("difficulty"), tags=tuple(map(str, tags)),
                   time_limit_s=float(limit.group(1)) if limit and float(limit.group(1)) > 0 else None, source="taco")
     entry = io_spec.get("fn_name")
     if entry:
@@ -376,12 +384,9 @@ def _taco_row(row: dict, index: int) -> Problem:
             raise Unsupported(f"call-based problem (fn_name={entry!r}) whose inputs are not argument lists")
         if len(inputs) != len(io_spec["outputs"]):
             raise ValueError(f"{len(inputs)} inputs but {len(io_spec['outputs'])} outputs")
-        prompt = row["question"]
-        if (row.get("starter_code") or "").strip():
-            prompt += STARTER_CODE.format(starter=row["starter_code"].rstrip())
         tests = _call_tests(inputs, [_apps_int_keys(out, unwrap=True) for out in io_spec["outputs"]], entry,
                             TACO_PRELUDE, "apps")
-        return Problem(prompt=prompt, entry_point=entry, tests=tests, **common)
+        return Problem(prompt=_with_starter_code(row["question"], row), entry_point=entry, tests=tests, **common)
     cases = [StdioCase(input=_io_text(i), output=_io_text(o)) for i, o in zip(io_spec["inputs"], io_spec["outputs"])]
     return Problem(prompt=row["question"], tests=StdioTests(cases=cases, prelude=TACO_PRELUDE), **common)
 

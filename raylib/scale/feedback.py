@@ -17,7 +17,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-__all__ = ["BINARY", "FTTT_FEEDBACK", "LEVELS", "ShownRun", "ShownTest", "feedback_text", "split_assertion"]
+__all__ = ["BINARY", "FTTT_FEEDBACK", "LEVELS", "ShownRun", "ShownTest", "feedback_text", "leetcode_case",
+           "one_call_per_case", "split_assertion"]
 
 BINARY = "Your answer is incorrect. Please try again."  # FTTT's feedback turn, word for word
 FTTT_FEEDBACK = "Your answer is incorrect."  # what FTTT's test-time training step learns from (prelim/fttt.py)
@@ -94,6 +95,22 @@ def _describe(test: ShownTest, stdio: bool) -> str:
         return f"- `{_clip(test.call)}` should be `{_clip(test.expected)}`; it failed with {reason}."
     reason = _clip(test.error, 300) if test.error and test.error != "not run" else test.status
     return f"- `{_clip(test.test, 300)}` failed: {reason}."
+
+
+def one_call_per_case(tests) -> bool:
+    """Whether `tests` are LeetCode-style cases: call tests with given answers, each call its own test ("case N")."""
+    return getattr(tests, "kind", "") == "calls" and tests.expected is not None and \
+        len(tests.groups) == len(tests.inputs)
+
+
+def leetcode_case(tests, index: int, status: str, error: str) -> tuple[str, str, str | None]:
+    """Case `index` of `one_call_per_case` tests as (the call, e.g. "twoSum([2, 7], 9)"; the expected answer's repr;
+    what the program returned where the judge's `error` says so, "expected X, got Y" on a failed case, else None)."""
+    from sandbox.inside import plain
+
+    call = f"{tests.entry_point}({', '.join(map(repr, plain.decode(tests.inputs[index])))})"
+    got = error.rpartition(", got ")[2] if status == "failed" and ", got " in error else None
+    return call, repr(plain.decode(tests.expected[index])), got
 
 
 def feedback_text(level: str, shown: ShownRun | None) -> str:

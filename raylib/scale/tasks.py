@@ -25,7 +25,7 @@ import re
 from raylib.data.math_problems import MathProblem, answers_equal, final_answer, normalize_answer
 from raylib.data.problems import Problem
 from raylib.generate.prompts import PromptSettings, answer_to_sample, build_prompt, sample_program
-from raylib.scale.feedback import ShownRun, ShownTest, split_assertion
+from raylib.scale.feedback import ShownRun, ShownTest, leetcode_case, one_call_per_case, split_assertion
 
 __all__ = ["FTTT_GSM8K", "FTTT_HUMANEVAL", "FTTT_MATH500", "FTTT_MBPP", "CodeTasks", "MathTasks", "Turn",
            "first_fenced_block", "normalized_code"]
@@ -160,8 +160,7 @@ class CodeTasks:
     def shown_run(self, task_id: str, results: list) -> ShownRun | None:
         """A ShownRun from the results of `shown_requests` (None when the problem shows no tests)."""
         from raylib.rerank.public_tests import public_tests
-        from sandbox.inside import plain
-        from sandbox.schema import AssertionTests, CallTests, StdioTests
+        from sandbox.schema import AssertionTests, StdioTests
 
         if not results:
             return None
@@ -183,16 +182,14 @@ class CodeTasks:
                                        error=verdict.error if verdict else run.error, expected=case.output,
                                        got=verdict.actual if verdict else None))
             return ShownRun(run.status, run.error, tuple(shown), stdio=True)
-        if isinstance(tests, CallTests) and tests.expected is not None and len(tests.groups) == len(tests.inputs):
-            for i, (args, expected) in enumerate(zip(tests.inputs, tests.expected)):  # LeetCode style: one per case
+        if one_call_per_case(tests):
+            for i in range(len(tests.inputs)):
                 verdict = run.tests[i] if i < len(run.tests) else None
-                call = f"{tests.entry_point}({', '.join(map(repr, plain.decode(args)))})"
+                status = verdict.status if verdict else run.status
                 error = verdict.error if verdict else run.error
-                got = error.rpartition(", got ")[2] if verdict and verdict.status == "failed" and ", got " in error \
-                    else None  # the judge's "expected X, got Y"
-                shown.append(ShownTest(test=call, passed=bool(verdict and verdict.passed),
-                                       status=verdict.status if verdict else run.status, error=error, call=call,
-                                       expected=repr(plain.decode(expected)), got=got))
+                call, expected, got = leetcode_case(tests, i, status if verdict else "", error)
+                shown.append(ShownTest(test=call, passed=bool(verdict and verdict.passed), status=status, error=error,
+                                       call=call, expected=expected, got=got))
             return ShownRun(run.status, run.error, tuple(shown))
         assertions = tests.assertions if isinstance(tests, AssertionTests) else []
         for i, assertion in enumerate(assertions):

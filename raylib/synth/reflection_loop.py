@@ -33,7 +33,7 @@ from raylib.synth.reflection_seq import (
     read_answer,
     round_messages,
 )
-from raylib.synth.synthesize import LLMSettings
+from raylib.synth.synthesize import LLMSettings, ask_once
 
 __all__ = ["DEFAULT_TEMPERATURE", "Reflected", "reflection_sequences"]
 
@@ -79,6 +79,7 @@ def reflection_sequences(problems: dict[str, Problem], llm: LLMSettings, output:
     from raylib.synth.prompts import load_prompts
 
     prompts = load_prompts("reflection", llm.prompts)
+    temperature = DEFAULT_TEMPERATURE if llm.temperature is None else llm.temperature
     output = Path(output)
     order = {t: i for i, t in enumerate(problems)}
     turns: dict[str, list[Turn]] = {t: [] for t in problems}
@@ -94,8 +95,9 @@ def reflection_sequences(problems: dict[str, Problem], llm: LLMSettings, output:
     for round_ in range(1, max_rounds + 1):
         if not live:
             break
-        answers, refused = _ask({t: round_messages(prompts, problems[t], turns[t]) for t in live}, llm,
-                                output / "answers" / f"round{round_}.jsonl", progress, f"round {round_}", unanswered)
+        answers, refused = ask_once({t: round_messages(prompts, problems[t], turns[t]) for t in live}, llm,
+                                    temperature, output / "answers" / f"round{round_}.jsonl", progress,
+                                    f"round {round_}", unanswered)
         for task_id, error in refused.items():
             drop(task_id, round_, "the engine gave no answer", error)
         read = {}
@@ -129,30 +131,6 @@ def reflection_sequences(problems: dict[str, Problem], llm: LLMSettings, output:
     kept.sort(key=lambda s: order[s["task_id"]])
     dropped.sort(key=lambda d: order[d["task_id"]])
     return Reflected(kept, dropped, len(problems), max_rounds, passed_by_round, unanswered)
-
-
-def _ask(prompts: dict[str, list[dict]], llm: LLMSettings, path: Path, progress, desc: str,
-         unanswered: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """({task: the answer}, {task: the engine's error} for prompts it refused); tasks whose endpoint failed go to
-    `unanswered` (a re-run asks them again)."""
-    from raylib.generate.texts import sample_outputs
-
-    errors: dict[str, tuple[str, bool]] = {}
-    temperature = DEFAULT_TEMPERATURE if llm.temperature is None else llm.temperature
-    texts = sample_outputs(prompts, llm.engine_config(), n=1, temperature=temperature, max_tokens=llm.max_tokens,
-                           path=path, seed=llm.seed, num_cpus=llm.num_cpus, num_gpus=llm.num_gpus,
-                           progress=progress, desc=desc, errors=errors)
-    answers, refused = {}, {}
-    for key in prompts:
-        if texts.get(key):
-            answers[key] = texts[key][0]
-            continue
-        error, endpoint = errors.get(key, ("no answer", False))
-        if endpoint:
-            unanswered.append(key)
-        else:
-            refused[key] = error
-    return answers, refused
 
 
 def _run(samples: list[Sample], problems: dict[str, Problem], output: Path, evaluation: dict | None,

@@ -31,7 +31,7 @@ import re
 from raylib.data.problems import Problem
 from raylib.data.samples import assemble_program, extract_code
 from raylib.generate.prompts import PromptSettings, build_prompt
-from raylib.scale.feedback import split_assertion
+from raylib.scale.feedback import leetcode_case, one_call_per_case, split_assertion
 from raylib.synth.prompts import PromptSet
 from raylib.train.data.reflection import render_reflection
 
@@ -130,21 +130,18 @@ def _call_case(problem: Problem, name: str) -> int | None:
     """The input a LeetCode-style verdict named "case N" is about (one call per test), or None."""
     tests = problem.tests
     match = re.fullmatch(r"case (\d+)", name)
-    if tests.kind != "calls" or not match or len(tests.groups) != len(tests.inputs) or tests.expected is None:
+    if not match or not one_call_per_case(tests):
         return None
     return int(match.group(1)) if int(match.group(1)) < len(tests.inputs) else None
 
 
 def _describe_call(test: dict, problem: Problem, index: int, verb: str) -> str:
     """A failed LeetCode-style case as a call: `twoSum([2, 7], 9)` failed: expected `[0, 1]`, got `[1, 0]`."""
-    from sandbox.inside import plain
-
     tests, status = problem.tests, str(test.get("status", "failed"))
-    call = f"{tests.entry_point}({', '.join(map(repr, plain.decode(tests.inputs[index])))})"
-    expected = repr(plain.decode(tests.expected[index]))
     error = str(test.get("error") or "").removeprefix(f"input {index} {tests.inputs[index][:200]}: ")
-    if status == "failed" and ", got " in error:
-        return f"- `{_clip(call)}` failed: expected `{_clip(expected)}`, got `{_clip(error.rpartition(', got ')[2])}`"
+    call, expected, got = leetcode_case(tests, index, status, error)
+    if got is not None:
+        return f"- `{_clip(call)}` failed: expected `{_clip(expected)}`, got `{_clip(got)}`"
     return f"- `{_clip(call)}` {verb}" + (f": {_clip(error)}" if error else "") + f" (expected `{_clip(expected)}`)"
 
 

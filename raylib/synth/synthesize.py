@@ -81,24 +81,34 @@ def _reason_kind(reason: str) -> str:
     return reason.split(" (")[0].split(": ")[0]
 
 
-def _ask(prompts: dict, llm: LLMSettings, temperature: float, path: Path, progress, desc: str, dropped: list,
-         unanswered: list) -> dict[str, str]:
-    """{key: the first answer} of every prompt answered. Prompts the engine refused go to `dropped` (stage `desc`,
-    the engine's error); those the endpoint failed to answer to `unanswered` (a re-run asks them again)."""
+def ask_once(prompts: dict, llm: LLMSettings, temperature: float, path: Path, progress, desc: str,
+             unanswered: list) -> tuple[dict[str, str], dict[str, str]]:
+    """({key: the first answer} of every prompt answered, {key: the engine's error} of the prompts it refused); keys
+    the endpoint failed to answer go to `unanswered` (a re-run asks them again). Answers are kept in `path`."""
     from raylib.generate.texts import sample_outputs
 
     errors: dict[str, tuple[str, bool]] = {}
     texts = sample_outputs(prompts, llm.engine_config(), n=1, temperature=temperature, max_tokens=llm.max_tokens,
                            path=path, seed=llm.seed, num_cpus=llm.num_cpus, num_gpus=llm.num_gpus,
                            progress=progress, desc=desc, errors=errors)
+    refused = {}
     for key in prompts:
         if not texts.get(key):
             error, endpoint = errors.get(key, ("no answer", False))
             if endpoint:
                 unanswered.append(key)
             else:
-                dropped.append({"source": key, "stage": desc, "reason": f"the engine gave no answer ({error})"})
-    return {key: t[0] for key, t in texts.items() if t}
+                refused[key] = error
+    return {key: t[0] for key, t in texts.items() if t}, refused
+
+
+def _ask(prompts: dict, llm: LLMSettings, temperature: float, path: Path, progress, desc: str, dropped: list,
+         unanswered: list) -> dict[str, str]:
+    """ask_once, the refused prompts going to `dropped` (stage `desc`, the engine's error)."""
+    answers, refused = ask_once(prompts, llm, temperature, path, progress, desc, unanswered)
+    dropped += [{"source": key, "stage": desc, "reason": f"the engine gave no answer ({error})"}
+                for key, error in refused.items()]
+    return answers
 
 
 def commit_instruct(commits: list, llm: LLMSettings, output: str | Path, *, progress: bool | TextIO = True) -> Made:
