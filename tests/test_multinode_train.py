@@ -1,0 +1,133 @@
+"""A training job on a real multi-node Ray cluster built on this machine (tests/ray_nodes.py: a head and worker
+nodes, each its own raylet on 127.0.0.1 with one CPU), submitted as users submit it, loses a worker node mid-run:
+every process of the node holding a Ray Train rank is SIGKILLed after the second checkpoint. Ray Train restarts the
+worker group on the surviving nodes, rank 0 loads the latest checkpoint (its DeepSpeed state, on storage every node
+shares: here the one filesystem) and the run finishes all its steps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import psutil
+import pytest
+
+from tests.ray_nodes import Node, ray_nodes
+from tests.train_data import write_sft
+
+pytestmark = pytest.mark.multinode
+
+# every node's id and name ("head", or its custom resource "workerN"), asked while all are alive
+NODE_NAMES = """
+import json, ray
+ray.init(address="auto")
+print("@@" + json.dumps({n["NodeID"]: next((r for r in n["Resources"] if r.startswith("worker")), "head")
+                         for n in ray.nodes() if n["Alive"]}))
+"""
+
+# whether the cluster counts each node alive, by id
+NODES_ALIVE = """
+import json, ray
+ray.init(address="auto")
+print("@@" + json.dumps({n["NodeID"]: n["Alive"] for n in ray.nodes()}))
+"""
+
+# the node of every Ray Train worker actor the cluster has run, dead ones included
+TRAIN_WORKER_NODES = """
+import json, ray
+from ray.util.state import list_actors
+ray.init(address="auto")
+print("@@" + json.dumps([a.node_id for a in list_actors(detail=True, limit=10000)
+                         if "RayTrainWorker" in (a.class_name or "")]))
+"""
+
+STEPS = 20
+
+
+def runs_a_train_worker(node: Node) -> bool:
+    """Whether one of the node's processes is a Ray Train worker (Ray titles its worker processes `ray::CLASS...`)."""
+    try:
+        tree = psutil.Process(node.process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return False
+    for process in tree:
+        try:
+            if "RayTrainWorker" in " ".join(process.cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def latest_checkpoint_step(output) -> int:
+    """The step of the latest checkpoint Ray Train has registered (0: none yet)."""
+    snapshot = output / "ray" / "train" / "checkpoint_manager_snapshot.json"  # rewritten per registered checkpoint
+    try:
+        return json.loads(snapshot.read_text())["latest_checkpoint_result"]["metrics"]["step"]
+    except (OSError, ValueError, KeyError, TypeError):  # not written yet, or caught mid-write
+        return 0
+
+
+def test_the_training_job_resumes_on_the_surviving_nodes_after_losing_one(tiny_model, tmp_path):
+    data = write_sft(tmp_path / "pc.jsonl", n=48)
+    output = tmp_path / "out"
+    # two ranks of one CPU each on nodes of one CPU: they run on two different nodes, so at least one on a worker
+    # node; after it dies the head and the other worker node still hold both
+    job = ["python", "jobs/sft.py", "--model", tiny_model, "--data.train", str(data), "--output", str(output),
+           "train.optim.lr=1e-3", f"train.optim.max_steps={STEPS}", "train.checkpoint.every_steps=2",
+           "train.checkpoint.keep=2", "train.scaling.workers=2", "train.scaling.cpus_per_worker=1"]
+    with ray_nodes(tmp_path, workers=2) as cluster:
+        names = json.loads(cluster.run_driver(NODE_NAMES))
+        killed: list[tuple[str, int]] = []  # the node killed, the step of the latest checkpoint then
+
+        def kill_once_checkpointed_twice():
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and not (output / "metrics.json").exists():
+                step = latest_checkpoint_step(output)
+                if step >= 4:
+                    node = next((w for w in cluster.workers if runs_a_train_worker(w)), None)
+                    if node is not None:
+                        killed.append((node.name, step))
+                        node.kill()
+                        return
+                time.sleep(0.2)
+
+        killer = threading.Thread(target=kill_once_checkpointed_twice)
+        killer.start()
+        proc = cluster.submit(job, timeout=900)
+        killer.join()
+        log = proc.stdout + proc.stderr
+        assert killed, "the run ended before a worker node was killed: " + log[-3000:]
+        [(lost, at_kill)] = killed
+        assert proc.returncode == 0 and "succeeded" in log, log[-3000:]
+
+        # rank 0 of the restarted group (once: one restart) loaded the latest checkpoint, not step 0, and trained on
+        # from the step after it to the last (each worker's line reaches the log once per node: all the nodes' log
+        # monitors tail the one session directory this machine's nodes share)
+        job_log = (output / "job.log").read_text()
+        steps = "\n".join(line for line in job_log.splitlines() if "step" in line)[-3000:]
+        resumed = set(re.findall(rf"RayTrainWorker pid=(\d+)\S* resumed from the checkpoint at step (\d+)/{STEPS}",
+                                 job_log))
+        assert len(resumed) == 1, steps
+        [(pid, step)] = resumed
+        assert at_kill <= int(step) <= at_kill + 2 < STEPS, (killed, steps)
+        trained = sorted({int(s) for s in re.findall(rf"RayTrainWorker pid={pid}\S* step (\d+)/{STEPS} ", job_log)})
+        assert trained == list(range(int(step) + 1, STEPS + 1)), steps
+        metrics = json.loads((output / "metrics.json").read_text())
+        assert metrics["step"] == STEPS
+        assert (output / "model" / "model.safetensors").exists()
+
+        # the ranks ran on the killed node before, on the head and the surviving worker node after
+        ran_on = [names.get(node_id) for node_id in json.loads(cluster.run_driver(TRAIN_WORKER_NODES))]
+        survivor = next(w.name for w in cluster.workers if w.name != lost)
+        assert lost in ran_on and {"head", survivor} <= set(ran_on), ran_on
+        # the cluster counts the killed node dead, the others alive
+        [killed_id] = [node_id for node_id, name in names.items() if name == lost]
+        deadline = time.monotonic() + 60
+        while (alive := json.loads(cluster.run_driver(NODES_ALIVE)))[killed_id] and time.monotonic() < deadline:
+            time.sleep(2)
+        assert {names[node_id]: alive[node_id] for node_id in names} == {
+            "head": True, survivor: True, lost: False}
