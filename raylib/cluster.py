@@ -14,12 +14,16 @@ resources of the cluster already joined. `import ray` happens inside the functio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any
+import signal
+import threading
+import time
+from typing import Any, Callable, Iterator
 
 __all__ = ["InfrastructureError", "cluster_has_gpus", "cluster_resources", "engine_gpus", "init_cluster",
-           "quiet_data_context", "shutdown_cluster"]
+           "quiet_data_context", "shutdown_cluster", "stranded_actors", "watch_for_stranding"]
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +129,92 @@ def shutdown_cluster() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+# actor states of an actor not (yet, or again) running; whether it waits for room is told by its process
+_WAITING_STATES = ("PENDING_CREATION", "RESTARTING", "DEPENDENCIES_UNREADY")
+
+
+def stranded_actors() -> list[dict]:
+    """This job's actors that wait for a node with room for them: not placed yet (no process) or last placed on a
+    node that died. An actor whose constructor is running (a vLLM engine loading its model) is placed, so it is not
+    among them. Returns [{"class", "state", "resources"}]. Asks Ray's state API (the head's dashboard); raises when
+    that cannot answer."""
+    import ray
+    from ray.util.state import list_actors
+
+    context = ray.get_runtime_context()  # its cluster's address: never "auto", which may find another cluster here
+    actors = list_actors(address=context.gcs_address, filters=[("job_id", "=", context.get_job_id())], detail=True,
+                         limit=10000, raise_on_missing_output=False)
+    dead = {node["NodeID"] for node in ray.nodes() if not node["Alive"]}
+    return [{"class": actor.class_name, "state": actor.state, "resources": actor.required_resources or {}}
+            for actor in actors
+            if actor.state in _WAITING_STATES and (not actor.pid or actor.node_id in dead)]
+
+
+@contextlib.contextmanager
+def watch_for_stranding(what: str, patience_s: float, poll_s: float = 5.0,
+                        waiting: Callable[[], list[dict]] = stranded_actors) -> Iterator[Callable[[], None]]:
+    """Stop a Ray Data pipeline that cannot go on, rather than let it wait forever: when nothing came out of it for
+    `patience_s` while some of this job's actors wait for resources (their node was lost, and no alive node has
+    room for them), InfrastructureError is raised in the thread that iterates it (what was written stays; jobs exit
+    3 and a re-run resumes). Yields `tick()`, to call on every result. An autoscaler that adds a node within
+    `patience_s` lets the pipeline go on.
+
+    Watches only on the main thread (the pipeline's iteration is interrupted there; a pipeline iterated elsewhere,
+    e.g. in a Tune trial, waits as without the watch), and only while the state API answers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    last = [time.monotonic()]
+    stranded: list[str] = []
+    done, lock = threading.Event(), threading.Lock()  # lock: no interrupt once the pipeline's block has ended
+
+    def tick() -> None:
+        last[0] = time.monotonic()
+
+    def watch() -> None:
+        while not done.wait(min(poll_s, patience_s)):
+            idle = time.monotonic() - last[0]
+            if idle < patience_s:
+                continue
+            try:
+                actors = waiting()
+            except Exception as exc:  # noqa: BLE001 - no state API (e.g. a cluster without a dashboard): keep waiting
+                log.warning("cannot tell whether %s waits for lost nodes (%s); not watching it", what, exc)
+                return
+            if not actors:
+                continue
+            shapes = sorted({", ".join(f"{k}: {v:g}" for k, v in sorted(a["resources"].items())) for a in actors})
+            with lock:
+                if done.is_set():
+                    return
+                stranded.append(f"{what} made no progress for {idle:.0f} s while {len(actors)} of its actors "
+                                f"({', '.join(sorted({a['class'] for a in actors}))}) waited for resources that no "
+                                f"alive node has free ({'; '.join(shapes)}): a node was lost, or the job asks for "
+                                "more than the cluster holds")
+                # the main thread waits in Ray Data's iteration (a lock without timeout): only a signal ends that
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    # SIGINT raises KeyboardInterrupt while the block runs (also where Python's own handler is not installed: a
+    # process started with SIGINT ignored), so the watch can end the block; Ctrl-C does what it always did
+    previous = signal.signal(signal.SIGINT, interrupt)
+    watcher = threading.Thread(target=watch, name="stranding-watch", daemon=True)
+    watcher.start()
+    try:
+        try:
+            yield tick
+        finally:
+            with lock:
+                done.set()
+            signal.signal(signal.SIGINT, previous)
+    except KeyboardInterrupt:
+        if stranded:
+            raise InfrastructureError(stranded[0] + "; what was done is kept - re-run when the cluster has the nodes "
+                                      "back") from None
+        raise

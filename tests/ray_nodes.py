@@ -7,6 +7,10 @@
         cluster.alive_nodes()            # how many nodes the cluster counts alive
         cluster.run_driver(script)       # what a driver joined to the cluster prints after "@@"
         cluster.workers[0].kill()        # SIGKILL the node's every process (raylet, object store, its workers)
+        cluster.actor_nodes("ExecuteSamples")   # the nodes ("head", "worker1", ...) holding such actors now
+
+Worker node N has the custom resource {"workerN": 1} (to tell nodes apart, or to pin work to one) and any others
+given: `ray_nodes(tmp_path, resources=[{"CPU": 2, "sandbox": 1}])` gives worker1 two CPUs and a "sandbox".
 """
 
 from __future__ import annotations
@@ -85,21 +89,41 @@ class RayNodes(RayHead):
                 raise TimeoutError(f"the cluster did not reach {count} alive nodes in {timeout:.0f} s")
             time.sleep(2)
 
-    def add_worker(self, cwd: Path, num_cpus: int = 1) -> Node:
+    def actor_nodes(self, class_part: str) -> set[str]:
+        """The nodes ("head", "worker1", ...) where alive actors whose class name contains `class_part` run."""
+        return set(json.loads(self.run_driver(ACTOR_NODES.replace("CLASS_PART", repr(class_part)))))
+
+    def add_worker(self, cwd: Path, num_cpus: int = 1, resources: dict | None = None) -> Node:
+        """Start worker node N+1: `num_cpus` CPUs (or resources["CPU"]), {"workerN+1": 1} and `resources`."""
         name = f"worker{len(self.workers) + 1}"
+        custom = {name: 1, **(resources or {})}
+        num_cpus = custom.pop("CPU", num_cpus)
         process = subprocess.Popen(
             [str(BIN / "ray"), "start", "--block", f"--address={self.address}", f"--num-cpus={num_cpus}",
-             "--num-gpus=0", f"--resources={json.dumps({name: 1})}", *_node_ports()],
+             "--num-gpus=0", f"--resources={json.dumps(custom)}", *_node_ports()],
             env=self.env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         node = Node(name, process)
         self.workers.append(node)
         return node
 
 
+# which node (by its custom resource name) each alive actor of a class runs on; CLASS_PART is replaced
+ACTOR_NODES = """
+import json, ray
+from ray.util.state import list_actors
+ray.init(address="auto")
+address = ray.get_runtime_context().gcs_address
+names = {n["NodeID"]: next((r for r in n["Resources"] if r.startswith("worker")), "head")
+         for n in ray.nodes() if n["Alive"]}
+print("@@" + json.dumps(sorted({names[a.node_id] for a in list_actors(address=address, detail=True, limit=10000)
+                                if a.state == "ALIVE" and CLASS_PART in (a.class_name or "") and a.node_id in names})))
+"""
+
+
 @contextlib.contextmanager
-def ray_nodes(cwd: Path, workers: int = 2, cpus_per_node: int = 1):
-    """A head and `workers` worker nodes of `cpus_per_node` CPUs each, all alive before the block starts; every node
-    stopped after it."""
+def ray_nodes(cwd: Path, workers: int = 2, cpus_per_node: int = 1, resources: list[dict] | None = None):
+    """A head and `workers` worker nodes of `cpus_per_node` CPUs each (worker i+1 with `resources[i]` too: custom
+    resources, or "CPU" for other CPUs), all alive before the block starts; every node stopped after it."""
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
     env.pop("RAY_ADDRESS", None)
     subprocess.run([str(BIN / "ray"), "get-auth-token", "--generate"], env=env, check=True, capture_output=True)
@@ -113,7 +137,8 @@ def ray_nodes(cwd: Path, workers: int = 2, cpus_per_node: int = 1):
     try:
         cluster.wait_for_nodes(1)
         for count in range(2, workers + 2):  # one at a time: nodes starting together on one host can stall
-            cluster.add_worker(cwd, cpus_per_node)
+            extra = (resources or [])[count - 2] if count - 2 < len(resources or []) else None
+            cluster.add_worker(cwd, cpus_per_node, extra)
             cluster.wait_for_nodes(count)
         yield cluster
     finally:

@@ -7,6 +7,7 @@ import json
 from raylib.data.samples import Sample
 from raylib.evaluate.limits import reference_seconds, time_limit
 from raylib.evaluate.results_file import ResultsFile
+from raylib.evaluate.stage import ExecutionPool, actors_that_fit
 from sandbox.schema import ExecResult, TestVerdict
 
 
@@ -87,3 +88,16 @@ def test_the_pipeline_refuses_an_unclear_call_before_it_starts_anything(tmp_path
     with pytest.raises(ValueError, match=r"not among the problems: \['HumanEval/7'\]"):
         evaluate(problems, tmp_path, samples=[sample, Sample("HumanEval/7", 0, "pass\n")])
     assert list(tmp_path.iterdir()) == []  # nothing written, no cluster joined
+
+
+def test_execution_actors_are_sized_per_node_so_every_one_fits_on_a_node():
+    pool = ExecutionPool(workers_per_actor=2)
+    nodes = [{"CPU": 3.0}, {"CPU": 3.0}, {"CPU": 1.0}]
+    # per node floor(3/2) + floor(3/2) + floor(1/2) = 2, where the cluster's 7 CPUs / 2 would have asked for 3
+    assert actors_that_fit(pool, nodes) == 1 + 1 + 0
+    assert actors_that_fit(pool, [{"CPU": 8.0}], reserved_cpus=1) == 4 - 1  # an engine actor's CPU costs one actor
+    assert actors_that_fit(pool, [{"CPU": 8.0}], reserved_cpus=2.5) == 4 - 2
+    # custom resources: only the nodes that have them, as many as they allow
+    pinned = ExecutionPool(workers_per_actor=1, resources={"sandbox": 1})
+    assert actors_that_fit(pinned, [{"CPU": 4.0, "sandbox": 2.0}, {"CPU": 16.0}, {"CPU": 1.0, "sandbox": 5.0}]) == 2 + 1
+    assert actors_that_fit(pinned, [{"CPU": 16.0}]) == 1  # none fits anywhere: one, which waits for a node

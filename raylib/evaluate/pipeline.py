@@ -278,5 +278,6 @@ def _generate_and_evaluate(problems: dict[str, Problem], limits: dict[str, float
         return {"passed": passed}
 
     run = generate(problems, generation, output / "samples.jsonl", then=then, on_batch=on_batch,
-                   progress=progress, what="generate+evaluate")
+                   progress=progress, what="generate+evaluate",
+                   wait_for_nodes_s=max(generation.wait_for_nodes_s, execution.wait_for_nodes_s))
     return run.samples(problems), run.summary()

@@ -24,7 +24,7 @@ from raylib.data.problems import Problem
 from raylib.data.samples import Sample
 from raylib.evaluate.requests import GENERATION_ERROR_STATUS, HEAD_FIELDS, build_request, result_row
 
-__all__ = ["ExecuteSamples", "ExecutionPool", "execute_samples", "batch_results", "execution_stage",
+__all__ = ["ExecuteSamples", "ExecutionPool", "actors_that_fit", "execute_samples", "batch_results", "execution_stage",
            "run_references_here", "run_references_on_cluster"]
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ class ExecutionPool(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    actors: int | None = Field(None, ge=1, description="Execution actors; None: the cluster's CPUs / "
-                               "workers_per_actor.")
+    actors: int | None = Field(None, ge=1, description="Execution actors; None: as many as the alive nodes hold, "
+                               "each node its CPUs / workers_per_actor (an actor's workers share one node's cores).")
     workers_per_actor: int = Field(2, ge=1, le=256, description="Sandbox workers (parallel programs) per actor; "
                                    "the actor reserves this many CPUs.")
     batch_size: int = Field(256, ge=1, description="Samples per Ray Data batch (one actor call); small batches cost "
@@ -46,6 +46,12 @@ class ExecutionPool(BaseModel):
     memory_mb: int = Field(1024, ge=16, description="Memory limit per program, MiB.")
     sandbox: dict = Field(default_factory=dict,
                           description="Extra sandbox.SandboxConfig fields (backend, python, ...).")
+    resources: dict[str, float] = Field(default_factory=dict, description="Custom Ray resources each execution "
+                                        "actor needs, e.g. {sandbox: 1} to run programs only on nodes started with "
+                                        "--resources='{\"sandbox\": 8}'.")
+    wait_for_nodes_s: float = Field(600.0, gt=0, description="How long the pipeline may make no progress while some "
+                                    "of its actors wait for a node with room (one was lost; an autoscaler may add "
+                                    "one) before the job stops with exit 3, keeping what is done.")
 
 
 class ExecuteSamples:
@@ -61,6 +67,7 @@ class ExecuteSamples:
         self.limits, self.memory_mb = limits, memory_mb
         self.config = SandboxConfig(**sandbox)
         self.box = Sandbox(self.config)
+        self.executor = _executor_of(self.box)
         self._restart_lock = threading.Lock()  # Ray Data may run two batches at once in this actor
 
     def __call__(self, batch: dict) -> dict:
@@ -82,7 +89,8 @@ class ExecuteSamples:
         empty = ExecResult(status="failed", passed=False, error="the program is empty")
         results = [ran.get(id(s)) or (ExecResult(status=GENERATION_ERROR_STATUS, passed=False, error=s.generation_error)
                                       if s.generation_error else empty) for s in samples]
-        rows = [result_row(s, r, self.limits[s.task_id]) for s, r in zip(samples, results)]
+        rows = [{**result_row(s, r, self.limits[s.task_id]), "executor": self.executor}
+                for s, r in zip(samples, results)]
         out = {**{field: [row[field] for row in rows] for field in HEAD_FIELDS},
                "row": [json.dumps(row, ensure_ascii=False) for row in rows]}
         if "sample" in batch:
@@ -99,6 +107,15 @@ class ExecuteSamples:
                 broken.close()
             finally:
                 self.box = Sandbox(self.config)
+                self.executor = _executor_of(self.box)
+
+
+def _executor_of(box) -> dict:
+    """Where an actor's rows ran: its Ray node, the host uids its sandbox claimed, and the isolation it checked."""
+    import ray
+
+    return {"node": ray.get_runtime_context().get_node_id(), "uid_base": box.config.uid_base,
+            "isolation": box.isolation}
 
 
 def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits: dict[str, float],
@@ -106,9 +123,12 @@ def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits:
     """Run `samples` through the execution actor pool; `on_rows(heads, lines)` gets each finished batch: the rows'
     heads (HEAD_FIELDS) and the whole rows as JSON text (what `ResultsFile.append` takes).
 
-    Needs `raylib.cluster.init_cluster()` first. Rows arrive in completion order, not sample order.
+    Needs `raylib.cluster.init_cluster()` first. Rows arrive in completion order, not sample order. Raises
+    InfrastructureError when the pipeline fails or is stranded on lost nodes (`raylib.cluster.watch_for_stranding`).
     """
     import ray
+
+    from raylib.cluster import InfrastructureError, watch_for_stranding
 
     if not samples:
         return
@@ -117,8 +137,16 @@ def execute_samples(samples: list[Sample], problems: dict[str, Problem], limits:
              for s in samples]
     dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / pool.batch_size)))
     stage = execution_stage(dataset, problems, {s.task_id for s in samples}, limits, pool, len(items))
-    for batch in stage.iter_batches(batch_size=None, batch_format="pyarrow"):
-        on_rows(*batch_results(batch))
+    try:
+        with watch_for_stranding("the execution pipeline", pool.wait_for_nodes_s) as tick:
+            for batch in stage.iter_batches(batch_size=None, batch_format="pyarrow"):
+                tick()
+                on_rows(*batch_results(batch))
+    except InfrastructureError:
+        raise
+    except Exception as exc:  # e.g. an actor that kept dying: the rows handed to on_rows so far stay
+        raise InfrastructureError(f"the execution pipeline failed ({type(exc).__name__}: {str(exc)[:500]}); the "
+                                  "results that came back are kept - re-run to evaluate the rest") from exc
 
 
 def execution_stage(dataset, problems: dict[str, Problem], used: set[str], limits: dict[str, float],
@@ -128,23 +156,34 @@ def execution_stage(dataset, problems: dict[str, Problem], used: set[str], limit
     pool; `batch_size` overrides the pool's (a streaming pipeline wants smaller batches than its input)."""
     import ray
 
-    from raylib.cluster import cluster_resources, quiet_data_context
+    from raylib.cluster import quiet_data_context
 
     quiet_data_context()
     batch_size = batch_size or pool.batch_size
-    free_cpus = cluster_resources().get("CPU", 1) - reserved_cpus
-    actors = pool.actors or max(1, int(free_cpus // pool.workers_per_actor))
+    actors = pool.actors or actors_that_fit(pool, [n["Resources"] for n in ray.nodes() if n["Alive"]], reserved_cpus)
     return dataset.map_batches(
         ExecuteSamples,
         fn_constructor_kwargs={
             "problems": {t: problems[t].model_dump(mode="json") for t in used},
             "limits": {t: limits[t] for t in used}, "memory_mb": pool.memory_mb, "sandbox": pool.sandbox,
         },
-        batch_size=batch_size, num_cpus=pool.workers_per_actor,
+        batch_size=batch_size, num_cpus=pool.workers_per_actor, resources=pool.resources or None,
         compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, math.ceil(rows / batch_size))),
                                            max_concurrent_calls_per_actor=pool.calls_per_actor,
                                            enable_true_multi_threading=pool.calls_per_actor > 1),
     )
+
+
+def actors_that_fit(pool: ExecutionPool, nodes: list[dict[str, float]], reserved_cpus: float = 0.0) -> int:
+    """How many execution actors the alive nodes (their total resources, as `ray.nodes()` gives them) hold: each
+    node floor(CPUs / workers_per_actor), and no more than its custom resources allow; less the actors' worth of
+    CPUs that other stages reserve (`reserved_cpus`). At least 1 (the pipeline then waits for a node)."""
+    fits = 0
+    for node in nodes:
+        counts = [node.get("CPU", 0) // pool.workers_per_actor]
+        counts += [node.get(name, 0) // need for name, need in pool.resources.items() if need > 0]
+        fits += int(min(counts))
+    return max(1, fits - math.ceil(reserved_cpus / pool.workers_per_actor))
 
 
 def batch_results(batch) -> tuple[list[dict], list[str]]:

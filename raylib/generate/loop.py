@@ -68,7 +68,7 @@ def claim_samples_output(output: str | Path, dataset: str, dataset_problems: dic
 def generate(problems: dict[str, Problem], settings: GenerationSettings, path: str | Path, *,
              problem_order: dict[str, int] | None = None, then: Callable | None = None,
              on_batch: Callable[[object], dict | None] | None = None, progress: bool | TextIO = True,
-             what: str = "generation") -> GenerationRun:
+             what: str = "generation", wait_for_nodes_s: float | None = None) -> GenerationRun:
     """Generate every sample of `problems` x `settings.sampling.n` that the sample file at `path` lacks.
 
     Args:
@@ -83,6 +83,8 @@ def generate(problems: dict[str, Problem], settings: GenerationSettings, path: s
             beside the progress bar (e.g. {"passed": 3}).
         progress: show a progress bar (on stderr, or on the stream given).
         what: what the pipeline is called in messages.
+        wait_for_nodes_s: how long the pipeline may be stranded (`raylib.cluster.watch_for_stranding`) before it
+            fails; default `settings.wait_for_nodes_s`.
 
     Returns:
         The `GenerationRun`. Needs `raylib.cluster.init_cluster()` first when anything is left to generate.
@@ -101,7 +103,11 @@ def generate(problems: dict[str, Problem], settings: GenerationSettings, path: s
     started, fresh = time.time(), []
     if requests:
         try:
-            _run(requests, problems, settings, store, fresh, then, on_batch, progress, total, todo)
+            _run(requests, problems, settings, store, fresh, then, on_batch, progress, total, todo, what,
+                 wait_for_nodes_s or settings.wait_for_nodes_s)
+        except InfrastructureError:  # stranded on lost nodes: its message says what is kept
+            store.close()
+            raise
         except Exception as exc:
             store.close()
             raise InfrastructureError(f"the {what} pipeline failed ({type(exc).__name__}: {str(exc)[:500]}); the "
@@ -114,7 +120,9 @@ def generate(problems: dict[str, Problem], settings: GenerationSettings, path: s
     return GenerationRun(lines=lines, fresh=fresh, seconds=seconds, n=n)
 
 
-def _run(requests, problems, settings, store, fresh, then, on_batch, progress, total, todo) -> None:
+def _run(requests, problems, settings, store, fresh, then, on_batch, progress, total, todo, what,
+         wait_for_nodes_s) -> None:
+    from raylib.cluster import watch_for_stranding
     from raylib.console import progress_bar
     from raylib.generate.stage import generation_stage
 
@@ -124,14 +132,16 @@ def _run(requests, problems, settings, store, fresh, then, on_batch, progress, t
     desc = "generating" if then is None else "generating+evaluating"
     bar = progress_bar(total, desc, progress, initial=total - todo)
     try:
-        for batch in stage.iter_batches(batch_size=None, batch_format="pyarrow"):
-            lines = batch.column("sample").to_pylist()
-            written = store.append_lines(lines)  # first: a result row never exists without its sample
-            fresh.extend(lines)
-            postfix = on_batch(batch) if on_batch is not None else None
-            bar.update(written)
-            if postfix:
-                bar.set_postfix(postfix, refresh=False)
+        with watch_for_stranding(f"the {what} pipeline", wait_for_nodes_s) as tick:
+            for batch in stage.iter_batches(batch_size=None, batch_format="pyarrow"):
+                tick()
+                lines = batch.column("sample").to_pylist()
+                written = store.append_lines(lines)  # first: a result row never exists without its sample
+                fresh.extend(lines)
+                postfix = on_batch(batch) if on_batch is not None else None
+                bar.update(written)
+                if postfix:
+                    bar.set_postfix(postfix, refresh=False)
     finally:
         bar.close()
 

@@ -35,6 +35,9 @@ class GenerationSettings(BaseModel):
                                    "cluster has GPUs, else 0.")
     max_actor_restarts: int = Field(4, ge=1, description="Restarts of a dead engine actor (its batches are re-run) "
                                     "before the run fails.")
+    wait_for_nodes_s: float = Field(600.0, gt=0, description="How long the pipeline may make no progress while some "
+                                    "of its actors wait for a node with room (one was lost; an autoscaler may add "
+                                    "one) before the job stops with exit 3, keeping what is done.")
 
     @model_validator(mode="after")
     def _check_endpoint_fits_prompts(self):
