@@ -31,12 +31,12 @@ def _verdicts(rows: list[dict]) -> list[tuple]:
 
 
 class _KillWhen(threading.Thread):
-    """Calls `kill()` once OUTPUT/results.jsonl holds `results` rows, unless `stop()` comes first; `killed` holds
-    (the row count then, what kill returned)."""
+    """Calls `kill()` once OUTPUT/results.jsonl holds `results` rows and `ready()` (default: always) says so, unless
+    `stop()` comes first; `killed` holds (the row count then, what ready returned)."""
 
-    def __init__(self, output: Path, results: int, kill):
+    def __init__(self, output: Path, results: int, kill, ready=lambda: True):
         super().__init__()
-        self.output, self.results, self.kill, self.killed = output, results, kill, []
+        self.output, self.results, self.kill, self.ready, self.killed = output, results, kill, ready, []
         self._halt = threading.Event()
         self.start()
 
@@ -44,8 +44,9 @@ class _KillWhen(threading.Thread):
         path = self.output / "results.jsonl"
         while not self._halt.wait(0.2):
             done = len(path.read_text().splitlines()) if path.exists() else 0
-            if done >= self.results:
-                self.killed.append((done, self.kill()))
+            if done >= self.results and (state := self.ready()):
+                self.kill()
+                self.killed.append((done, state))
                 return
 
     def stop(self) -> list:
@@ -53,45 +54,34 @@ class _KillWhen(threading.Thread):
         self.join()
         return self.killed
 
+
 def _succeeded(proc) -> bool:
     return proc.returncode == 0 and "succeeded" in proc.stdout + proc.stderr
 
 
 def test_the_evaluation_job_runs_over_the_nodes_and_survives_losing_one(tmp_path):
     problems = load_problems("humaneval")
-    first = {t: problems[t] for t in list(problems)[:12]}
     pool = ["execution.workers_per_actor=1", "execution.batch_size=4"]  # one sandbox pool per node's one CPU
     with ray_nodes(tmp_path, workers=2) as cluster:
-        output = tmp_path / "out"
-        samples = write_records(tmp_path / "samples.jsonl", reference_samples(first))
-        proc = cluster.submit(["python", "jobs/evaluate.py", "--dataset", "humaneval", "--samples", str(samples),
-                               "--output", str(output), *pool])
-        assert _succeeded(proc), proc.stdout[-3000:]
-        rows = _rows(output)
-        # every canonical solution passes and every broken one fails, as on one node
-        assert sorted((r["task_id"], r["sample_id"], r["passed"]) for r in rows) == sorted(
-            (t, i, i == 0) for t in first for i in (0, 1))
-
-        # all 164 problems; the worker node holding an execution actor is killed once 40 results are in
+        # all 164 problems, 4 x (canonical, broken) each (sample ids 0-7: the even ones pass); worker1 is killed once
+        # 40 results are in and a sandbox pool runs on each node
         output = tmp_path / "lost_node"
-        samples = write_records(tmp_path / "all.jsonl", reference_samples(problems))
+        samples = write_records(tmp_path / "all.jsonl", reference_samples(problems) * 4)
 
-        def kill_worker1():
+        def every_node_runs_a_pool():
             spread = cluster.actor_nodes("ExecuteSamples")
-            cluster.workers[0].kill()
-            return spread
+            return spread if spread == {"head", "worker1", "worker2"} else None
 
-        killer = _KillWhen(output, 40, kill_worker1)
+        killer = _KillWhen(output, 40, cluster.workers[0].kill, every_node_runs_a_pool)
         proc = cluster.submit(["python", "jobs/evaluate.py", "--dataset", "humaneval", "--samples", str(samples),
                                "--output", str(output), *pool], timeout=900)
         killed = killer.stop()
-        assert killed and killed[0][0] < 328, killed  # the node died mid-run
-        assert killed[0][1] == {"head", "worker1", "worker2"}, killed  # one sandbox pool on each node
+        assert killed and killed[0][0] < 1312, killed  # the node died mid-run, with a sandbox pool on each node
         assert _succeeded(proc), proc.stdout[-3000:]
         rows = _rows(output)
         # the lost batches ran again on the surviving nodes: exactly the results of an uninterrupted run, once each
         assert sorted((r["task_id"], r["sample_id"], r["passed"]) for r in rows) == sorted(
-            (t, i, i == 0) for t in problems for i in (0, 1))
+            (t, i, i % 2 == 0) for t in problems for i in range(8))
         assert all(r["status"] != "sandbox-error" for r in rows)
         # each node's pool claimed its own uid range and checked its isolation (full, as on this host alone)
         pools = {(r["executor"]["node"], r["executor"]["uid_base"]) for r in rows}
@@ -119,13 +109,17 @@ def test_the_main_job_survives_losing_a_node_that_runs_its_sandboxes(tmp_path, t
     with ray_nodes(tmp_path, workers=2) as cluster:
         output = tmp_path / "main"
 
-        def kill_a_sandbox_node():
-            engines, sandboxes = cluster.actor_nodes("GenerateSamples"), cluster.actor_nodes("ExecuteSamples")
-            target = sorted(sandboxes - engines - {"head"})[0]
-            cluster.workers[int(target.removeprefix("worker")) - 1].kill()
-            return target, engines, sandboxes
+        target: list[str] = []
 
-        killer = _KillWhen(output, 40, kill_a_sandbox_node)
+        def a_worker_running_sandboxes_only():  # not the engine's node: the generation goes on meanwhile
+            engines, sandboxes = cluster.actor_nodes("GenerateSamples"), cluster.actor_nodes("ExecuteSamples")
+            target[:] = sorted(sandboxes - engines - {"head"})[:1]
+            return target[:]
+
+        def kill_it():
+            cluster.workers[int(target[0].removeprefix("worker")) - 1].kill()
+
+        killer = _KillWhen(output, 40, kill_it, a_worker_running_sandboxes_only)
         proc = cluster.submit(_main_job(tiny_model, output), timeout=900)
         killed = killer.stop()
         assert _succeeded(proc), proc.stdout[-3000:]
@@ -151,7 +145,7 @@ def test_the_main_job_exits_3_when_no_node_is_left_for_its_sandboxes_and_a_re_ru
         output = tmp_path / "main"
         job = _main_job(tiny_model, output, "execution.resources.sandbox=1", "execution.wait_for_nodes_s=15",
                         "generation.wait_for_nodes_s=15")
-        killer = _KillWhen(output, 20, cluster.workers[0].kill)
+        killer = _KillWhen(output, 20, cluster.workers[0].kill, lambda: "killed")
         proc = cluster.submit(job, timeout=900)
         killed = killer.stop()
         log = proc.stdout + proc.stderr
