@@ -131,3 +131,47 @@ def test_the_training_job_resumes_on_the_surviving_nodes_after_losing_one(tiny_m
             time.sleep(2)
         assert {names[node_id]: alive[node_id] for node_id in names} == {
             "head": True, survivor: True, lost: False}
+
+
+def test_the_training_job_exits_3_when_no_nodes_are_left_for_its_workers_and_a_re_run_resumes_it(
+        tiny_model, tmp_path, monkeypatch):
+    # three ranks of one CPU on three one-CPU nodes; after a worker node dies two CPUs are left: no room for them.
+    # Ray Train gives each start of the worker group 20 s (inherited by the nodes) and the job waits 40 s in all
+    monkeypatch.setenv("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "20")
+    data = write_sft(tmp_path / "pc.jsonl", n=48)
+    output = tmp_path / "out"
+    job = ["python", "jobs/sft.py", "--model", tiny_model, "--data.train", str(data), "--output", str(output),
+           "train.optim.lr=1e-3", f"train.optim.max_steps={STEPS}", "train.checkpoint.every_steps=2",
+           "train.scaling.workers=3", "train.scaling.cpus_per_worker=1", "train.scaling.wait_for_nodes_s=40"]
+    with ray_nodes(tmp_path, workers=2) as cluster:
+        killed: list[int] = []
+
+        def kill_once_checkpointed_twice():
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and not (output / "metrics.json").exists():
+                if (step := latest_checkpoint_step(output)) >= 4:
+                    killed.append(step)
+                    cluster.workers[0].kill()
+                    return
+                time.sleep(0.2)
+
+        killer = threading.Thread(target=kill_once_checkpointed_twice)
+        killer.start()
+        proc = cluster.submit(job, timeout=900)
+        killer.join()
+        log = proc.stdout + proc.stderr
+        assert killed, "the run ended before a worker node was killed: " + log[-3000:]
+        assert proc.returncode != 0 and "exit code 3" in log and "no nodes had room for the 3 training" in log, \
+            log[-3000:]
+        assert not (output / "metrics.json").exists() and latest_checkpoint_step(output) >= killed[0]
+
+        cluster.wait_for_nodes(2)  # the node comes back (a new one): the same command resumes and finishes
+        cluster.add_worker(tmp_path)
+        cluster.wait_for_nodes(3)
+        proc = cluster.submit(job, timeout=900)
+        log = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and "succeeded" in log, log[-3000:]
+        resumed = {int(s) for s in re.findall(rf"resumed from the checkpoint at step (\d+)/{STEPS}",
+                                              (output / "job.log").read_text())}
+        assert resumed and min(resumed) >= killed[0], resumed
+        assert json.loads((output / "metrics.json").read_text())["step"] == STEPS

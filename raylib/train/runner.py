@@ -18,12 +18,15 @@ the functions.
 
 from __future__ import annotations
 
+import math
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from raylib.cluster import InfrastructureError
 from raylib.files import write_json
 from raylib.train.settings import LoopConfig, TrainSettings
 
@@ -81,8 +84,8 @@ def launch_job(loop: LoopConfig, train: list[dict], validation: list[dict], outp
                summary: str = "") -> int:
     """A training job's last step, in the job's console (raylib.console): the resolved `config` and `summary`, a
     progress bar over optimizer steps, then where the model is and its final metrics; what Ray, DeepSpeed and the
-    workers say goes to OUTPUT/job.log (`verbose`: live too). Returns the exit status: 0, or 1 with the error and
-    how to resume when the run failed."""
+    workers say goes to OUTPUT/job.log (`verbose`: live too). Returns the exit status: 0; or, with the error and how to
+    resume, 3 when no nodes had room for the workers and 1 when the run failed otherwise."""
     from raylib.config import log_config
     from raylib.console import job_console
     from raylib.train.loop import STEP_LINE
@@ -97,7 +100,7 @@ def launch_job(loop: LoopConfig, train: list[dict], validation: list[dict], outp
                 outcome = launch(loop, train, validation, output, ray_address)
         except RuntimeError as err:
             print(f"error: {err}\nre-run the same command to resume from the latest checkpoint", file=console.err)
-            return 1
+            return 3 if isinstance(err, InfrastructureError) else 1
         print(f"model: {outcome.model_dir}" + (f", merged: {outcome.merged_dir}" if outcome.merged_dir else ""),
               file=console.out)
         print("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in outcome.metrics.items()
@@ -113,7 +116,8 @@ def run_training(loop: LoopConfig, data: dict, output: str | Path, name: str = "
 
     `data`: {"train": ObjectRef of the examples, "validation": ObjectRef or None}, passed beside the loop config.
     `callbacks`: Ray Train UserCallbacks (a sweep's trial reports each checkpoint to Tune through one).
-    Raises RuntimeError when the run fails (after `checkpoint.max_failures` recoveries) or reports no checkpoint.
+    Raises RuntimeError when the run fails (after `checkpoint.max_failures` recoveries) or reports no checkpoint;
+    InfrastructureError (a RuntimeError) when no nodes had room for its workers for `scaling.wait_for_nodes_s`.
     """
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -134,10 +138,17 @@ def run_training(loop: LoopConfig, data: dict, output: str | Path, name: str = "
         run_config=ray.train.RunConfig(
             name=name, storage_path=str(output / "ray"), callbacks=callbacks or [],
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=settings.checkpoint.keep),
-            failure_config=ray.train.FailureConfig(max_failures=settings.checkpoint.max_failures)),
+            failure_config=ray.train.FailureConfig(max_failures=settings.checkpoint.max_failures,
+                                                   controller_failure_limit=_start_tries(settings.scaling))),
     )
     try:
         result = _without_placement_group_cleaner(trainer).fit()
+    except ray.train.ControllerError as err:  # the worker group could not start, try after try: no room for it
+        scaling = settings.scaling
+        raise InfrastructureError(
+            f"no nodes had room for the {scaling.workers} training workers ({scaling.cpus_per_worker:g} CPUs"
+            f"{' and a GPU' if scaling.use_gpu else ''} each) for {scaling.wait_for_nodes_s:g} s (a node was lost, or "
+            f"the run asks for more than the cluster holds): {str(err)[-300:]}") from err
     except ray.train.TrainingFailedError as err:  # workers failed more than checkpoint.max_failures times
         raise RuntimeError(f"training failed: {err}") from err
     if result.error is not None:
@@ -153,6 +164,13 @@ def run_training(loop: LoopConfig, data: dict, output: str | Path, name: str = "
     metrics = dict(result.metrics or {})
     write_json(output / "metrics.json", metrics)
     return TrainingOutcome(model_dir, merged_dir, metrics, result.checkpoint.path)
+
+
+def _start_tries(scaling) -> int:
+    """Worker-group starts Ray Train may retry: enough to wait `scaling.wait_for_nodes_s` (Ray Train gives each
+    start RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S, 60 s by default, to get its resources)."""
+    per_try = float(os.environ.get("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "60"))  # Ray's own knob, read as Ray does
+    return max(1, math.ceil(scaling.wait_for_nodes_s / per_try))
 
 
 def _without_placement_group_cleaner(trainer):

@@ -36,6 +36,10 @@ class ScalingSettings(Section):
     use_gpu: bool = Field(False, description="One GPU per worker, NCCL between them; gloo on CPU otherwise.")
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = Field(
         "PACK", description="How the workers' bundles are placed on the cluster's nodes.")
+    wait_for_nodes_s: float = Field(600.0, gt=0, description="How long the run waits for nodes with room for all its "
+                                    "workers (at the start, or after losing a node; an autoscaler may add one) before "
+                                    "the job stops with exit 3; the same command re-run resumes from the latest "
+                                    "checkpoint.")
 
 
 class DeepSpeedSettings(Section):
