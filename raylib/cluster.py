@@ -162,7 +162,7 @@ def watch_for_stranding(what: str, patience_s: float, poll_s: float = 5.0,
     `patience_s` lets the pipeline go on.
 
     Watches only on the main thread (the pipeline's iteration is interrupted there; a pipeline iterated elsewhere,
-    e.g. in a Tune trial, waits as without the watch), and only while the state API answers.
+    e.g. in a Tune trial, waits as without the watch), and only when the state API answers.
     """
     if threading.current_thread() is not threading.main_thread():
         yield lambda: None
@@ -175,15 +175,18 @@ def watch_for_stranding(what: str, patience_s: float, poll_s: float = 5.0,
         last[0] = time.monotonic()
 
     def watch() -> None:
+        warned = False
         while not done.wait(min(poll_s, patience_s)):
             idle = time.monotonic() - last[0]
             if idle < patience_s:
                 continue
             try:
                 actors = waiting()
-            except Exception as exc:  # noqa: BLE001 - no state API (e.g. a cluster without a dashboard): keep waiting
-                log.warning("cannot tell whether %s waits for lost nodes (%s); not watching it", what, exc)
-                return
+            except Exception as exc:  # noqa: BLE001 - no state API (a cluster without a dashboard), or busy: ask again
+                if not warned:
+                    log.warning("cannot tell whether %s waits for lost nodes (%s); asking again", what, exc)
+                    warned = True
+                continue
             if not actors:
                 continue
             shapes = sorted({", ".join(f"{k}: {v:g}" for k, v in sorted(a["resources"].items())) for a in actors})
@@ -201,8 +204,8 @@ def watch_for_stranding(what: str, patience_s: float, poll_s: float = 5.0,
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    # SIGINT raises KeyboardInterrupt while the block runs (also where Python's own handler is not installed: a
-    # process started with SIGINT ignored), so the watch can end the block; Ctrl-C does what it always did
+    # SIGINT raises KeyboardInterrupt while the block runs, as Python's own handler does, also in a process started
+    # with SIGINT ignored (where Python installs none), so that the watch can always end the block
     previous = signal.signal(signal.SIGINT, interrupt)
     watcher = threading.Thread(target=watch, name="stranding-watch", daemon=True)
     watcher.start()

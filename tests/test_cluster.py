@@ -104,6 +104,20 @@ def test_without_a_state_api_the_pipeline_waits_as_before():
         _wait_in_pipeline(0.6)
 
 
+def test_a_state_api_that_fails_once_is_asked_again():
+    answers = iter([ConnectionError("the dashboard is busy with a lost node")])
+
+    def busy_then_stranded():
+        error = next(answers, None)
+        if error is not None:
+            raise error
+        return STRANDED
+
+    with pytest.raises(InfrastructureError):
+        with watch_for_stranding("the execution pipeline", patience_s=0.1, poll_s=0.05, waiting=busy_then_stranded):
+            _wait_in_pipeline(10)
+
+
 def test_a_pipeline_iterated_off_the_main_thread_is_not_watched():
     outcome = []
 
