@@ -93,11 +93,12 @@ def test_the_evaluation_job_runs_over_the_nodes_and_survives_losing_one(tmp_path
         cluster.wait_for_nodes(3)
 
 
-def _main_job(model: str, output: Path, *extra: str) -> list[str]:
-    """The main job (generate with vLLM, evaluate as samples come) on HumanEval with the tiny model: 164 x 2 samples."""
-    return ["python", "jobs/evaluate.py", "--dataset", "humaneval", "--model", model, "--n", "2", "--temperature", "0",
-            "--max-tokens", "16", "generation.engine.max_model_len=1024", "generation.batch_size=4",
-            "execution.workers_per_actor=1", "execution.batch_size=4", "--output", str(output), *extra]
+def _main_job(model: str, output: Path, n: int, *extra: str, max_tokens: int = 16) -> list[str]:
+    """The main job (generate with vLLM, evaluate as samples come) on HumanEval with the tiny model: 164 x n samples."""
+    return ["python", "jobs/evaluate.py", "--dataset", "humaneval", "--model", model, "--n", str(n),
+            "--temperature", "0", "--max-tokens", str(max_tokens), "generation.engine.max_model_len=1024",
+            "generation.batch_size=4", "execution.workers_per_actor=1", "execution.batch_size=4",
+            "--output", str(output), *extra]
 
 
 def _samples(output: Path) -> dict[tuple[str, int], str]:
@@ -120,15 +121,16 @@ def test_the_main_job_survives_losing_a_node_that_runs_its_sandboxes(tmp_path, t
             cluster.workers[int(target[0].removeprefix("worker")) - 1].kill()
 
         killer = _KillWhen(output, 40, kill_it, a_worker_running_sandboxes_only)
-        proc = cluster.submit(_main_job(tiny_model, output), timeout=900)
+        # 164 x 12 samples of up to 128 tokens: long enough (about a minute here) to find the nodes and kill one
+        proc = cluster.submit(_main_job(tiny_model, output, 12, max_tokens=128), timeout=900)
         killed = killer.stop()
         assert _succeeded(proc), proc.stdout[-3000:]
-        assert killed and killed[0][0] < 328, killed  # mid-run
+        assert killed and killed[0][0] < 1968, killed  # mid-run
         samples, rows = _samples(output), _rows(output)
-        assert sorted(samples) == sorted((t, i) for t in load_problems("humaneval") for i in (0, 1))
+        assert sorted(samples) == sorted((t, i) for t in load_problems("humaneval") for i in range(12))
         assert all(r["status"] != "sandbox-error" for r in rows)
         summary = json.loads((output / "summary.json").read_text())
-        assert summary["samples"] == 328 and summary["infra_errors"] == 0
+        assert summary["samples"] == 1968 and summary["infra_errors"] == 0
 
         # exactly the verdicts of an uninterrupted evaluation of the same samples, one row per sample
         again = tmp_path / "uninterrupted"
@@ -143,7 +145,7 @@ def test_the_main_job_exits_3_when_no_node_is_left_for_its_sandboxes_and_a_re_ru
     # only worker1 offers the "sandbox" resource the execution actors ask for (two CPUs: the engine may land there too)
     with ray_nodes(tmp_path, workers=2, resources=[{"CPU": 2, "sandbox": 1}]) as cluster:
         output = tmp_path / "main"
-        job = _main_job(tiny_model, output, "execution.resources.sandbox=1", "execution.wait_for_nodes_s=15",
+        job = _main_job(tiny_model, output, 2, "execution.resources.sandbox=1", "execution.wait_for_nodes_s=15",
                         "generation.wait_for_nodes_s=15")
         killer = _KillWhen(output, 20, cluster.workers[0].kill, lambda: "killed")
         proc = cluster.submit(job, timeout=900)
