@@ -71,6 +71,27 @@ def latest_checkpoint_step(output) -> int:
         return 0
 
 
+def submit_and_kill_after_checkpoint(cluster, job: list[str], output, pick) -> tuple:
+    """Submit `job`; once its latest checkpoint is at step 4 or later, SIGKILL the node `pick()` returns (None: not
+    yet). Returns (the submission's CompletedProcess, [(the killed node's name, the checkpoint step then)])."""
+    killed: list[tuple[str, int]] = []
+
+    def kill_once_checkpointed_twice():
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not (output / "metrics.json").exists():
+            if (step := latest_checkpoint_step(output)) >= 4 and (node := pick()) is not None:
+                killed.append((node.name, step))
+                node.kill()
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_once_checkpointed_twice)
+    killer.start()
+    proc = cluster.submit(job, timeout=900)
+    killer.join()
+    return proc, killed
+
+
 def test_the_training_job_resumes_on_the_surviving_nodes_after_losing_one(tiny_model, tmp_path):
     data = write_sft(tmp_path / "pc.jsonl", n=48)
     output = tmp_path / "out"
@@ -81,24 +102,8 @@ def test_the_training_job_resumes_on_the_surviving_nodes_after_losing_one(tiny_m
            "train.checkpoint.keep=2", "train.scaling.workers=2", "train.scaling.cpus_per_worker=1"]
     with ray_nodes(tmp_path, workers=2) as cluster:
         names = json.loads(cluster.run_driver(NODE_NAMES))
-        killed: list[tuple[str, int]] = []  # the node killed, the step of the latest checkpoint then
-
-        def kill_once_checkpointed_twice():
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and not (output / "metrics.json").exists():
-                step = latest_checkpoint_step(output)
-                if step >= 4:
-                    node = next((w for w in cluster.workers if runs_a_train_worker(w)), None)
-                    if node is not None:
-                        killed.append((node.name, step))
-                        node.kill()
-                        return
-                time.sleep(0.2)
-
-        killer = threading.Thread(target=kill_once_checkpointed_twice)
-        killer.start()
-        proc = cluster.submit(job, timeout=900)
-        killer.join()
+        proc, killed = submit_and_kill_after_checkpoint(
+            cluster, job, output, lambda: next((w for w in cluster.workers if runs_a_train_worker(w)), None))
         log = proc.stdout + proc.stderr
         assert killed, "the run ended before a worker node was killed: " + log[-3000:]
         [(lost, at_kill)] = killed
@@ -144,26 +149,13 @@ def test_the_training_job_exits_3_when_no_nodes_are_left_for_its_workers_and_a_r
            "train.optim.lr=1e-3", f"train.optim.max_steps={STEPS}", "train.checkpoint.every_steps=2",
            "train.scaling.workers=3", "train.scaling.cpus_per_worker=1", "train.scaling.wait_for_nodes_s=40"]
     with ray_nodes(tmp_path, workers=2) as cluster:
-        killed: list[int] = []
-
-        def kill_once_checkpointed_twice():
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and not (output / "metrics.json").exists():
-                if (step := latest_checkpoint_step(output)) >= 4:
-                    killed.append(step)
-                    cluster.workers[0].kill()
-                    return
-                time.sleep(0.2)
-
-        killer = threading.Thread(target=kill_once_checkpointed_twice)
-        killer.start()
-        proc = cluster.submit(job, timeout=900)
-        killer.join()
+        proc, killed = submit_and_kill_after_checkpoint(cluster, job, output, lambda: cluster.workers[0])
         log = proc.stdout + proc.stderr
         assert killed, "the run ended before a worker node was killed: " + log[-3000:]
         assert proc.returncode != 0 and "exit code 3" in log and "no nodes had room for the 3 training" in log, \
             log[-3000:]
-        assert not (output / "metrics.json").exists() and latest_checkpoint_step(output) >= killed[0]
+        [(_, at_kill)] = killed
+        assert not (output / "metrics.json").exists() and latest_checkpoint_step(output) >= at_kill
 
         cluster.wait_for_nodes(2)  # the node comes back (a new one): the same command resumes and finishes
         cluster.add_worker(tmp_path)
@@ -173,5 +165,5 @@ def test_the_training_job_exits_3_when_no_nodes_are_left_for_its_workers_and_a_r
         assert proc.returncode == 0 and "succeeded" in log, log[-3000:]
         resumed = {int(s) for s in re.findall(rf"resumed from the checkpoint at step (\d+)/{STEPS}",
                                               (output / "job.log").read_text())}
-        assert resumed and min(resumed) >= killed[0], resumed
+        assert resumed and min(resumed) >= at_kill, resumed
         assert json.loads((output / "metrics.json").read_text())["step"] == STEPS
