@@ -89,6 +89,11 @@ class RayNodes(RayHead):
                 raise TimeoutError(f"the cluster did not reach {count} alive nodes in {timeout:.0f} s")
             time.sleep(2)
 
+    def node_names(self) -> dict[str, str]:
+        """{node id: "head" or "workerN"} of the nodes the cluster counts alive."""
+        return json.loads(self.run_driver('import json, ray\nray.init(address="auto")' + NODE_NAMES
+                                          + 'print("@@" + json.dumps(names))'))
+
     def actor_nodes(self, class_part: str) -> set[str]:
         """The nodes ("head", "worker1", ...) where alive actors whose class name contains `class_part` run."""
         return set(json.loads(self.run_driver(ACTOR_NODES.replace("CLASS_PART", repr(class_part)))))
@@ -107,14 +112,19 @@ class RayNodes(RayHead):
         return node
 
 
-# which node (by its custom resource name) each alive actor of a class runs on; CLASS_PART is replaced
+# a driver script's line: `names`, each alive node's name by its id ("head", or its custom resource "workerN")
+NODE_NAMES = """
+names = {n["NodeID"]: next((r for r in n["Resources"] if r.startswith("worker")), "head")
+         for n in ray.nodes() if n["Alive"]}
+"""
+
+# which node (by name) each alive actor of a class runs on; CLASS_PART is replaced
 ACTOR_NODES = """
 import json, ray
 from ray.util.state import list_actors
 ray.init(address="auto")
 address = ray.get_runtime_context().gcs_address
-names = {n["NodeID"]: next((r for r in n["Resources"] if r.startswith("worker")), "head")
-         for n in ray.nodes() if n["Alive"]}
+""" + NODE_NAMES + """
 print("@@" + json.dumps(sorted({names[a.node_id] for a in list_actors(address=address, detail=True, limit=10000)
                                 if a.state == "ALIVE" and CLASS_PART in (a.class_name or "") and a.node_id in names})))
 """
@@ -146,4 +156,4 @@ def ray_nodes(cwd: Path, workers: int = 2, cpus_per_node: int = 1, resources: li
             node.stop()
 
 
-__all__ = ["REPO", "Node", "RayNodes", "ray_nodes"]
+__all__ = ["NODE_NAMES", "REPO", "Node", "RayNodes", "ray_nodes"]

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.ray_head import BIN, REPO, free_port
-from tests.ray_nodes import ray_nodes
+from tests.ray_nodes import NODE_NAMES, ray_nodes
 
 pytestmark = pytest.mark.multinode
 
@@ -42,8 +42,7 @@ REPLICA_NODES = """
 import json, ray
 from ray.util.state import list_actors
 ray.init(address="auto")
-names = {n["NodeID"]: next((r for r in n["Resources"] if r.startswith("worker")), "head")
-         for n in ray.nodes() if n["Alive"]}
+""" + NODE_NAMES + """
 replicas = list_actors(filters=[("state", "=", "ALIVE")], detail=True, limit=10000)
 print("@@" + json.dumps(sorted(names.get(a.node_id, "dead") for a in replicas
                                if (a.class_name or "").startswith("ServeReplica:verifier:Verifier"))))

@@ -20,14 +20,6 @@ from tests.train_data import write_sft
 
 pytestmark = pytest.mark.multinode
 
-# every node's id and name ("head", or its custom resource "workerN"), asked while all are alive
-NODE_NAMES = """
-import json, ray
-ray.init(address="auto")
-print("@@" + json.dumps({n["NodeID"]: next((r for r in n["Resources"] if r.startswith("worker")), "head")
-                         for n in ray.nodes() if n["Alive"]}))
-"""
-
 # whether the cluster counts each node alive, by id
 NODES_ALIVE = """
 import json, ray
@@ -101,7 +93,7 @@ def test_the_training_job_resumes_on_the_surviving_nodes_after_losing_one(tiny_m
            "train.optim.lr=1e-3", f"train.optim.max_steps={STEPS}", "train.checkpoint.every_steps=2",
            "train.checkpoint.keep=2", "train.scaling.workers=2", "train.scaling.cpus_per_worker=1"]
     with ray_nodes(tmp_path, workers=2) as cluster:
-        names = json.loads(cluster.run_driver(NODE_NAMES))
+        names = cluster.node_names()  # asked while all are alive
         proc, killed = submit_and_kill_after_checkpoint(
             cluster, job, output, lambda: next((w for w in cluster.workers if runs_a_train_worker(w)), None))
         log = proc.stdout + proc.stderr
